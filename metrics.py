@@ -1,0 +1,485 @@
+"""The figures both apps report: a background sampler, its ring buffer and the schema.
+
+A Sampler takes a Snapshot of system and process figures every METRICS_INTERVAL
+seconds (default 10) into a ring buffer of METRICS_SLOTS (default 60), so that
+/stats covers the last ten minutes; /status is a fresh Snapshot taken on demand.
+
+    >>> sampler = start_sampler()      # once per process; idempotent, fork-safe
+    >>> sampler.status().process.rss_mb
+    41.2
+    >>> sampler.stats(last=6).summary["system"]["cpu_percent"]
+    {'min': 3.1, 'max': 9.8, 'avg': 5.4}
+
+Every CPU percentage is computed from cumulative counters over a window of known
+length (`cpu_window_s`), never from psutil's shared `cpu_percent()` reference, so
+that /status readers and the sampler cannot disturb each other.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from statistics import fmean
+from typing import Any
+
+import psutil
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+log = logging.getLogger("metrics")
+
+MB = 1024 * 1024
+# The first sample comes this soon after start, so /stats is not empty for a
+# whole interval and its CPU figures cover a real window instead of psutil's 0.0.
+FIRST_SAMPLE_S = 1.0
+# /status measures CPU against the newest reference at least this old.
+MIN_STATUS_WINDOW_S = 1.0
+# cgroup v1 reports "no limit" as a huge page-aligned number.
+CGROUP_V1_UNLIMITED = 2**60
+# Keys of a sample that are identifiers or labels, not figures to summarise.
+NOT_FIGURES = frozenset({"timestamp", "time", "pid", "pids", "version"})
+
+
+class ConfigError(RuntimeError):
+    """A metrics setting in the environment is invalid; start-up must stop."""
+
+
+class MetricsConfig(BaseModel):
+    """The sampler's settings, read and validated once from the environment."""
+
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False, extra="ignore")
+
+    interval_s: float = Field(10.0, ge=0.1, le=3600, validation_alias="METRICS_INTERVAL")
+    slots: int = Field(60, ge=1, le=100_000, validation_alias="METRICS_SLOTS")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> MetricsConfig:
+        environ = dict(os.environ if environ is None else environ)
+        try:
+            return cls.model_validate(environ)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{err['loc'][0]}={err['input']!r}: {err['msg']}" for err in error.errors()
+            )
+            raise ConfigError(f"invalid metrics setting: {problems}") from None
+
+
+class Cgroup(BaseModel):
+    """The limits the kernel enforces on this process's cgroup (null: no limit)."""
+
+    version: int
+    memory_limit_mb: float | None
+    memory_usage_mb: float | None
+    cpu_quota_cores: float | None
+
+
+class SystemFigures(BaseModel):
+    cpu_percent: float = Field(description="busy share of all cores, 0-100")
+    cpu_count: int
+    memory_percent: float
+    memory_used_mb: float
+    memory_available_mb: float
+    memory_total_mb: float
+    cgroup: Cgroup | None
+
+
+class ProcessFigures(BaseModel):
+    pid: int = Field(description="the process that answered")
+    workers: int
+    pids: list[int]
+    cpu_percent: float = Field(description="of one core, summed over workers, as top shows it")
+    cpu_time_s: float = Field(description="cumulative user+system seconds of the workers")
+    rss_mb: float
+    vms_mb: float
+    uss_mb: float | None = Field(description="null where the kernel denies it")
+    num_threads: int
+
+
+class Snapshot(BaseModel):
+    timestamp: float
+    time: datetime
+    cpu_window_s: float = Field(description="the window the CPU percentages cover")
+    system: SystemFigures
+    process: ProcessFigures
+
+
+class Stats(BaseModel):
+    interval_s: float
+    slots: int
+    window_s: float = Field(description="the span the requested slots cover")
+    count: int
+    samples: list[Snapshot]
+    summary: dict[str, Any] | None = Field(description="min, max and avg of every figure")
+
+
+def stats_query(slots: int) -> type[BaseModel]:
+    """The query model of /stats: `last` may ask for 1..slots samples."""
+    return create_model(
+        "StatsQuery",
+        __config__=ConfigDict(extra="forbid"),
+        last=(int | None, Field(None, ge=1, le=slots)),
+    )
+
+
+@dataclass(frozen=True)
+class CpuReading:
+    """Cumulative CPU counters at one instant; two of them make a window."""
+
+    t_mono: float
+    system_busy_s: float
+    system_total_s: float
+    process_s: dict[int, float]
+
+
+def _system_cpu_s() -> tuple[float, float]:
+    """Busy and total CPU seconds of all cores since boot."""
+    times = psutil.cpu_times()
+    total = sum(times)
+    # On Linux guest time is already counted in user time (as psutil does).
+    total -= getattr(times, "guest", 0.0) + getattr(times, "guest_nice", 0.0)
+    idle = times.idle + getattr(times, "iowait", 0.0)
+    return total - idle, total
+
+
+def _title(process: psutil.Process) -> str:
+    return " ".join(process.cmdline()).strip()
+
+
+def is_worker_of(title: str, parent_title: str) -> bool:
+    """Whether a process titled `title` is one of several workers of `parent_title`.
+
+    Fork-based servers (granian, gunicorn) give workers the master's command
+    line; NGINX Unit forks `unit: "<app>" application` processes from the
+    app's `unit: "<app>" prototype`.
+    """
+    if title == parent_title:
+        return True
+    return title.endswith('" application') and parent_title == (
+        title.removesuffix(" application") + " prototype"
+    )
+
+
+def app_processes(me: psutil.Process) -> list[psutil.Process]:
+    """This process and its sibling workers under the same server master (or just this one)."""
+    try:
+        parent = me.parent()
+        title = _title(me)
+        if parent is None or not is_worker_of(title, _title(parent)):
+            return [me]
+    except psutil.Error:
+        return [me]
+    workers = [me]
+    for child in parent.children():
+        if child.pid == me.pid:
+            continue
+        try:
+            if _title(child) == title:
+                workers.append(child)
+        except psutil.Error:
+            continue  # exited, or not ours to read
+    return workers
+
+
+def read_cgroup(
+    sys_root: Path = Path("/sys/fs/cgroup"), proc_cgroup: Path = Path("/proc/self/cgroup")
+) -> Cgroup | None:
+    """The memory limit and usage and CPU quota of this process's cgroup (v2 or v1)."""
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        return None
+    paths = {}
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        for controller in controllers.split(",") if controllers else [""]:
+            paths[controller] = path.lstrip("/")
+    if (sys_root / "cgroup.controllers").exists():
+        return _read_cgroup_v2(sys_root, paths.get("", ""))
+    if "memory" in paths or "cpu" in paths:
+        return _read_cgroup_v1(sys_root, paths)
+    return None
+
+
+def _cgroup_dir(root: Path, path: str) -> Path:
+    # Inside a container without its own cgroup namespace, /proc/self/cgroup
+    # names the host's path, but the container's cgroup is mounted at the root.
+    own = root / path
+    return own if path and own.is_dir() else root
+
+
+def _ancestors(root: Path, own: Path) -> list[Path]:
+    """own and each directory above it up to root: a limit anywhere above applies."""
+    dirs = [own]
+    while dirs[-1] != root and root in dirs[-1].parents:
+        dirs.append(dirs[-1].parent)
+    return dirs
+
+
+def _read_number(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def _tightest(values: list[float | None]) -> float | None:
+    limits = [v for v in values if v is not None]
+    return min(limits) if limits else None
+
+
+def _read_cgroup_v2(root: Path, path: str) -> Cgroup:
+    own = _cgroup_dir(root, path)
+    memory_limits, cpu_limits = [], []
+    for directory in _ancestors(root, own):
+        memory_max = _read_number(directory / "memory.max")
+        if memory_max not in (None, "max"):
+            memory_limits.append(int(memory_max) / MB)
+        cpu_max = _read_number(directory / "cpu.max")
+        if cpu_max and not cpu_max.startswith("max"):
+            quota, period = cpu_max.split()
+            cpu_limits.append(int(quota) / int(period))
+    usage = _read_number(own / "memory.current")
+    return Cgroup(
+        version=2,
+        memory_limit_mb=_tightest(memory_limits),
+        memory_usage_mb=round(int(usage) / MB, 2) if usage else None,
+        cpu_quota_cores=_tightest(cpu_limits),
+    )
+
+
+def _read_cgroup_v1(root: Path, paths: dict[str, str]) -> Cgroup:
+    memory_root = root / "memory"
+    memory_own = _cgroup_dir(memory_root, paths.get("memory", ""))
+    memory_limits = []
+    for directory in _ancestors(memory_root, memory_own):
+        limit = _read_number(directory / "memory.limit_in_bytes")
+        if limit and int(limit) < CGROUP_V1_UNLIMITED:
+            memory_limits.append(int(limit) / MB)
+    cpu_root = next((root / n for n in ("cpu", "cpu,cpuacct") if (root / n).is_dir()), root / "cpu")
+    cpu_own = _cgroup_dir(cpu_root, paths.get("cpu", ""))
+    cpu_limits = []
+    for directory in _ancestors(cpu_root, cpu_own):
+        quota = _read_number(directory / "cpu.cfs_quota_us")
+        period = _read_number(directory / "cpu.cfs_period_us")
+        if quota and period and int(quota) > 0:
+            cpu_limits.append(int(quota) / int(period))
+    usage = _read_number(memory_own / "memory.usage_in_bytes")
+    return Cgroup(
+        version=1,
+        memory_limit_mb=_tightest(memory_limits),
+        memory_usage_mb=round(int(usage) / MB, 2) if usage else None,
+        cpu_quota_cores=_tightest(cpu_limits),
+    )
+
+
+def _cpu_reading(workers: list[psutil.Process]) -> CpuReading:
+    busy, total = _system_cpu_s()
+    process_s = {}
+    for worker in workers:
+        try:
+            times = worker.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        process_s[worker.pid] = times.user + times.system
+    return CpuReading(time.monotonic(), busy, total, process_s)
+
+
+def take_snapshot(reference: CpuReading | None) -> tuple[Snapshot | None, CpuReading]:
+    """A Snapshot with CPU figures over the window since `reference`, and the new reading.
+
+    Without a reference (the very first call) there is no window yet: only the
+    reading comes back.
+    """
+    me = psutil.Process()  # a fresh object: psutil's oneshot() cache is not thread-safe
+    workers = app_processes(me)
+    reading = _cpu_reading(workers)
+    if reference is None:
+        return None, reading
+    rss = vms = uss = threads = 0
+    uss_known = True
+    for worker in workers:
+        try:
+            with worker.oneshot():
+                memory = worker.memory_info()
+                threads += worker.num_threads()
+                try:
+                    uss += worker.memory_full_info().uss
+                except psutil.AccessDenied:
+                    uss_known = False
+        except psutil.NoSuchProcess:
+            continue
+        rss += memory.rss
+        vms += memory.vms
+    window_s = reading.t_mono - reference.t_mono
+    process_delta_s = sum(
+        now - reference.process_s.get(pid, 0.0) for pid, now in reading.process_s.items()
+    )
+    system_total_s = reading.system_total_s - reference.system_total_s
+    system_busy_s = reading.system_busy_s - reference.system_busy_s
+    system_percent = 100 * system_busy_s / system_total_s if system_total_s > 0 else 0.0
+    memory = psutil.virtual_memory()
+    now = time.time()
+    snapshot = Snapshot(
+        timestamp=round(now, 3),
+        time=datetime.fromtimestamp(now, UTC),
+        cpu_window_s=round(window_s, 3),
+        system=SystemFigures(
+            cpu_percent=round(system_percent, 2),
+            cpu_count=psutil.cpu_count() or 1,
+            memory_percent=memory.percent,
+            memory_used_mb=round(memory.used / MB, 2),
+            memory_available_mb=round(memory.available / MB, 2),
+            memory_total_mb=round(memory.total / MB, 2),
+            cgroup=read_cgroup(),
+        ),
+        process=ProcessFigures(
+            pid=me.pid,
+            workers=len(reading.process_s),
+            pids=sorted(reading.process_s),
+            cpu_percent=round(100 * process_delta_s / window_s, 2),
+            cpu_time_s=round(sum(reading.process_s.values()), 3),
+            rss_mb=round(rss / MB, 2),
+            vms_mb=round(vms / MB, 2),
+            uss_mb=round(uss / MB, 2) if uss_known else None,
+            num_threads=threads,
+        ),
+    )
+    return snapshot, reading
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """min, max and avg of every numeric figure of `rows` (dumped snapshots), nested alike."""
+    summary: dict[str, Any] = {}
+    for key in rows[0]:
+        if key in NOT_FIGURES:
+            continue
+        values = [row[key] for row in rows if row[key] is not None]
+        if not values:
+            summary[key] = None
+        elif isinstance(values[0], dict):
+            summary[key] = summarize(values)
+        elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            summary[key] = {"min": min(values), "max": max(values), "avg": round(fmean(values), 3)}
+    return summary
+
+
+class Sampler:
+    """Takes a Snapshot every `interval_s` into a ring buffer of `slots`, in a daemon thread."""
+
+    def __init__(self, config: MetricsConfig):
+        self.config = config
+        self._lock = threading.Lock()
+        self._samples: deque[Snapshot] = deque(maxlen=config.slots)
+        # The last two CPU readings: the sampler's window starts at the newest;
+        # /status may need the one before when the newest is too recent.
+        self._references: deque[CpuReading] = deque(maxlen=2)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self._fork_hook = False
+
+    def start(self) -> Sampler:
+        """Start the thread in this process, unless it already runs here."""
+        with self._lock:
+            if self._pid == os.getpid() and self._thread is not None:
+                return self
+            self._pid = os.getpid()
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._run, name="metrics-sampler", daemon=True)
+            if not self._fork_hook:
+                os.register_at_fork(after_in_child=self._after_fork)
+                self._fork_hook = True
+        self._sample_once()  # the baseline reading
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout_s)
+
+    def _after_fork(self) -> None:
+        # A forked child has no sampler thread, a copy of the parent's samples
+        # and maybe a lock held by a thread that no longer exists: start afresh.
+        if self._pid is None:
+            return
+        self._lock = threading.Lock()
+        self._samples.clear()
+        self._references.clear()
+        self._thread = None
+        self.start()
+
+    def _run(self) -> None:
+        interval_s = self.config.interval_s
+        deadline = time.monotonic() + min(FIRST_SAMPLE_S, interval_s)
+        while not self._stop.wait(max(0.0, deadline - time.monotonic())):
+            self._sample_once()
+            # Deadlines follow a fixed grid, so the work of sampling adds no drift;
+            # after a stall (suspend, overload) missed ticks are skipped, not bunched.
+            deadline += interval_s
+            behind_s = time.monotonic() - deadline
+            if behind_s > 0:
+                deadline += (behind_s // interval_s + 1) * interval_s
+
+    def _sample_once(self) -> None:
+        with self._lock:
+            reference = self._references[-1] if self._references else None
+        try:
+            snapshot, reading = take_snapshot(reference)
+        except Exception:  # the sampler must never take the app down
+            log.exception("metrics: a sample failed; the sampler goes on")
+            return
+        with self._lock:
+            if snapshot is not None:
+                self._samples.append(snapshot)
+            self._references.append(reading)
+
+    def status(self) -> Snapshot:
+        """A fresh Snapshot, its CPU window ending now; the sampler's state is not touched."""
+        with self._lock:
+            references = list(self._references)
+        now = time.monotonic()
+        old_enough = [r for r in references if now - r.t_mono >= MIN_STATUS_WINDOW_S]
+        reference = old_enough[-1] if old_enough else (references[0] if references else None)
+        if reference is None:  # never started, or psutil failed at start
+            _, reference = take_snapshot(None)
+            time.sleep(0.05)
+        snapshot, _ = take_snapshot(reference)
+        assert snapshot is not None
+        return snapshot
+
+    def samples(self, last: int | None = None) -> list[Snapshot]:
+        """A consistent copy of the newest `last` samples (all by default), oldest first."""
+        with self._lock:
+            samples = list(self._samples)
+        return samples[-last:] if last else samples
+
+    def stats(self, last: int | None = None) -> Stats:
+        samples = self.samples(last)
+        slots = last or self.config.slots
+        return Stats(
+            interval_s=self.config.interval_s,
+            slots=self.config.slots,
+            window_s=round(slots * self.config.interval_s, 3),
+            count=len(samples),
+            samples=samples,
+            summary=summarize([s.model_dump() for s in samples]) if samples else None,
+        )
+
+
+_sampler: Sampler | None = None
+_sampler_lock = threading.Lock()
+
+
+def start_sampler() -> Sampler:
+    """The process's one Sampler, configured from the environment and running."""
+    global _sampler
+    with _sampler_lock:
+        if _sampler is None:
+            _sampler = Sampler(MetricsConfig.from_env())
+        return _sampler.start()

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Sets up .venv with the pinned test requirements and runs the whole test suite.
+# Extra arguments go to pytest:  ./test.sh -k parity
+set -euo pipefail
+cd "$(dirname "$0")"
+
+[[ -x .venv/bin/python ]] || python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
+.venv/bin/python -m ruff check .
+.venv/bin/python -m ruff format --check .
+exec .venv/bin/python -m pytest "$@"

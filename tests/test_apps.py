@@ -1,0 +1,156 @@
+"""Both apps through their frameworks' test clients: every endpoint, every error, and parity."""
+
+import os
+from importlib.metadata import version
+
+import pytest
+from fastapi.testclient import TestClient
+
+import workloads
+
+# Every endpoint and every error case; both apps must answer each one alike.
+CASES = [
+    ("GET", "/"),
+    ("GET", "/status"),
+    ("GET", "/stats"),
+    ("GET", "/stats?last=1"),
+    ("GET", "/json"),
+    ("GET", "/io"),
+    ("GET", "/io?ms=0"),
+    ("GET", "/io?ms=5"),
+    ("GET", "/cpu"),
+    ("GET", "/cpu?n=1000"),
+    ("GET", "/cpu?n=2"),
+    ("GET", "/nope"),
+    ("GET", "/stats/"),
+    ("POST", "/"),
+    ("POST", "/status"),
+    ("DELETE", "/stats"),
+    ("PUT", "/cpu?n=5"),
+    ("GET", "/stats?last=0"),
+    ("GET", "/stats?last=-1"),
+    ("GET", "/stats?last=61"),
+    ("GET", "/stats?last=abc"),
+    ("GET", "/stats?last="),
+    ("GET", "/stats?lats=3"),
+    ("GET", "/io?ms=-1"),
+    ("GET", "/io?ms=10001"),
+    ("GET", "/io?ms=1.5"),
+    ("GET", "/io?ms=ten"),
+    ("GET", "/io?ms=1&ms=x"),
+    ("GET", "/io?seconds=1"),
+    ("GET", "/cpu?n=1"),
+    ("GET", "/cpu?n=1000001"),
+    ("GET", "/cpu?n=1e3"),
+    ("GET", "/cpu?n=5&extra=1"),
+]
+
+# Figures that differ between two processes or two instants; their shape must still match.
+VARYING = {"/", "/status", "/stats", "/stats?last=1"}
+
+
+@pytest.fixture(scope="module")
+def clients(flask_module, fastapi_module):
+    return {
+        "flask": flask_module.app.test_client(),
+        "fastapi": TestClient(fastapi_module.app),
+    }
+
+
+def call(clients, framework, method, path):
+    """(status, JSON body, headers) of one request through the app's test client."""
+    if framework == "flask":
+        response = clients["flask"].open(path, method=method)
+        return response.status_code, response.get_json(), response.headers
+    response = clients["fastapi"].request(method, path)
+    return response.status_code, response.json(), response.headers
+
+
+def shape(value):
+    """The keys and types of a JSON value, with the values left out."""
+    if isinstance(value, dict):
+        return {key: shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shape(item) for item in value[:1]]
+    if isinstance(value, bool) or value is None:
+        return type(value).__name__
+    if isinstance(value, int | float):
+        return "number"
+    return type(value).__name__
+
+
+@pytest.mark.parametrize(("method", "path"), CASES)
+def test_both_apps_answer_alike(clients, method, path):
+    flask_status, flask_body, flask_headers = call(clients, "flask", method, path)
+    fastapi_status, fastapi_body, fastapi_headers = call(clients, "fastapi", method, path)
+    assert flask_status == fastapi_status
+    assert flask_headers["content-type"] == fastapi_headers["content-type"] == "application/json"
+    assert shape(flask_body) == shape(fastapi_body)
+    assert list(flask_body) == list(fastapi_body)  # same keys in the same order
+    if path not in VARYING:
+        assert flask_body == fastapi_body
+    if flask_status >= 400:
+        assert "detail" in flask_body
+
+
+@pytest.mark.parametrize("framework", ["flask", "fastapi"])
+def test_greeting_names_framework_interface_and_pid(clients, framework):
+    status, body, _ = call(clients, framework, "GET", "/")
+    assert status == 200
+    assert body == {
+        "message": f"Hello from {'Flask' if framework == 'flask' else 'FastAPI'}",
+        "framework": framework,
+        "framework_version": version(framework),
+        "interface": "wsgi" if framework == "flask" else "asgi",
+        "pid": os.getpid(),
+    }
+
+
+@pytest.mark.parametrize("framework", ["flask", "fastapi"])
+def test_workloads_return_their_results(clients, framework):
+    assert call(clients, framework, "GET", "/cpu?n=10000")[1] == {"n": 10000, "primes": 1229}
+    assert call(clients, framework, "GET", "/io?ms=3")[1] == {"ms": 3}
+    items = call(clients, framework, "GET", "/json")[1]
+    assert items == workloads.items().model_dump()
+    assert items["count"] == len(items["items"]) == workloads.ITEM_COUNT
+
+
+@pytest.mark.parametrize("framework", ["flask", "fastapi"])
+def test_bad_query_value_says_which_parameter_and_why(clients, framework):
+    status, body, _ = call(clients, framework, "GET", "/io?ms=99999")
+    assert status == 422
+    [error] = body["detail"]
+    assert error["loc"] == ["query", "ms"]
+    assert error["input"] == "99999"
+    assert "less than or equal to 10000" in error["msg"]
+
+
+@pytest.mark.parametrize("framework", ["flask", "fastapi"])
+def test_unknown_query_parameter_is_rejected_not_ignored(clients, framework):
+    status, body, _ = call(clients, framework, "GET", "/io?sleep=5")
+    assert status == 422
+    assert body["detail"][0]["type"] == "extra_forbidden"
+    assert body["detail"][0]["loc"] == ["query", "sleep"]
+
+
+@pytest.mark.parametrize("framework", ["flask", "fastapi"])
+def test_wrong_method_is_405_with_allow_header(clients, framework):
+    status, body, headers = call(clients, framework, "POST", "/stats")
+    assert (status, body) == (405, {"detail": "Method Not Allowed"})
+    assert "GET" in headers["allow"]
+
+
+@pytest.mark.parametrize("framework", ["flask", "fastapi"])
+def test_stats_describes_its_window(clients, framework):
+    status, body, _ = call(clients, framework, "GET", "/stats?last=3")
+    assert status == 200
+    assert body["slots"] == 60 and body["interval_s"] == 10.0
+    assert body["window_s"] == 30.0
+    assert body["count"] == len(body["samples"]) <= 3
+
+
+def test_fastapi_describes_the_api_in_openapi(clients):
+    spec = clients["fastapi"].get("/openapi.json").json()
+    assert set(spec["paths"]) == {"/", "/status", "/stats", "/json", "/io", "/cpu"}
+    io_params = {p["name"]: p["schema"] for p in spec["paths"]["/io"]["get"]["parameters"]}
+    assert io_params["ms"]["maximum"] == 10000

@@ -1,0 +1,382 @@
+"""metrics.py against real psutil readings: config, cgroup parsing, summary, the sampler."""
+
+import logging
+import os
+import threading
+import time
+from statistics import fmean
+
+import psutil
+import pytest
+
+import metrics
+from metrics import ConfigError, MetricsConfig, Sampler, read_cgroup, summarize
+
+
+def burn_cpu(seconds: float) -> None:
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+@pytest.fixture
+def sampler_factory():
+    started: list[Sampler] = []
+
+    def start(interval_s: float = 0.1, slots: int = 5) -> Sampler:
+        sampler = Sampler(MetricsConfig(METRICS_INTERVAL=interval_s, METRICS_SLOTS=slots))
+        started.append(sampler.start())
+        return sampler
+
+    yield start
+    for sampler in started:
+        sampler.stop()
+
+
+def wait_for(predicate, timeout_s: float = 10.0, step_s: float = 0.02):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(step_s)
+    raise AssertionError(f"not true within {timeout_s} s")
+
+
+# --- configuration -------------------------------------------------------------------
+
+
+def test_config_defaults_to_ten_minutes_of_ten_second_samples():
+    config = MetricsConfig.from_env({})
+    assert (config.interval_s, config.slots) == (10.0, 60)
+
+
+def test_config_reads_the_environment():
+    config = MetricsConfig.from_env({"METRICS_INTERVAL": "0.5", "METRICS_SLOTS": "7"})
+    assert (config.interval_s, config.slots) == (0.5, 7)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("METRICS_INTERVAL", "abc", "valid number"),
+        ("METRICS_INTERVAL", "", "valid number"),
+        ("METRICS_INTERVAL", "0", "greater than or equal to 0.1"),
+        ("METRICS_INTERVAL", "-5", "greater than or equal to 0.1"),
+        ("METRICS_INTERVAL", "nan", "finite number"),
+        ("METRICS_INTERVAL", "inf", "finite number"),
+        ("METRICS_SLOTS", "ten", "valid integer"),
+        ("METRICS_SLOTS", "0", "greater than or equal to 1"),
+        ("METRICS_SLOTS", "-1", "greater than or equal to 1"),
+        ("METRICS_SLOTS", "2.5", "valid integer"),
+        ("METRICS_SLOTS", "1000000", "less than or equal to 100000"),
+    ],
+)
+def test_bad_setting_stops_start_up_with_its_name_and_value(name, value, says):
+    with pytest.raises(ConfigError) as error:
+        MetricsConfig.from_env({name: value})
+    message = str(error.value)
+    assert f"{name}={value!r}" in message
+    assert says in message
+
+
+# --- cgroup --------------------------------------------------------------------------
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_cgroup_v2_container_with_limits(tmp_path):
+    root = tmp_path / "sys"
+    write(root / "cgroup.controllers", "cpu memory\n")
+    write(root / "memory.max", str(512 * 1024 * 1024) + "\n")
+    write(root / "memory.current", str(100 * 1024 * 1024) + "\n")
+    write(root / "cpu.max", "150000 100000\n")
+    write(tmp_path / "cgroup", "0::/\n")
+    cgroup = read_cgroup(root, tmp_path / "cgroup")
+    assert cgroup.model_dump() == {
+        "version": 2,
+        "memory_limit_mb": 512.0,
+        "memory_usage_mb": 100.0,
+        "cpu_quota_cores": 1.5,
+    }
+
+
+def test_cgroup_v2_without_limits_reports_null(tmp_path):
+    root = tmp_path / "sys"
+    write(root / "cgroup.controllers", "cpu memory\n")
+    write(root / "app/memory.max", "max\n")
+    write(root / "app/memory.current", "4096\n")
+    write(root / "app/cpu.max", "max 100000\n")
+    write(tmp_path / "cgroup", "0::/app\n")
+    cgroup = read_cgroup(root, tmp_path / "cgroup")
+    assert cgroup.memory_limit_mb is None
+    assert cgroup.cpu_quota_cores is None
+    assert cgroup.memory_usage_mb == round(4096 / 1024 / 1024, 2)
+
+
+def test_cgroup_v2_limit_set_on_a_parent_applies(tmp_path):
+    root = tmp_path / "sys"
+    write(root / "cgroup.controllers", "cpu memory\n")
+    write(root / "slice/memory.max", str(256 * 1024 * 1024))
+    write(root / "slice/cpu.max", "50000 100000")
+    write(root / "slice/app/memory.max", "max")
+    write(root / "slice/app/memory.current", str(64 * 1024 * 1024))
+    write(tmp_path / "cgroup", "0::/slice/app\n")
+    cgroup = read_cgroup(root, tmp_path / "cgroup")
+    assert (cgroup.memory_limit_mb, cgroup.cpu_quota_cores) == (256.0, 0.5)
+    assert cgroup.memory_usage_mb == 64.0
+
+
+def test_cgroup_v1_with_quota_and_unlimited_memory(tmp_path):
+    root = tmp_path / "sys"
+    write(root / "memory/docker/abc/memory.limit_in_bytes", "9223372036854771712\n")
+    write(root / "memory/docker/abc/memory.usage_in_bytes", str(32 * 1024 * 1024))
+    write(root / "cpu,cpuacct/cpu.cfs_quota_us", "200000\n")
+    write(root / "cpu,cpuacct/cpu.cfs_period_us", "100000\n")
+    write(tmp_path / "cgroup", "4:memory:/docker/abc\n2:cpu,cpuacct:/\n0::/\n")
+    cgroup = read_cgroup(root, tmp_path / "cgroup")
+    assert cgroup.model_dump() == {
+        "version": 1,
+        "memory_limit_mb": None,
+        "memory_usage_mb": 32.0,
+        "cpu_quota_cores": 2.0,
+    }
+
+
+def test_cgroup_v1_container_mounted_at_its_own_root(tmp_path):
+    # Without a cgroup namespace the path names the host's cgroup, which the
+    # container sees mounted at the controller's root.
+    root = tmp_path / "sys"
+    write(root / "memory/memory.limit_in_bytes", str(1024 * 1024 * 1024))
+    write(root / "memory/memory.usage_in_bytes", str(10 * 1024 * 1024))
+    write(root / "cpu/cpu.cfs_quota_us", "-1")
+    write(root / "cpu/cpu.cfs_period_us", "100000")
+    write(tmp_path / "cgroup", "4:memory:/docker/abc\n1:cpu:/docker/abc\n")
+    cgroup = read_cgroup(root, tmp_path / "cgroup")
+    assert (cgroup.memory_limit_mb, cgroup.cpu_quota_cores) == (1024.0, None)
+
+
+def test_no_cgroup_filesystem_gives_none(tmp_path):
+    assert read_cgroup(tmp_path / "sys", tmp_path / "missing") is None
+
+
+def test_cgroup_of_this_machine_reads_without_error():
+    cgroup = read_cgroup()
+    if cgroup is not None:
+        assert cgroup.version in (1, 2)
+        assert cgroup.memory_usage_mb is None or cgroup.memory_usage_mb > 0
+
+
+# --- which processes are the app ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("title", "parent_title", "group"),
+    [
+        ('unit: "flask" application', 'unit: "flask" prototype', True),
+        ('unit: "flask" application', 'unit: "fastapi" prototype', False),
+        (
+            "python -m granian --interface wsgi app:app",
+            "python -m granian --interface wsgi app:app",
+            True,
+        ),
+        ("python app.py", "-bash", False),
+        ("python app.py", "unit: main v1.34.2", False),
+    ],
+)
+def test_worker_group_is_recognised_by_process_titles(title, parent_title, group):
+    assert metrics.is_worker_of(title, parent_title) is group
+
+
+def test_a_lone_process_is_its_own_only_worker():
+    me = psutil.Process()
+    assert [p.pid for p in metrics.app_processes(me)] == [os.getpid()]
+
+
+# --- summary -------------------------------------------------------------------------
+
+
+def test_summary_gives_min_max_avg_of_every_figure_and_skips_identifiers():
+    rows = [
+        {"timestamp": 1.0, "time": "t", "cpu": 10.0, "g": {"pid": 3, "rss": 2, "lim": None}},
+        {"timestamp": 2.0, "time": "t", "cpu": 30.0, "g": {"pid": 4, "rss": 4, "lim": None}},
+        {"timestamp": 3.0, "time": "t", "cpu": 20.0, "g": {"pid": 5, "rss": 9, "lim": None}},
+    ]
+    assert summarize(rows) == {
+        "cpu": {"min": 10.0, "max": 30.0, "avg": 20.0},
+        "g": {"rss": {"min": 2, "max": 9, "avg": 5.0}, "lim": None},
+    }
+
+
+def test_summary_skips_missing_values_and_null_blocks():
+    rows = [{"cgroup": None, "x": 1.0}, {"cgroup": {"mem": 5.0}, "x": None}]
+    assert summarize(rows) == {
+        "cgroup": {"mem": {"min": 5.0, "max": 5.0, "avg": 5.0}},
+        "x": {"min": 1.0, "max": 1.0, "avg": 1.0},
+    }
+
+
+# --- the sampler ---------------------------------------------------------------------
+
+
+def test_snapshot_reports_real_figures_of_this_process():
+    reference = metrics.take_snapshot(None)[1]
+    burn_cpu(0.3)
+    snapshot, _ = metrics.take_snapshot(reference)
+    me = psutil.Process()
+    assert snapshot.process.pid == os.getpid()
+    assert snapshot.process.pids == [os.getpid()]
+    assert snapshot.process.workers == 1
+    assert snapshot.process.cpu_time_s == pytest.approx(sum(me.cpu_times()[:2]), abs=0.05)
+    assert snapshot.process.cpu_percent > 50  # it burnt most of a core
+    assert snapshot.process.rss_mb == pytest.approx(me.memory_info().rss / 2**20, rel=0.2)
+    assert 0 < snapshot.process.uss_mb <= snapshot.process.rss_mb
+    assert snapshot.process.num_threads >= 1
+    assert snapshot.system.cpu_count == psutil.cpu_count()
+    assert snapshot.system.memory_total_mb == round(psutil.virtual_memory().total / 2**20, 2)
+    assert 0 <= snapshot.system.cpu_percent <= 100
+    assert snapshot.cpu_window_s >= 0.3
+    assert abs(snapshot.timestamp - time.time()) < 5
+    assert snapshot.time.tzinfo is not None
+
+
+def test_first_sample_comes_early_with_a_real_cpu_figure(sampler_factory):
+    sampler = sampler_factory(interval_s=5.0)
+    burn_cpu(1.2)
+    wait_for(lambda: sampler.samples(), timeout_s=3)
+    first = sampler.samples()[0]
+    assert first.cpu_window_s == pytest.approx(metrics.FIRST_SAMPLE_S, abs=0.3)
+    assert first.process.cpu_percent > 30
+
+
+def test_buffer_fills_then_wraps_keeping_the_newest(sampler_factory):
+    sampler = sampler_factory(interval_s=0.1, slots=4)
+    seen = []
+    deadline = time.monotonic() + 10
+    while len(seen) < 8 and time.monotonic() < deadline:
+        samples = sampler.samples()
+        assert len(samples) <= 4
+        seen = sorted({s.timestamp for s in samples} | set(seen))
+        time.sleep(0.05)
+    samples = sampler.samples()
+    assert len(samples) == 4
+    assert [s.timestamp for s in samples] == sorted(seen)[-4:]
+    assert sampler.stats().count == 4
+    assert [s.timestamp for s in sampler.stats(last=2).samples] == sorted(seen)[-2:]
+
+
+def test_schedule_does_not_drift_when_sampling_is_slow(sampler_factory, monkeypatch):
+    real = metrics.take_snapshot
+
+    def slow(reference):
+        time.sleep(0.05)  # sampling costs half the interval
+        return real(reference)
+
+    monkeypatch.setattr(metrics, "take_snapshot", slow)
+    sampler = sampler_factory(interval_s=0.1, slots=20)
+    wait_for(lambda: len(sampler.samples()) >= 9)
+    stamps = [s.timestamp for s in sampler.samples()][1:9]
+    # Sleep-after-work would stretch 7 intervals by 7 x 0.05 s.
+    assert stamps[-1] - stamps[0] == pytest.approx(0.7, abs=0.15)
+    assert all(s.cpu_window_s == pytest.approx(0.1, abs=0.06) for s in sampler.samples()[1:9])
+
+
+def test_status_calls_leave_the_samplers_windows_whole(sampler_factory):
+    sampler = sampler_factory(interval_s=0.3, slots=20)
+    end = time.monotonic() + 1.6
+    while time.monotonic() < end:
+        status = sampler.status()
+        assert status.cpu_window_s > 0
+    windows = [s.cpu_window_s for s in sampler.samples()[1:]]
+    assert len(windows) >= 2
+    assert all(w == pytest.approx(0.3, abs=0.1) for w in windows)
+    # Once two samples are in, /status measures over at least one interval (or 1 s).
+    assert sampler.status().cpu_window_s >= 0.3
+
+
+def test_status_window_is_at_least_a_second_at_long_intervals(sampler_factory):
+    sampler = sampler_factory(interval_s=5.0)
+    time.sleep(metrics.FIRST_SAMPLE_S + 0.2)
+    assert sampler.status().cpu_window_s >= metrics.MIN_STATUS_WINDOW_S
+    assert len(sampler.samples()) == 1
+
+
+def test_sampler_survives_psutil_errors_and_logs_them(sampler_factory, monkeypatch, caplog):
+    sampler = sampler_factory(interval_s=0.1, slots=50)
+    wait_for(lambda: len(sampler.samples()) >= 1)
+    real = psutil.virtual_memory
+
+    def denied():
+        raise psutil.AccessDenied(os.getpid())
+
+    with caplog.at_level(logging.ERROR, logger="metrics"):
+        monkeypatch.setattr(psutil, "virtual_memory", denied)
+        count = len(sampler.samples())
+        time.sleep(0.5)
+        assert len(sampler.samples()) == count  # no sample while psutil fails
+        monkeypatch.setattr(psutil, "virtual_memory", real)
+    assert "a sample failed" in caplog.text
+    wait_for(lambda: len(sampler.samples()) > count)
+    assert sampler._thread.is_alive()
+
+
+def test_concurrent_readers_get_consistent_copies(sampler_factory):
+    sampler = sampler_factory(interval_s=0.1, slots=5)
+    errors = []
+
+    def read(n):
+        try:
+            for _ in range(n):
+                stats = sampler.stats()
+                assert stats.count == len(stats.samples) <= 5
+                if stats.samples:
+                    rss = [s.process.rss_mb for s in stats.samples]
+                    assert stats.summary["process"]["rss_mb"]["max"] == max(rss)
+                    assert stats.summary["process"]["rss_mb"]["avg"] == round(fmean(rss), 3)
+                sampler.status()
+        except Exception as error:  # reported below, from the main thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=read, args=(40,)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    assert sampler._thread.is_alive()
+
+
+def test_start_is_idempotent(sampler_factory):
+    sampler = sampler_factory()
+    thread = sampler._thread
+    assert sampler.start()._thread is thread
+    names = [t.name for t in threading.enumerate()].count("metrics-sampler")
+    sampler.start()
+    assert [t.name for t in threading.enumerate()].count("metrics-sampler") == names
+
+
+def test_forked_child_runs_its_own_sampler(sampler_factory):
+    sampler = sampler_factory(interval_s=0.1, slots=5)
+    wait_for(lambda: len(sampler.samples()) >= 2)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report what its sampler does, then leave at once
+        try:
+            time.sleep(0.6)
+            samples = sampler.samples()
+            ok = (
+                sampler._thread is not None
+                and sampler._thread.is_alive()
+                and len(samples) >= 2
+                and all(s.process.pid == os.getpid() for s in samples)
+            )
+            os.write(write_end, b"ok" if ok else repr(samples).encode()[:500])
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    answer = os.read(read_end, 1000)
+    os.waitpid(pid, 0)
+    assert answer == b"ok"
+    assert all(s.process.pid == os.getpid() for s in sampler.samples())

@@ -1,0 +1,42 @@
+"""The shared workloads: deterministic results that both apps serve."""
+
+import pytest
+from pydantic import ValidationError
+
+import workloads
+
+
+@pytest.mark.parametrize(
+    ("n", "primes"), [(2, 0), (3, 1), (10, 4), (100, 25), (10_000, 1229), (1_000_000, 78498)]
+)
+def test_count_primes_counts_primes_below_n(n, primes):
+    assert workloads.count_primes(n) == primes
+
+
+def test_items_are_fresh_but_always_the_same():
+    first, second = workloads.items(), workloads.items()
+    assert first is not second
+    assert first == second
+    assert first.count == len(first.items) == workloads.ITEM_COUNT
+    assert first.items[3].model_dump() == {
+        "id": 3,
+        "name": "item-3",
+        "price": 5.49,
+        "tags": ["odd", "group-3"],
+        "in_stock": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("model", "query"),
+    [
+        (workloads.IoQuery, {"ms": "-1"}),
+        (workloads.IoQuery, {"ms": "10001"}),
+        (workloads.IoQuery, {"delay": "1"}),
+        (workloads.CpuQuery, {"n": "1"}),
+        (workloads.CpuQuery, {"n": "1000001"}),
+    ],
+)
+def test_query_models_bound_every_parameter(model, query):
+    with pytest.raises(ValidationError):
+        model.model_validate(query)

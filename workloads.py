@@ -1,0 +1,81 @@
+"""The work behind / /json /io /cpu, and the query and response models both apps share.
+
+Both apps validate their query strings with the same models, so a bad value gets
+the same 422 body from both; unknown parameters are rejected, never ignored.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ITEM_COUNT = 20
+
+
+class Greeting(BaseModel):
+    message: str
+    framework: str
+    framework_version: str
+    interface: str
+    pid: int
+
+
+class Item(BaseModel):
+    id: int
+    name: str
+    price: float
+    tags: list[str]
+    in_stock: bool
+
+
+class ItemList(BaseModel):
+    count: int
+    items: list[Item]
+
+
+class IoQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ms: int = Field(10, ge=0, le=10_000, description="milliseconds to wait")
+
+
+class Waited(BaseModel):
+    ms: int
+
+
+class CpuQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    n: int = Field(10_000, ge=2, le=1_000_000, description="count the primes below n")
+
+
+class Primes(BaseModel):
+    n: int
+    primes: int
+
+
+def items() -> ItemList:
+    """A fresh list of ITEM_COUNT models, the same on every call."""
+    return ItemList(
+        count=ITEM_COUNT,
+        items=[
+            Item(
+                id=i,
+                name=f"item-{i}",
+                price=round(1.5 * i + 0.99, 2),
+                tags=["even" if i % 2 == 0 else "odd", f"group-{i % 4}"],
+                in_stock=i % 3 != 0,
+            )
+            for i in range(ITEM_COUNT)
+        ],
+    )
+
+
+def count_primes(n: int) -> int:
+    """The number of primes below n, by a sieve in plain Python: deterministic CPU work."""
+    sieve = [True] * n
+    sieve[0:2] = [False, False]
+    for i in range(2, int(n**0.5) + 1):
+        if sieve[i]:
+            for multiple in range(i * i, n, i):
+                sieve[multiple] = False
+    return sum(sieve)
