@@ -17,6 +17,8 @@ that /status readers and the sampler cannot disturb each other.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
 import threading
@@ -39,6 +41,8 @@ MB = 1024 * 1024
 FIRST_SAMPLE_S = 1.0
 # /status measures CPU against the newest reference at least this old.
 MIN_STATUS_WINDOW_S = 1.0
+# Worker processes are looked for again after this long.
+WORKERS_TTL_S = 1.0
 # cgroup v1 reports "no limit" as a huge page-aligned number.
 CGROUP_V1_UNLIMITED = 2**60
 # Keys of a sample that are identifiers or labels, not figures to summarise.
@@ -185,10 +189,38 @@ def app_processes(me: psutil.Process) -> list[psutil.Process]:
     return workers
 
 
-def read_cgroup(
-    sys_root: Path = Path("/sys/fs/cgroup"), proc_cgroup: Path = Path("/proc/self/cgroup")
-) -> Cgroup | None:
-    """The memory limit and usage and CPU quota of this process's cgroup (v2 or v1)."""
+_workers_seen: tuple[int, float, tuple[int, ...]] = (0, 0.0, ())  # (pid, when, worker pids)
+
+
+def current_workers(me: psutil.Process) -> list[psutil.Process]:
+    """app_processes(me), rescanned at most every WORKERS_TTL_S: a scan reads every process."""
+    global _workers_seen
+    pid, when, pids = _workers_seen
+    now = time.monotonic()
+    if pid != me.pid or now - when > WORKERS_TTL_S:
+        workers = app_processes(me)
+        _workers_seen = (me.pid, now, tuple(w.pid for w in workers))
+        return workers
+    workers = [me]
+    for other in pids:
+        if other != me.pid:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                workers.append(psutil.Process(other))
+    return workers
+
+
+@dataclass(frozen=True)
+class CgroupDirs:
+    """Where this process's cgroup figures live: found once, read on every snapshot."""
+
+    version: int
+    memory: tuple[Path, ...]  # the memory cgroup and each one above it
+    cpu: tuple[Path, ...]  # likewise for cpu: a limit anywhere above applies
+
+
+@functools.cache
+def find_cgroup(sys_root: Path, proc_cgroup: Path) -> CgroupDirs | None:
+    """This process's cgroup directories under sys_root (v2, else v1), or None."""
     try:
         lines = proc_cgroup.read_text().splitlines()
     except OSError:
@@ -199,78 +231,72 @@ def read_cgroup(
         for controller in controllers.split(",") if controllers else [""]:
             paths[controller] = path.lstrip("/")
     if (sys_root / "cgroup.controllers").exists():
-        return _read_cgroup_v2(sys_root, paths.get("", ""))
+        dirs = _up_to_root(sys_root, paths.get("", ""))
+        return CgroupDirs(2, dirs, dirs)
     if "memory" in paths or "cpu" in paths:
-        return _read_cgroup_v1(sys_root, paths)
+        cpu_root = next(
+            (sys_root / n for n in ("cpu", "cpu,cpuacct") if (sys_root / n).is_dir()),
+            sys_root / "cpu",
+        )
+        return CgroupDirs(
+            1,
+            _up_to_root(sys_root / "memory", paths.get("memory", "")),
+            _up_to_root(cpu_root, paths.get("cpu", "")),
+        )
     return None
 
 
-def _cgroup_dir(root: Path, path: str) -> Path:
+def _up_to_root(root: Path, path: str) -> tuple[Path, ...]:
+    own = root / path
     # Inside a container without its own cgroup namespace, /proc/self/cgroup
     # names the host's path, but the container's cgroup is mounted at the root.
-    own = root / path
-    return own if path and own.is_dir() else root
+    if not (path and own.is_dir()):
+        return (root,)
+    return (own, *[parent for parent in own.parents if parent == root or root in parent.parents])
 
 
-def _ancestors(root: Path, own: Path) -> list[Path]:
-    """own and each directory above it up to root: a limit anywhere above applies."""
-    dirs = [own]
-    while dirs[-1] != root and root in dirs[-1].parents:
-        dirs.append(dirs[-1].parent)
-    return dirs
-
-
-def _read_number(path: Path) -> str | None:
+def _read(path: Path) -> str | None:
     try:
         return path.read_text().strip()
     except OSError:
         return None
 
 
-def _tightest(values: list[float | None]) -> float | None:
-    limits = [v for v in values if v is not None]
+def _tightest(limits: list[float]) -> float | None:
     return min(limits) if limits else None
 
 
-def _read_cgroup_v2(root: Path, path: str) -> Cgroup:
-    own = _cgroup_dir(root, path)
+def read_cgroup(
+    sys_root: Path = Path("/sys/fs/cgroup"), proc_cgroup: Path = Path("/proc/self/cgroup")
+) -> Cgroup | None:
+    """The memory limit and usage and CPU quota of this process's cgroup (v2 or v1)."""
+    dirs = find_cgroup(sys_root, proc_cgroup)
+    if dirs is None:
+        return None
     memory_limits, cpu_limits = [], []
-    for directory in _ancestors(root, own):
-        memory_max = _read_number(directory / "memory.max")
-        if memory_max not in (None, "max"):
-            memory_limits.append(int(memory_max) / MB)
-        cpu_max = _read_number(directory / "cpu.max")
-        if cpu_max and not cpu_max.startswith("max"):
-            quota, period = cpu_max.split()
-            cpu_limits.append(int(quota) / int(period))
-    usage = _read_number(own / "memory.current")
+    if dirs.version == 2:
+        for directory in dirs.memory:
+            memory_max = _read(directory / "memory.max")
+            if memory_max not in (None, "max"):
+                memory_limits.append(int(memory_max) / MB)
+            cpu_max = _read(directory / "cpu.max")
+            if cpu_max and not cpu_max.startswith("max"):
+                quota, period = cpu_max.split()
+                cpu_limits.append(int(quota) / int(period))
+        usage = _read(dirs.memory[0] / "memory.current")
+    else:
+        for directory in dirs.memory:
+            limit = _read(directory / "memory.limit_in_bytes")
+            if limit and int(limit) < CGROUP_V1_UNLIMITED:
+                memory_limits.append(int(limit) / MB)
+        for directory in dirs.cpu:
+            quota = _read(directory / "cpu.cfs_quota_us")
+            period = _read(directory / "cpu.cfs_period_us")
+            if quota and period and int(quota) > 0:
+                cpu_limits.append(int(quota) / int(period))
+        usage = _read(dirs.memory[0] / "memory.usage_in_bytes")
     return Cgroup(
-        version=2,
-        memory_limit_mb=_tightest(memory_limits),
-        memory_usage_mb=round(int(usage) / MB, 2) if usage else None,
-        cpu_quota_cores=_tightest(cpu_limits),
-    )
-
-
-def _read_cgroup_v1(root: Path, paths: dict[str, str]) -> Cgroup:
-    memory_root = root / "memory"
-    memory_own = _cgroup_dir(memory_root, paths.get("memory", ""))
-    memory_limits = []
-    for directory in _ancestors(memory_root, memory_own):
-        limit = _read_number(directory / "memory.limit_in_bytes")
-        if limit and int(limit) < CGROUP_V1_UNLIMITED:
-            memory_limits.append(int(limit) / MB)
-    cpu_root = next((root / n for n in ("cpu", "cpu,cpuacct") if (root / n).is_dir()), root / "cpu")
-    cpu_own = _cgroup_dir(cpu_root, paths.get("cpu", ""))
-    cpu_limits = []
-    for directory in _ancestors(cpu_root, cpu_own):
-        quota = _read_number(directory / "cpu.cfs_quota_us")
-        period = _read_number(directory / "cpu.cfs_period_us")
-        if quota and period and int(quota) > 0:
-            cpu_limits.append(int(quota) / int(period))
-    usage = _read_number(memory_own / "memory.usage_in_bytes")
-    return Cgroup(
-        version=1,
+        version=dirs.version,
         memory_limit_mb=_tightest(memory_limits),
         memory_usage_mb=round(int(usage) / MB, 2) if usage else None,
         cpu_quota_cores=_tightest(cpu_limits),
@@ -296,7 +322,7 @@ def take_snapshot(reference: CpuReading | None) -> tuple[Snapshot | None, CpuRea
     reading comes back.
     """
     me = psutil.Process()  # a fresh object: psutil's oneshot() cache is not thread-safe
-    workers = app_processes(me)
+    workers = current_workers(me)
     reading = _cpu_reading(workers)
     if reference is None:
         return None, reading

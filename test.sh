@@ -8,4 +8,5 @@ cd "$(dirname "$0")"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
 .venv/bin/python -m ruff check .
 .venv/bin/python -m ruff format --check .
+.venv/bin/shellcheck ./*.sh .ci/run
 exec .venv/bin/python -m pytest "$@"

@@ -25,7 +25,7 @@ die() {
   exit 2
 }
 
-is_port() { [[ $1 =~ ^[0-9]{1,5}$ ]] && ((10#$1 >= 1 && 10#$1 <= 65535)); }
+in_range() { [[ $1 =~ ^[0-9]{1,6}$ ]] && ((10#$1 >= $2 && 10#$1 <= $3)); } # VALUE MIN MAX
 
 SERVER=${SERVER:-granian}
 HOST=${HOST:-127.0.0.1}
@@ -36,13 +36,11 @@ THREADS=${THREADS:-16}
 
 [[ $SERVER == granian ]] || die "SERVER='$SERVER' is not a server this script runs (granian)"
 [[ -n $HOST ]] || die "HOST is empty"
-is_port "$FLASK_PORT" || die "FLASK_PORT='$FLASK_PORT' is not a port number (1-65535)"
-is_port "$FASTAPI_PORT" || die "FASTAPI_PORT='$FASTAPI_PORT' is not a port number (1-65535)"
+in_range "$FLASK_PORT" 1 65535 || die "FLASK_PORT='$FLASK_PORT' is not a port number (1-65535)"
+in_range "$FASTAPI_PORT" 1 65535 || die "FASTAPI_PORT='$FASTAPI_PORT' is not a port number (1-65535)"
 ((10#$FLASK_PORT != 10#$FASTAPI_PORT)) || die "FLASK_PORT and FASTAPI_PORT are both $FLASK_PORT"
-[[ $WORKERS =~ ^[0-9]{1,2}$ ]] && ((10#$WORKERS >= 1 && 10#$WORKERS <= 64)) ||
-  die "WORKERS='$WORKERS' is not a number of processes (1-64)"
-[[ $THREADS =~ ^[0-9]{1,3}$ ]] && ((10#$THREADS >= 1 && 10#$THREADS <= 256)) ||
-  die "THREADS='$THREADS' is not a number of threads (1-256)"
+in_range "$WORKERS" 1 64 || die "WORKERS='$WORKERS' is not a number of processes (1-64)"
+in_range "$THREADS" 1 256 || die "THREADS='$THREADS' is not a number of threads (1-256)"
 
 # The project's virtualenv where there is one (a host), else the python on PATH (the image).
 PYTHON=python3
@@ -59,15 +57,27 @@ except metrics.ConfigError as error:
 PY
 
 pids=()
+signal_servers() { # SIGNAL: to each server's whole process group, orphaned workers included
+  local pid
+  for pid in "${pids[@]}"; do kill -"$1" -- "-$pid" 2>/dev/null || true; done
+}
 stop() {
   trap - TERM INT
-  kill -TERM "${pids[@]}" 2>/dev/null || true
-  wait "${pids[@]}" 2>/dev/null || true
+  signal_servers TERM
+  # Give the servers 10 s to finish their requests and stop their workers.
+  for _ in {1..50}; do
+    [[ -z $(jobs -pr) ]] && break
+    sleep 0.2
+  done
+  signal_servers KILL
+  wait 2>/dev/null || true
 }
 trap 'stop; exit 0' TERM INT
 
 serve() { # port module interface [granian options]
-  "$PYTHON" -m granian --host "$HOST" --port "$1" --workers "$WORKERS" --no-ws \
+  # Each server leads its own process group, so that stop() reaches its workers
+  # even when its master has died and left them behind.
+  setsid "$PYTHON" -m granian --host "$HOST" --port "$1" --workers "$WORKERS" --no-ws \
     --log-level warning --interface "${@:3}" "$2:app" &
   pids+=($!)
 }

@@ -1,5 +1,6 @@
 """Shared fixtures: the two app modules, free loopback ports, and both apps served by ./up.sh."""
 
+import contextlib
 import importlib
 import os
 import signal
@@ -7,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx2
@@ -47,6 +48,7 @@ class Served:
     flask_url: str
     fastapi_url: str
     log: Path
+    started: list[psutil.Process] = field(default_factory=list)
 
     @property
     def urls(self) -> dict[str, str]:
@@ -66,17 +68,16 @@ class Served:
         try:
             return self.process.wait(timeout_s)
         finally:
-            # Whatever happened above, leave nothing behind.
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            # Whatever happened above, leave nothing behind: the servers lead
+            # process groups of their own, so look for every process seen running.
+            for process in self.started + self.tree():
+                with contextlib.suppress(psutil.Error):
+                    process.kill()
 
 
-def serve(tmp_path: Path, **env: str) -> Served:
+def serve(log: Path, **env: str) -> Served:
     """Start ./up.sh with `env` on two free ports and wait until both apps answer."""
     flask_port, fastapi_port = free_port(), free_port()
-    log = tmp_path / "up.log"
     process = subprocess.Popen(
         [str(ROOT / "up.sh")],
         env={
@@ -105,6 +106,7 @@ def serve(tmp_path: Path, **env: str) -> Served:
             except httpx2.TransportError:
                 pass
         time.sleep(0.1)
+    served.started = served.tree()
     if pending:
         served.stop()
         pytest.fail(f"not answering after 30 s: {pending}\n{log.read_text()}")
@@ -117,7 +119,7 @@ def served_factory(tmp_path):
     started: list[Served] = []
 
     def start(**env: str) -> Served:
-        served = serve(tmp_path, **env)
+        served = serve(tmp_path / f"up-{len(started)}.log", **env)
         started.append(served)
         return served
 
