@@ -41,6 +41,8 @@ MB = 1024 * 1024
 FIRST_SAMPLE_S = 1.0
 # /status measures CPU against the newest reference at least this old.
 MIN_STATUS_WINDOW_S = 1.0
+# No CPU percentage is measured over less than this.
+SHORTEST_WINDOW_S = 0.1
 # Worker processes are looked for again after this long.
 WORKERS_TTL_S = 1.0
 # cgroup v1 reports "no limit" as a huge page-aligned number.
@@ -474,7 +476,11 @@ class Sampler:
         reference = old_enough[-1] if old_enough else (references[0] if references else None)
         if reference is None:  # never started, or psutil failed at start
             _, reference = take_snapshot(None)
-            time.sleep(0.05)
+        age_s = time.monotonic() - reference.t_mono
+        if age_s < SHORTEST_WINDOW_S:
+            # Only in the first moments after start: a window of a few microseconds
+            # would give noise, so wait until it is long enough to mean something.
+            time.sleep(SHORTEST_WINDOW_S - age_s)
         snapshot, _ = take_snapshot(reference)
         assert snapshot is not None
         return snapshot

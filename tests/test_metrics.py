@@ -288,12 +288,26 @@ def test_status_calls_leave_the_samplers_windows_whole(sampler_factory):
     end = time.monotonic() + 1.6
     while time.monotonic() < end:
         status = sampler.status()
-        assert status.cpu_window_s > 0
+        assert status.cpu_window_s >= metrics.SHORTEST_WINDOW_S
     windows = [s.cpu_window_s for s in sampler.samples()[1:]]
     assert len(windows) >= 2
     assert all(w == pytest.approx(0.3, abs=0.1) for w in windows)
     # Once two samples are in, /status measures over at least one interval (or 1 s).
     assert sampler.status().cpu_window_s >= 0.3
+
+
+def test_status_right_after_start_waits_for_a_real_window():
+    sampler = Sampler(MetricsConfig(METRICS_INTERVAL=5, METRICS_SLOTS=5)).start()
+    try:
+        assert sampler.status().cpu_window_s >= metrics.SHORTEST_WINDOW_S
+    finally:
+        sampler.stop()
+
+
+def test_status_of_a_sampler_never_started_still_covers_a_window():
+    status = Sampler(MetricsConfig()).status()
+    assert status.cpu_window_s >= metrics.SHORTEST_WINDOW_S
+    assert status.process.pid == os.getpid()
 
 
 def test_status_window_is_at_least_a_second_at_long_intervals(sampler_factory):
