@@ -1,0 +1,185 @@
+"""The load generators the comparison drives: wrk, ab and hey.
+
+For each: the command line for a fixed-duration run at N connections, its
+version, and a parser of its output into one LoadResult. A Python load loop is
+deliberately absent: it would measure the client instead of the server.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+from pydantic import BaseModel
+
+TOOLS = ("wrk", "ab", "hey")
+INSTALL = {"wrk": "wrk", "ab": "apache2-utils", "hey": "hey"}
+TIMEOUT_S = 10  # a request slower than this counts as an error
+
+
+class LoadToolError(RuntimeError):
+    """The load tool is missing, failed, or printed nothing that can be read."""
+
+
+class LoadResult(BaseModel):
+    requests: int  # responses received, whatever their status
+    duration_s: float
+    requests_per_s: float
+    errors: int  # connect, read and write errors and timeouts: no response at all
+    non_2xx: int  # responses with a status outside 2xx (wrk: outside 2xx and 3xx)
+    latency_p50_ms: float | None
+    latency_p90_ms: float | None
+    latency_p99_ms: float | None
+
+
+def require(tool: str) -> str:
+    """The tool's path, or a LoadToolError that says how to install it."""
+    path = shutil.which(tool)
+    if path is None:
+        raise LoadToolError(
+            f"{tool} is not installed: apt-get install {INSTALL[tool]}"
+            f" (or choose another with --tool {'|'.join(TOOLS)})"
+        )
+    return path
+
+
+def command(tool: str, url: str, connections: int, duration_s: int, threads: int) -> list[str]:
+    """The command line of a run of duration_s seconds at `connections` concurrent connections."""
+    if tool == "wrk":
+        return [
+            "wrk",
+            f"--threads={min(threads, connections)}",
+            f"--connections={connections}",
+            f"--duration={duration_s}s",
+            f"--timeout={TIMEOUT_S}s",
+            "--latency",
+            url,
+        ]
+    if tool == "ab":
+        # -t stops after the time; -n only lifts ab's default cap of 50000 requests.
+        # -r counts socket errors instead of aborting on the first one.
+        return [
+            "ab",
+            "-k",
+            "-r",
+            "-q",
+            f"-s{TIMEOUT_S}",
+            f"-c{connections}",
+            f"-t{duration_s}",
+            "-n100000000",
+            url,
+        ]
+    if tool == "hey":
+        return ["hey", f"-z={duration_s}s", f"-c={connections}", f"-t={TIMEOUT_S}", url]
+    raise ValueError(f"unknown load tool {tool!r}")
+
+
+def version(tool: str) -> str:
+    """The tool's own word on its version, or the Debian package's."""
+    flag = {"wrk": ["-v"], "ab": ["-V"]}.get(tool)
+    if flag:
+        result = subprocess.run([tool, *flag], capture_output=True, text=True, timeout=10)
+        first = (result.stdout or result.stderr).strip().splitlines()
+        if first:
+            return first[0].split("Copyright")[0].strip()
+    result = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Version}", INSTALL[tool]],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    return f"{tool} {result.stdout.strip()}" if result.returncode == 0 else f"{tool} (unknown)"
+
+
+def parse(tool: str, output: str) -> LoadResult:
+    """The figures of one run from the tool's output; LoadToolError where there are none."""
+    parsers = {"wrk": parse_wrk, "ab": parse_ab, "hey": parse_hey}
+    try:
+        return parsers[tool](output)
+    except (AttributeError, ValueError) as error:
+        tail = "\n".join(output.strip().splitlines()[-5:])
+        raise LoadToolError(f"{tool} printed no result ({error}):\n{tail}") from None
+
+
+def _number(pattern: str, text: str, default: float | None = None) -> float:
+    match = re.search(pattern, text, re.MULTILINE)
+    if match is None:
+        if default is not None:
+            return default
+        raise ValueError(f"no {pattern!r}")
+    return float(match.group(1))
+
+
+_TO_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def parse_wrk(output: str) -> LoadResult:
+    match = re.search(r"^\s*(\d+) requests in ([\d.]+)(us|ms|s|m),", output, re.MULTILINE)
+    if match is None:
+        raise ValueError("no 'N requests in T' line")
+    requests = int(match.group(1))
+    duration_s = float(match.group(2)) * _TO_MS[match.group(3)] / 1000
+    socket = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    latency = {}
+    section = output.partition("Latency Distribution")[2]
+    for percent, value, unit in re.findall(r"^\s+(50|90|99)%\s+([\d.]+)(us|ms|s|m)", section, re.M):
+        latency[percent] = float(value) * _TO_MS[unit]
+    return LoadResult(
+        requests=requests,
+        duration_s=duration_s,
+        requests_per_s=requests / duration_s,
+        errors=sum(int(n) for n in socket.groups()) if socket else 0,
+        non_2xx=int(_number(r"Non-2xx or 3xx responses: (\d+)", output, 0)),
+        latency_p50_ms=latency.get("50"),
+        latency_p90_ms=latency.get("90"),
+        latency_p99_ms=latency.get("99"),
+    )
+
+
+def parse_ab(output: str) -> LoadResult:
+    requests = int(_number(r"^Complete requests:\s+(\d+)", output))
+    duration_s = _number(r"^Time taken for tests:\s+([\d.]+) seconds", output)
+    # ab counts a body whose length differs from the first one as "failed";
+    # our answers vary in length (pids, figures), so only real failures count.
+    failed = re.search(
+        r"\(Connect: (\d+), Receive: (\d+), Length: \d+, Exceptions: (\d+)\)", output
+    )
+    latency = dict(re.findall(r"^\s+(50|90|99)%\s+(\d+)\s*$", output, re.MULTILINE))
+    return LoadResult(
+        requests=requests,
+        duration_s=duration_s,
+        requests_per_s=requests / duration_s,
+        errors=sum(int(n) for n in failed.groups()) if failed else 0,
+        non_2xx=int(_number(r"^Non-2xx responses:\s+(\d+)", output, 0)),
+        latency_p50_ms=float(latency["50"]) if "50" in latency else None,
+        latency_p90_ms=float(latency["90"]) if "90" in latency else None,
+        latency_p99_ms=float(latency["99"]) if "99" in latency else None,
+    )
+
+
+def parse_hey(output: str) -> LoadResult:
+    duration_s = _number(r"^\s+Total:\s+([\d.]+) secs", output)
+    statuses = output.partition("Status code distribution:")[2].partition("Error distribution:")
+    codes = [
+        (int(code), int(n)) for code, n in re.findall(r"\[(\d{3})\]\s+(\d+) responses", statuses[0])
+    ]
+    errors = sum(int(n) for n in re.findall(r"^\s+\[(\d+)\]\s", statuses[2], re.MULTILINE))
+    latency = {
+        percent: float(seconds) * 1000
+        for percent, seconds in re.findall(r"^\s+(50|90|99)% in ([\d.]+) secs", output, re.M)
+    }
+    requests = sum(n for _, n in codes)
+    # hey's own Requests/sec counts failed attempts too; ours counts responses.
+    return LoadResult(
+        requests=requests,
+        duration_s=duration_s,
+        requests_per_s=requests / duration_s,
+        errors=errors,
+        non_2xx=sum(n for code, n in codes if not 200 <= code < 300),
+        latency_p50_ms=latency.get("50"),
+        latency_p90_ms=latency.get("90"),
+        latency_p99_ms=latency.get("99"),
+    )

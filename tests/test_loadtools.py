@@ -1,0 +1,104 @@
+"""Parsers of wrk, ab and hey, on outputs captured from real runs against these apps."""
+
+from pathlib import Path
+
+import pytest
+
+import loadtools
+from loadtools import LoadToolError, parse
+
+CAPTURED = Path(__file__).parent / "captured"
+
+
+def captured(name: str) -> str:
+    return (CAPTURED / f"{name}.txt").read_text()
+
+
+def test_wrk_success():
+    result = parse("wrk", captured("wrk_ok"))
+    assert (result.requests, result.duration_s) == (5312, 2.0)
+    assert result.requests_per_s == pytest.approx(2656.0)
+    assert (result.errors, result.non_2xx) == (0, 0)
+    assert (result.latency_p50_ms, result.latency_p90_ms, result.latency_p99_ms) == (
+        2.93,
+        4.73,
+        10.72,
+    )
+
+
+def test_wrk_non_2xx_responses_are_counted():
+    result = parse("wrk", captured("wrk_non2xx"))
+    assert result.requests == result.non_2xx == 8161
+    assert result.errors == 0
+
+
+def test_wrk_socket_timeouts_are_errors_and_microseconds_are_read():
+    result = parse("wrk", captured("wrk_timeout"))
+    assert result.errors == 4
+    assert result.duration_s == 3.01
+    assert result.latency_p50_ms == 0.0
+
+
+def test_wrk_refused_connection_is_a_load_tool_error():
+    with pytest.raises(LoadToolError, match=r"(?s)wrk printed no result.*Connection refused"):
+        parse("wrk", captured("wrk_refused"))
+
+
+def test_ab_success():
+    result = parse("ab", captured("ab_ok"))
+    assert (result.requests, result.duration_s) == (7050, 2.0)
+    assert result.requests_per_s == pytest.approx(3525.0)
+    assert (result.errors, result.non_2xx) == (0, 0)
+    assert (result.latency_p50_ms, result.latency_p90_ms, result.latency_p99_ms) == (2, 3, 3)
+
+
+def test_ab_non_2xx_responses_are_counted():
+    result = parse("ab", captured("ab_non2xx"))
+    assert result.requests == result.non_2xx == 15551
+
+
+def test_ab_length_differences_are_not_errors():
+    text = captured("ab_length_failures")
+    assert "Length: 518" in text
+    assert parse("ab", text).errors == 0
+
+
+def test_ab_refused_connection_is_a_load_tool_error():
+    with pytest.raises(LoadToolError, match="Connection refused"):
+        parse("ab", captured("ab_refused"))
+
+
+def test_hey_success():
+    result = parse("hey", captured("hey_ok"))
+    assert (result.requests, result.duration_s) == (7612, 2.0022)
+    assert result.requests_per_s == pytest.approx(7612 / 2.0022)
+    assert (result.errors, result.non_2xx) == (0, 0)
+    assert result.latency_p50_ms == pytest.approx(2.0)
+    assert result.latency_p99_ms == pytest.approx(3.8)
+
+
+def test_hey_non_2xx_responses_are_counted():
+    result = parse("hey", captured("hey_non2xx"))
+    assert result.requests == result.non_2xx == 16710
+
+
+def test_hey_connection_errors_are_errors_not_requests():
+    result = parse("hey", captured("hey_refused"))
+    assert result.requests == 0
+    assert result.errors == 35107
+    assert result.requests_per_s == 0  # hey itself claims 35088 per second
+    assert result.latency_p50_ms is None
+
+
+@pytest.mark.parametrize("tool", loadtools.TOOLS)
+def test_commands_run_for_the_duration_at_the_connections(tool):
+    argv = loadtools.command(tool, "http://127.0.0.1:1/json", 32, 7, threads=2)
+    assert argv[0] == tool and argv[-1] == "http://127.0.0.1:1/json"
+    joined = " ".join(argv)
+    assert "32" in joined and "7" in joined
+
+
+def test_missing_tool_says_how_to_install_it(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(LoadToolError, match="apt-get install apache2-utils"):
+        loadtools.require("ab")
