@@ -463,16 +463,16 @@ class Spread(BaseModel):
     n: int
 
 
-# The figures the table and the verdicts are about: (name, label, higher is better).
+# The figures the table and the verdicts are about: (name in Run or LoadResult, label).
 FIGURES = [
-    ("requests_per_s", "req/s", True),
-    ("latency_p50_ms", "p50 latency ms", False),
-    ("latency_p99_ms", "p99 latency ms", False),
-    ("cpu_s_per_1k", "CPU-s per 1k req", False),
-    ("cpu_percent_avg", "CPU % (avg)", False),
-    ("rss_mb_peak", "RSS MiB (peak)", False),
-    ("uss_mb_peak", "USS MiB (peak)", False),
-    ("rss_growth_mb", "RSS growth MiB", False),
+    ("requests_per_s", "req/s"),
+    ("latency_p50_ms", "p50 latency ms"),
+    ("latency_p99_ms", "p99 latency ms"),
+    ("cpu_s_per_1k", "CPU-s per 1k req"),
+    ("cpu_percent_avg", "CPU % (avg)"),
+    ("rss_mb_peak", "RSS MiB (peak)"),
+    ("uss_mb_peak", "USS MiB (peak)"),
+    ("rss_growth_mb", "RSS growth MiB"),
 ]
 
 
@@ -518,7 +518,7 @@ def summarize_runs(runs: list[Run]) -> list[dict[str, Any]]:
     )
     for scenario, connections in groups:
         group = [r for r in runs if (r.scenario, r.connections) == (scenario, connections)]
-        for name, label, _ in FIGURES:
+        for name, label in FIGURES:
             spreads = {
                 app: spread([figure(r, name) for r in group if r.app == app]) for app in APPS
             }
@@ -555,6 +555,7 @@ def cpu_model() -> str:
 
 def environment(
     args: argparse.Namespace,
+    urls: dict[str, str],
     greetings: dict[str, dict[str, Any]],
     statuses: dict[str, metrics.Snapshot],
     pinning: str,
@@ -571,7 +572,7 @@ def environment(
         "runner_python": platform.python_version(),
         "apps": {
             app: {
-                "url": args.__dict__[app],
+                "url": urls[app],
                 "framework_version": greetings[app]["framework_version"],
                 "server": greetings[app]["server"],
                 "workers": statuses[app].process.workers,
@@ -626,11 +627,10 @@ def compare(args: argparse.Namespace, console: Console) -> int:
             urls, launch_command = stack.enter_context(
                 launched(args, app_cpus, args.out / "up.log")
             )
-            args.flask, args.fastapi = urls["flask"], urls["fastapi"]
         client = stack.enter_context(httpx2.Client(timeout=10))
         greetings = check_targets(client, urls)
         statuses = {app: status(client, url) for app, url in urls.items()}
-        env = environment(args, greetings, statuses, pinning, launch_command)
+        env = environment(args, urls, greetings, statuses, pinning, launch_command)
         runs = execute(client, args, urls, tool_cpus, origin, console)
     env["runner_cpu_s"] = round(time.process_time() - runner_start, 3)
     env["wall_s"] = round(time.monotonic() - origin, 1)

@@ -17,9 +17,10 @@ import workloads
 
 sampler = metrics.start_sampler()
 StatsQuery = metrics.stats_query(sampler.config.slots)
+FRAMEWORK_VERSION = version("fastapi")  # read once: a lookup costs 0.7 ms
 
 # Flask answers 404 to a trailing slash it has no route for; FastAPI would redirect.
-app = FastAPI(title="flask-vs-fastapi: FastAPI", version=version("fastapi"), redirect_slashes=False)
+app = FastAPI(title="flask-vs-fastapi: FastAPI", version=FRAMEWORK_VERSION, redirect_slashes=False)
 
 
 @app.get("/")
@@ -27,7 +28,7 @@ async def hello() -> workloads.Greeting:
     return workloads.Greeting(
         message="Hello from FastAPI",
         framework="fastapi",
-        framework_version=version("fastapi"),
+        framework_version=FRAMEWORK_VERSION,
         interface="asgi",
         pid=os.getpid(),
     )

@@ -17,6 +17,7 @@ import workloads
 
 sampler = metrics.start_sampler()
 StatsQuery = metrics.stats_query(sampler.config.slots)
+FRAMEWORK_VERSION = version("flask")  # read once: a lookup costs 0.7 ms
 
 app = Flask(__name__)
 app.json.sort_keys = False  # keep the models' field order, as FastAPI does
@@ -32,7 +33,7 @@ def hello():
     return workloads.Greeting(
         message="Hello from Flask",
         framework="flask",
-        framework_version=version("flask"),
+        framework_version=FRAMEWORK_VERSION,
         interface="wsgi",
         pid=os.getpid(),
     ).model_dump()

@@ -4,11 +4,9 @@ A Sampler takes a Snapshot of system and process figures every METRICS_INTERVAL
 seconds (default 10) into a ring buffer of METRICS_SLOTS (default 60), so that
 /stats covers the last ten minutes; /status is a fresh Snapshot taken on demand.
 
-    >>> sampler = start_sampler()      # once per process; idempotent, fork-safe
-    >>> sampler.status().process.rss_mb
-    41.2
-    >>> sampler.stats(last=6).summary["system"]["cpu_percent"]
-    {'min': 3.1, 'max': 9.8, 'avg': 5.4}
+    sampler = start_sampler()          # once per process; idempotent, fork-safe
+    sampler.status().process.rss_mb    # a figure measured now
+    sampler.stats(last=6).summary      # min, max and avg of the last six samples
 
 Every CPU percentage is computed from cumulative counters over a window of known
 length (`cpu_window_s`), never from psutil's shared `cpu_percent()` reference, so

@@ -27,7 +27,7 @@ def cell(spread: dict[str, Any] | None) -> str:
         return "-"
     if spread["n"] == 1:
         return f"{spread['median']:.4g}"
-    return f"{spread['median']:.4g} ({spread['min']:.4g}-{spread['max']:.4g})"
+    return f"{spread['median']:.4g} [{spread['min']:.4g}, {spread['max']:.4g}]"
 
 
 def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
@@ -51,7 +51,7 @@ HEADER = ["scenario", "conns", "figure", "Flask", "FastAPI", "FastAPI/Flask", "v
 def print_table(
     console: Console, env: dict[str, Any], rows: list[dict[str, Any]], runs: list[Run]
 ) -> None:
-    table = Table(title="Flask vs FastAPI: medians over repeats (min-max)")
+    table = Table(title="Flask vs FastAPI: medians over repeats [min, max]")
     for name in HEADER:
         table.add_column(name, justify="right" if name in ("Flask", "FastAPI") else "left")
     previous = None
@@ -83,7 +83,7 @@ def markdown(env: dict[str, Any], rows: list[dict[str, Any]], charts: list[Path]
         "",
         "## Results",
         "",
-        "Medians over the repeats, with min-max in brackets. A verdict is given only where"
+        "Medians over the repeats, with [min, max]. A verdict is given only where"
         " the runs of the two apps do not overlap.",
         "",
         "| " + " | ".join(HEADER) + " |",

@@ -1,0 +1,67 @@
+"""How exact is the CPU-seconds figure? /status against the kernel's own accounting.
+
+    .venv/bin/python benchmarks/cpu_accuracy.py [--workers 2] [--duration 10]
+
+Starts both apps with ./up.sh (granian, --workers each), and for each app reads
+/status and /proc/<pid>/stat (utime + stime of every worker) just before and
+just after a wrk run on /json. Prints both CPU-second deltas and their
+difference, and what the reading side itself spent. Needs wrk.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import compare
+
+TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_s(pids: list[int]) -> float:
+    """utime + stime of the pids, straight from /proc/<pid>/stat."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # fields 14 and 15 of stat(5)
+    return total / TICKS_PER_S
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=compare.positive_int, default=2)
+    parser.add_argument("--duration", type=compare.positive_int, default=10)
+    args = parser.parse_args()
+    launch = argparse.Namespace(workers=args.workers)
+    log = Path("/tmp/cpu_accuracy_up.log")
+    with compare.launched(launch, None, log) as (urls, _), httpx2.Client(timeout=10) as client:
+        for app, url in urls.items():
+            before = compare.status(client, url)
+            pids = before.process.pids
+            proc_before = proc_cpu_s(pids)
+            runner_before = time.process_time()
+            subprocess.run(
+                ["wrk", "-t2", "-c32", f"-d{args.duration}s", url + "/json"],
+                check=True,
+                capture_output=True,
+            )
+            proc_after = proc_cpu_s(pids)
+            after = compare.status(client, url)
+            runner_s = time.process_time() - runner_before
+            status_s = after.process.cpu_time_s - before.process.cpu_time_s
+            kernel_s = proc_after - proc_before
+            print(
+                f"{app:8} {len(pids)} workers: /status {status_s:.3f} CPU-s, /proc {kernel_s:.3f}"
+                f" CPU-s, difference {status_s - kernel_s:+.3f} s"
+                f" ({(status_s / kernel_s - 1) * 100:+.2f} %); this script: {runner_s:.3f} CPU-s"
+            )
+
+
+if __name__ == "__main__":
+    main()
