@@ -84,6 +84,7 @@ class Run(BaseModel):
     rss_growth_mb: float
     rss_mb_avg: float
     rss_mb_peak: float
+    uss_mb_avg: float | None
     uss_mb_peak: float | None
     system_cpu_percent_avg: float
     system_memory_used_mb_avg: float
@@ -416,7 +417,7 @@ def measure(
     in_run = [s for s in stats["samples"] if s["timestamp"] >= before.timestamp]
     cpu_s = round(after.process.cpu_time_s - before.process.cpu_time_s, 3)
     rss = [before.process.rss_mb] + [p.rss_mb for p in polls] + [after.process.rss_mb]
-    uss = [p.uss_mb for p in polls if p.uss_mb is not None]
+    uss = [s.uss_mb for s in (before.process, *polls, after.process) if s.uss_mb is not None]
     peaks = [p.cpu_percent for p in polls if p.cpu_percent is not None]
     return Run(
         scenario=scenario,
@@ -434,7 +435,8 @@ def measure(
         rss_growth_mb=round(after.process.rss_mb - before.process.rss_mb, 2),
         rss_mb_avg=round(statistics.fmean(rss), 2),
         rss_mb_peak=max(rss),
-        uss_mb_peak=max(uss) if uss else after.process.uss_mb,
+        uss_mb_avg=round(statistics.fmean(uss), 2) if uss else None,
+        uss_mb_peak=max(uss) if uss else None,
         system_cpu_percent_avg=round(
             statistics.fmean([p.system_cpu_percent for p in polls] or [after.system.cpu_percent]), 2
         ),
@@ -574,6 +576,7 @@ def environment(
             app: {
                 "url": urls[app],
                 "framework_version": greetings[app]["framework_version"],
+                "python_version": greetings[app]["python_version"],
                 "server": greetings[app]["server"],
                 "workers": statuses[app].process.workers,
                 "cgroup": statuses[app].system.cgroup.model_dump()
@@ -713,6 +716,8 @@ def execute(
 
 
 def main(argv: list[str] | None = None) -> int:
+    # SIGTERM unwinds like Ctrl-C, so launched apps are stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     args = parse_args(argv)
     # A terminal sets the width; in a log or pipe, wide enough for the table.
     console = Console(width=None if sys.stdout.isatty() else 150)
@@ -724,6 +729,9 @@ def main(argv: list[str] | None = None) -> int:
     except loadtools.LoadToolError as error:
         console.print(f"[red]compare.py: {error}[/red]")
         return EXIT_LOAD_TOOL
+    except KeyboardInterrupt:
+        console.print("compare.py: interrupted; no report written")
+        return 128 + signal.SIGINT
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ curl http://127.0.0.1:8081/stats
 
 import asyncio
 import os
+import platform
 from importlib.metadata import version
 from typing import Annotated
 
@@ -29,6 +30,7 @@ async def hello() -> workloads.Greeting:
         message="Hello from FastAPI",
         framework="fastapi",
         framework_version=FRAMEWORK_VERSION,
+        python_version=platform.python_version(),
         interface="asgi",
         pid=os.getpid(),
     )

@@ -5,6 +5,7 @@ curl http://127.0.0.1:8080/stats
 """
 
 import os
+import platform
 import time
 from importlib.metadata import version
 
@@ -34,6 +35,7 @@ def hello():
         message="Hello from Flask",
         framework="flask",
         framework_version=FRAMEWORK_VERSION,
+        python_version=platform.python_version(),
         interface="wsgi",
         pid=os.getpid(),
     ).model_dump()

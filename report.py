@@ -99,8 +99,9 @@ def markdown(env: dict[str, Any], rows: list[dict[str, Any]], charts: list[Path]
         "",
         f"- Machine: {machine['cpu_model']}, {machine['cpu_count']} cores,"
         f" {machine['memory_total_mb']} MiB; {machine['platform']}",
-        f"- Flask {apps['flask']['framework_version']} and FastAPI"
-        f" {apps['fastapi']['framework_version']}, served by {apps['flask']['server']} and"
+        f"- Flask {apps['flask']['framework_version']} on Python"
+        f" {apps['flask']['python_version']} and FastAPI {apps['fastapi']['framework_version']}"
+        f" on Python {apps['fastapi']['python_version']}, served by {apps['flask']['server']} and"
         f" {apps['fastapi']['server']}, {apps['flask']['workers']} and"
         f" {apps['fastapi']['workers']} worker(s)",
         f"- cgroup limits: {apps['flask']['cgroup']}",

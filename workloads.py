@@ -16,6 +16,7 @@ class Greeting(BaseModel):
     framework: str
     framework_version: str
     interface: str
+    python_version: str
     pid: int
 
 

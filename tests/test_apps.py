@@ -1,6 +1,7 @@
 """Both apps through their frameworks' test clients: every endpoint, every error, and parity."""
 
 import os
+import platform
 from importlib.metadata import version
 
 import pytest
@@ -102,6 +103,7 @@ def test_greeting_names_framework_interface_and_pid(clients, framework):
         "framework": framework,
         "framework_version": version(framework),
         "interface": "wsgi" if framework == "flask" else "asgi",
+        "python_version": platform.python_version(),
         "pid": os.getpid(),
     }
 

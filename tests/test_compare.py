@@ -3,9 +3,11 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psutil
@@ -44,6 +46,7 @@ def make_run(app: str, requests_per_s: float, cpu_s: float = 1.0, repeat: int = 
         rss_growth_mb=1.0,
         rss_mb_avg=40.5,
         rss_mb_peak=41.0,
+        uss_mb_avg=29.0,
         uss_mb_peak=30.0,
         system_cpu_percent_avg=50.0,
         system_memory_used_mb_avg=500.0,
@@ -315,3 +318,33 @@ def test_swapped_urls_exit_3_saying_so(served_factory, tmp_path):
     )
     assert result.returncode == 3
     assert "swap --flask and --fastapi" in result.stdout
+
+
+@needs_wrk
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stopping_compare_stops_the_apps_it_launched(sig, tmp_path):
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "compare.py"),
+            "--launch",
+            "--duration=30",
+            "--warmup=0",
+            "--scenarios=hello",
+            "--repeats=1",
+            f"--out={tmp_path}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    # Wait until the load runs, then stop compare.py as a user or a CI job would.
+    deadline = time.monotonic() + 60
+    while not any(p.name() == "wrk" for p in psutil.Process(process.pid).children(recursive=True)):
+        assert time.monotonic() < deadline and process.poll() is None, process.stdout.read()
+        time.sleep(0.2)
+    tree = psutil.Process(process.pid).children(recursive=True)
+    process.send_signal(sig)
+    assert process.wait(60) == 128 + sig
+    _, alive = psutil.wait_procs(tree, timeout=15)
+    assert alive == []
