@@ -93,6 +93,7 @@ class Run(BaseModel):
     load_tool_cpu_s: float
     runner_cpu_s: float
     polls: list[Poll]
+    poll_failures: int  # polls unanswered within 5 s: they wait in the app's queue like any request
     stats_summary: dict[str, Any] | None  # the app's own /stats view of the window
 
 
@@ -411,6 +412,7 @@ def measure(
         load, tool_cpu_s = run_load(argv, args.tool, args.duration)
     finally:
         polls = poller.stop()
+    poll_failures = poller.failures
     after = status(client, url)
     # The app's own view: its sampler's samples taken during this run, summarised.
     stats = client.get(url + "/stats").json()
@@ -451,6 +453,7 @@ def measure(
         load_tool_cpu_s=round(tool_cpu_s, 3),
         runner_cpu_s=round(time.process_time() - runner_before, 3),
         polls=polls,
+        poll_failures=poll_failures,
         stats_summary=metrics.summarize(in_run) if in_run else None,
     )
 

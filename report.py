@@ -74,6 +74,16 @@ def print_table(
         )
 
 
+def limits(cgroup: dict[str, Any] | None) -> str:
+    if cgroup is None:
+        return "no cgroup found"
+    memory, cpu = cgroup["memory_limit_mb"], cgroup["cpu_quota_cores"]
+    return (
+        f"memory {'unlimited' if memory is None else f'{memory:.0f} MiB'},"
+        f" CPU {'unlimited' if cpu is None else f'{cpu:g} cores'} (cgroup v{cgroup['version']})"
+    )
+
+
 def markdown(env: dict[str, Any], rows: list[dict[str, Any]], charts: list[Path]) -> str:
     lines = [
         "# Flask vs FastAPI",
@@ -104,7 +114,7 @@ def markdown(env: dict[str, Any], rows: list[dict[str, Any]], charts: list[Path]
         f" on Python {apps['fastapi']['python_version']}, served by {apps['flask']['server']} and"
         f" {apps['fastapi']['server']}, {apps['flask']['workers']} and"
         f" {apps['fastapi']['workers']} worker(s)",
-        f"- cgroup limits: {apps['flask']['cgroup']}",
+        f"- Limits: {limits(apps['flask']['cgroup'])}",
         f"- Load tool: {env['load_tool']}; pinning: {env['pinning']}",
         f"- Scenarios: {settings['scenarios']}; connections {settings['connections']};"
         f" {settings['duration_s']} s per run after {settings['warmup_s']} s of warm-up;"

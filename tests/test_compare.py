@@ -55,6 +55,7 @@ def make_run(app: str, requests_per_s: float, cpu_s: float = 1.0, repeat: int = 
         load_tool_cpu_s=0.5,
         runner_cpu_s=0.01,
         polls=[],
+        poll_failures=0,
         stats_summary=None,
     )
 
