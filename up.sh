@@ -1,22 +1,28 @@
 #!/usr/bin/env bash
-# Serves both apps side by side under one server: Flask (WSGI) on FLASK_PORT,
-# FastAPI (ASGI) on FASTAPI_PORT, each with the same number of worker processes.
+# Serves both apps side by side under one server: Flask (WSGI) on FLASK_PORT and
+# FastAPI (ASGI) on FASTAPI_PORT, with the same processes and threads each.
+# It is the container's command, and works on a host as well.
 #
-#   ./up.sh                              # granian on 127.0.0.1:8080 and :8081
-#   HOST=0.0.0.0 WORKERS=2 ./up.sh
+#   ./up.sh                              # NGINX Unit if unitd is on PATH, else granian
+#   SERVER=granian HOST=0.0.0.0 WORKERS=2 ./up.sh
 #
 # Settings, all from the environment and checked before anything starts:
-#   SERVER            granian (default)
-#   HOST              address to listen on (127.0.0.1)
+#   SERVER            unit or granian (default: unit where unitd is on PATH)
+#   UNITD             the unitd to run (default: unitd on PATH)
+#   HOST              address to listen on (127.0.0.1; 0.0.0.0 for every address)
 #   FLASK_PORT        8080
 #   FASTAPI_PORT      8081
-#   WORKERS           worker processes per app, 1-64 (1)
-#   THREADS           threads per Flask worker, 1-256 (16); FastAPI runs its
-#                     event loop on one thread per worker (granian allows no more)
+#   WORKERS           processes per app, 1-64 (default: conf.json's "processes")
+#   THREADS           threads per process, 1-256 (default: conf.json's "threads");
+#                     under granian FastAPI's event loop has one thread (granian
+#                     allows no more for ASGI), so THREADS applies to Flask only
 #   METRICS_INTERVAL  seconds between samples (10); METRICS_SLOTS samples kept (60)
+#   UNIT_CONF         another Unit configuration to try instead of conf.json
 #
-# It stays in the foreground. SIGTERM or SIGINT stops both servers; if either
-# server exits on its own, up.sh stops the other and exits non-zero.
+# It stays in the foreground. SIGTERM or SIGINT stops everything; if a server
+# exits on its own, up.sh stops the rest and exits non-zero. Under Unit the
+# control API listens on a unix socket only, in a state directory that is
+# removed on exit, so nothing saved rebinds the ports at the next start.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -27,24 +33,33 @@ die() {
 
 in_range() { [[ $1 =~ ^[0-9]{1,6}$ ]] && ((10#$1 >= $2 && 10#$1 <= $3)); } # VALUE MIN MAX
 
-SERVER=${SERVER:-granian}
-HOST=${HOST:-127.0.0.1}
-FLASK_PORT=${FLASK_PORT:-8080}
-FASTAPI_PORT=${FASTAPI_PORT:-8081}
-WORKERS=${WORKERS:-1}
-THREADS=${THREADS:-16}
+# The project's virtualenv where there is one (a host), else the python on PATH (the image).
+PYTHON=python3
+[[ -x .venv/bin/python ]] && PYTHON=.venv/bin/python
 
-[[ $SERVER == granian ]] || die "SERVER='$SERVER' is not a server this script runs (granian)"
+UNITD=${UNITD:-unitd}
+if [[ -z ${SERVER:-} ]]; then
+  SERVER=granian
+  command -v "$UNITD" >/dev/null && SERVER=unit
+fi
+read -r conf_processes conf_threads < <("$PYTHON" unit_conf.py fairness)
+export HOST=${HOST:-127.0.0.1}
+export FLASK_PORT=${FLASK_PORT:-8080}
+export FASTAPI_PORT=${FASTAPI_PORT:-8081}
+export WORKERS=${WORKERS:-$conf_processes}
+export THREADS=${THREADS:-$conf_threads}
+
+[[ $SERVER == unit || $SERVER == granian ]] || die "SERVER='$SERVER' is neither unit nor granian"
 [[ -n $HOST ]] || die "HOST is empty"
 in_range "$FLASK_PORT" 1 65535 || die "FLASK_PORT='$FLASK_PORT' is not a port number (1-65535)"
 in_range "$FASTAPI_PORT" 1 65535 || die "FASTAPI_PORT='$FASTAPI_PORT' is not a port number (1-65535)"
 ((10#$FLASK_PORT != 10#$FASTAPI_PORT)) || die "FLASK_PORT and FASTAPI_PORT are both $FLASK_PORT"
 in_range "$WORKERS" 1 64 || die "WORKERS='$WORKERS' is not a number of processes (1-64)"
 in_range "$THREADS" 1 256 || die "THREADS='$THREADS' is not a number of threads (1-256)"
-
-# The project's virtualenv where there is one (a host), else the python on PATH (the image).
-PYTHON=python3
-[[ -x .venv/bin/python ]] && PYTHON=.venv/bin/python
+if [[ $SERVER == unit ]]; then
+  command -v "$UNITD" >/dev/null || die "no unitd ('$UNITD') on PATH; SERVER=granian serves the apps without it"
+  command -v curl >/dev/null || die "curl is needed to configure Unit"
+fi
 
 # The apps refuse bad METRICS_* settings at import; say so once, here, before any server starts.
 "$PYTHON" - <<'PY' || exit 2
@@ -57,6 +72,7 @@ except metrics.ConfigError as error:
 PY
 
 pids=()
+state=""
 signal_servers() { # SIGNAL: to each server's whole process group, orphaned workers included
   local pid
   for pid in "${pids[@]}"; do kill -"$1" -- "-$pid" 2>/dev/null || true; done
@@ -71,24 +87,66 @@ stop() {
   done
   signal_servers KILL
   wait 2>/dev/null || true
+  [[ -z $state ]] || rm -rf "$state"
 }
 trap 'stop; exit 0' TERM INT
 
-serve() { # port module interface [granian options]
-  # Each server leads its own process group, so that stop() reaches its workers
-  # even when its master has died and left them behind.
-  setsid "$PYTHON" -m granian --host "$HOST" --port "$1" --workers "$WORKERS" --no-ws \
-    --log-level warning --interface "${@:3}" "$2:app" &
+start() { # command...: in a process group of its own, so that stop() reaches its workers
+  # even when their master has died and left them behind
+  setsid "$@" &
   pids+=($!)
 }
-serve "$FLASK_PORT" flask-wsgi wsgi --blocking-threads "$THREADS"
-serve "$FASTAPI_PORT" fastapi-asgi asgi
-echo "up.sh: granian serves Flask on http://$HOST:$FLASK_PORT and FastAPI on http://$HOST:$FASTAPI_PORT ($WORKERS worker(s) each)"
+
+serve_granian() { # port module interface [granian options]
+  start "$PYTHON" -m granian --host "$HOST" --port "$1" --workers "$WORKERS" --no-ws \
+    --log-level warning --interface "${@:3}" "$2:app"
+}
+
+serve_unit() {
+  state=$(mktemp -d "${TMPDIR:-/tmp}/flask-vs-fastapi-unit.XXXXXX")
+  local socket=$state/control.sock
+  local as_user=()
+  # On a host the apps run as whoever runs up.sh, as under granian, so they can
+  # read its virtualenv; in the image, as Unit's own unprivileged "unit" user.
+  [[ $PYTHON == python3 ]] || as_user=(--user "$(id -un)" --group "$(id -gn)")
+  start "$UNITD" --no-daemon --control "unix:$socket" --statedir "$state" \
+    --pid "$state/unit.pid" --tmpdir "$state" --log /dev/stderr "${as_user[@]}"
+  for _ in {1..100}; do # up to 10 s for the control socket
+    [[ -S $socket ]] && break
+    [[ -n $(jobs -pr) ]] || break
+    sleep 0.1
+  done
+  [[ -S $socket ]] || {
+    echo "up.sh: unitd did not open its control socket within 10 s" >&2
+    stop
+    exit 1
+  }
+  "$PYTHON" unit_conf.py render >"$state/conf.json"
+  local answer code
+  answer=$(curl -sS -w '\n%{http_code}' -X PUT --data-binary "@$state/conf.json" \
+    --unix-socket "$socket" http://localhost/config) || answer=$'curl failed\n000'
+  code=${answer##*$'\n'}
+  if [[ $code != 200 ]]; then
+    echo "up.sh: NGINX Unit rejected the configuration (HTTP $code):" >&2
+    echo "${answer%$'\n'*}" >&2
+    stop
+    exit 1
+  fi
+}
+
+if [[ $SERVER == unit ]]; then
+  serve_unit
+else
+  serve_granian "$FLASK_PORT" flask-wsgi wsgi --blocking-threads "$THREADS"
+  serve_granian "$FASTAPI_PORT" fastapi-asgi asgi
+fi
+echo "up.sh: $SERVER serves Flask on http://$HOST:$FLASK_PORT and FastAPI on" \
+  "http://$HOST:$FASTAPI_PORT ($WORKERS process(es), $THREADS thread(s) each)"
 
 set +e
 wait -n "${pids[@]}"
 status=$?
 set -e
-echo "up.sh: a server exited with status $status; stopping the other" >&2
+echo "up.sh: a server exited with status $status; stopping the rest" >&2
 stop
 exit $((status == 0 ? 1 : status))

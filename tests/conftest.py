@@ -83,6 +83,7 @@ def serve(log: Path, **env: str) -> Served:
         env={
             **os.environ,
             "HOST": "127.0.0.1",
+            "SERVER": "granian",
             "FLASK_PORT": str(flask_port),
             "FASTAPI_PORT": str(fastapi_port),
             **env,

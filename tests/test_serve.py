@@ -183,7 +183,13 @@ def test_a_server_dying_stops_up_sh_with_an_error(served_factory):
 def run_up(**env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(ROOT / "up.sh")],
-        env={**os.environ, "FLASK_PORT": str(free_port()), "FASTAPI_PORT": str(free_port()), **env},
+        env={
+            **os.environ,
+            "SERVER": "granian",
+            "FLASK_PORT": str(free_port()),
+            "FASTAPI_PORT": str(free_port()),
+            **env,
+        },
         capture_output=True,
         text=True,
         timeout=60,

@@ -1,0 +1,123 @@
+"""conf.json, the real one, against Unit's rules that matter here; and how up.sh adapts it."""
+
+import copy
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+import unit_conf
+
+
+@pytest.fixture
+def conf():
+    return unit_conf.load()
+
+
+def test_the_real_conf_json_keeps_every_rule(conf):
+    assert unit_conf.problems(conf) == []
+
+
+def test_listeners_pass_8080_to_flask_and_8081_to_fastapi(conf):
+    assert conf["listeners"] == {
+        "*:8080": {"pass": "applications/flask"},
+        "*:8081": {"pass": "applications/fastapi"},
+    }
+
+
+def test_both_apps_get_the_same_processes_and_threads(conf):
+    flask, fastapi = conf["applications"]["flask"], conf["applications"]["fastapi"]
+    assert (flask["processes"], flask["threads"]) == (fastapi["processes"], fastapi["threads"])
+    assert (flask["protocol"], fastapi["protocol"]) == ("wsgi", "asgi")
+    assert (flask["module"], fastapi["module"]) == ("flask-wsgi", "fastapi-asgi")
+
+
+@pytest.mark.parametrize(
+    ("break_it", "says"),
+    [
+        (
+            lambda c: (
+                c["listeners"]["*:8080"].update(pass_="x")
+                or c["listeners"]["*:8080"].update({"pass": "applications/django"})
+            ),
+            "which is no application",
+        ),
+        (
+            lambda c: c["applications"]["flask"].update(module="flask_wsgi"),
+            "flask_wsgi.py does not exist",
+        ),
+        (
+            lambda c: c["applications"]["flask"].update(protocol="asgi"),
+            "flask-wsgi:app is a wsgi app",
+        ),
+        (
+            lambda c: c["applications"]["fastapi"].update(protocol="wsgi"),
+            "fastapi-asgi:app is a asgi app",
+        ),
+        (lambda c: c["applications"]["fastapi"].update(threads=8), "unequal threads"),
+        (lambda c: c["applications"]["flask"].update(processes=2), "unequal processes"),
+        (lambda c: c["applications"]["flask"].pop("limits"), "no limits.timeout"),
+        (lambda c: c["applications"]["flask"].update(type="php"), "is not 'python 3'"),
+    ],
+)
+def test_a_broken_conf_is_caught(conf, break_it, says):
+    broken = copy.deepcopy(conf)
+    break_it(broken)
+    assert any(says in problem for problem in unit_conf.problems(broken)), unit_conf.problems(
+        broken
+    )
+
+
+def test_render_moves_listeners_apps_and_settings_to_this_host(conf):
+    environ = {
+        "HOST": "127.0.0.1",
+        "FLASK_PORT": "9001",
+        "FASTAPI_PORT": "9002",
+        "WORKERS": "2",
+        "THREADS": "3",
+        "METRICS_INTERVAL": "0.5",
+    }
+    rendered = unit_conf.render(conf, environ)
+    assert rendered["listeners"] == {
+        "127.0.0.1:9001": {"pass": "applications/flask"},
+        "127.0.0.1:9002": {"pass": "applications/fastapi"},
+    }
+    for app in rendered["applications"].values():
+        assert app["path"] == str(ROOT)
+        assert (app["processes"], app["threads"]) == (2, 3)
+        assert app["environment"] == {"METRICS_INTERVAL": "0.5"}
+        if (ROOT / ".venv/bin/python").exists():
+            assert app["home"] == str(ROOT / ".venv")
+    assert unit_conf.problems(rendered, import_apps=False) == []
+
+
+def test_render_keeps_the_containers_defaults_when_nothing_is_set(conf):
+    rendered = unit_conf.render(conf, {"HOST": "0.0.0.0"})
+    assert set(rendered["listeners"]) == {"*:8080", "*:8081"}
+    assert (
+        rendered["applications"]["flask"]["processes"] == conf["applications"]["flask"]["processes"]
+    )
+    assert "environment" not in rendered["applications"]["flask"]
+
+
+def test_command_line_prints_valid_json_and_the_fairness_figures():
+    env = {**os.environ, "FLASK_PORT": "9101"}
+    rendered = subprocess.run(
+        [sys.executable, str(ROOT / "unit_conf.py"), "render"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    assert "127.0.0.1:9101" in json.loads(rendered.stdout)["listeners"]
+    fairness = subprocess.run(
+        [sys.executable, str(ROOT / "unit_conf.py"), "fairness"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    app = unit_conf.load()["applications"]["flask"]
+    assert fairness.stdout.split() == [str(app["processes"]), str(app["threads"])]

@@ -1,0 +1,94 @@
+"""Both apps under a real NGINX Unit, started by the real up.sh with the real conf.json.
+
+These run wherever unitd is on PATH (or UNITD names it) and skip elsewhere:
+Unit is in no package registry this project's CI can reach.
+"""
+
+import json
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import httpx2
+import psutil
+import pytest
+from conftest import ROOT
+
+UNITD = os.environ.get("UNITD", "unitd")
+
+pytestmark = [
+    pytest.mark.unit,
+    pytest.mark.skipif(
+        shutil.which(UNITD) is None,
+        reason=f"NGINX Unit's unitd ({UNITD}) is not on PATH: set UNITD=/path/to/unitd",
+    ),
+]
+
+
+@pytest.fixture
+def unit(served_factory):
+    def start(**env: str):
+        return served_factory(SERVER="unit", UNITD=UNITD, **env)
+
+    return start
+
+
+def test_both_ports_serve_every_endpoint_under_unit(unit):
+    served = unit(METRICS_INTERVAL="0.2", METRICS_SLOTS="5")
+    for framework, url in served.urls.items():
+        hello = httpx2.get(url + "/", timeout=10)
+        assert hello.json()["framework"] == framework
+        assert hello.headers["server"].startswith("Unit")
+        status = httpx2.get(url + "/status", timeout=10).json()
+        assert status["process"]["pids"] == [hello.json()["pid"]]
+        assert httpx2.get(url + "/json", timeout=10).json()["count"] == 20
+        assert httpx2.get(url + "/io", params={"ms": 5}, timeout=10).json() == {"ms": 5}
+        assert httpx2.get(url + "/cpu", params={"n": 100}, timeout=10).json()["primes"] == 25
+        assert httpx2.get(url + "/nope", timeout=10).status_code == 404
+        assert httpx2.get(url + "/io", params={"ms": -1}, timeout=10).status_code == 422
+        time.sleep(0.5)
+        stats = httpx2.get(url + "/stats", timeout=10).json()
+        assert stats["slots"] == 5 and stats["count"] >= 1  # METRICS_* reached the app
+
+
+def test_two_processes_show_two_pids(unit):
+    served = unit(WORKERS="2")
+    for url in served.urls.values():
+        # Unit starts the second process after the first answers; give it a moment.
+        deadline = time.monotonic() + 15
+        status = httpx2.get(url + "/status", timeout=10).json()
+        while status["process"]["workers"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            status = httpx2.get(url + "/status", timeout=10).json()
+        assert status["process"]["workers"] == 2
+        workers = [psutil.Process(pid) for pid in status["process"]["pids"]]
+        titles = {" ".join(w.cmdline()).strip() for w in workers}
+        assert len(titles) == 1 and titles.pop().endswith('" application')
+
+
+def test_a_conf_unit_rejects_stops_up_sh_with_units_message(served_factory, tmp_path):
+    broken = json.loads((ROOT / "conf.json").read_text())
+    broken["applications"]["flask"]["limits"]["timeout"] = "soon"
+    (tmp_path / "broken.json").write_text(json.dumps(broken))
+    from test_serve import run_up  # the same runner as the granian settings tests
+
+    result = run_up(SERVER="unit", UNITD=UNITD, UNIT_CONF=str(tmp_path / "broken.json"))
+    assert result.returncode == 1
+    assert "NGINX Unit rejected the configuration" in result.stderr
+    assert "timeout" in result.stderr  # Unit's own words about what is wrong
+
+
+def test_sigterm_stops_unit_and_every_app_process(unit):
+    served = unit()
+    tree = served.tree()
+    assert any("prototype" in " ".join(p.cmdline()) for p in tree)
+    unitd = next(p for p in tree if "--statedir" in p.cmdline())
+    state = Path(unitd.cmdline()[unitd.cmdline().index("--statedir") + 1])
+    assert (state / "conf.json").exists()  # Unit saved what up.sh applied...
+    served.process.send_signal(signal.SIGTERM)
+    assert served.process.wait(20) == 0
+    _, alive = psutil.wait_procs(tree, timeout=10)
+    assert alive == []
+    assert not state.exists()  # ...and up.sh removed it: no saved listeners at the next start

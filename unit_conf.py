@@ -1,0 +1,119 @@
+"""conf.json, NGINX Unit's configuration of both apps: checked, and adapted to where it runs.
+
+    python3 unit_conf.py check          # exit 1 with the problems, if any
+    python3 unit_conf.py render         # conf.json for this host and these settings, on stdout
+    python3 unit_conf.py fairness       # "PROCESSES THREADS", which granian uses too
+
+UNIT_CONF=path reads another file instead of conf.json.
+
+conf.json is written for the container: listeners on *:8080 and *:8081, the
+apps in /app. `render` moves the listeners to HOST, FLASK_PORT and
+FASTAPI_PORT, the apps to this folder and its .venv, passes METRICS_* on (Unit
+gives apps no environment of their own), and applies WORKERS and THREADS.
+"""
+
+import inspect
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+# UNIT_CONF names another configuration, e.g. to try one out; conf.json is the real one.
+CONF = Path(os.environ.get("UNIT_CONF") or ROOT / "conf.json")
+APPS = {"flask": "FLASK_PORT", "fastapi": "FASTAPI_PORT"}
+PASSED_ON = ("METRICS_INTERVAL", "METRICS_SLOTS")
+
+
+def load(path: Path = CONF) -> dict:
+    return json.loads(path.read_text())
+
+
+def interface_of(callable_) -> str:
+    """'asgi' for an ASGI app (an async call of scope, receive, send), else 'wsgi'."""
+    call = callable_ if inspect.isfunction(callable_) else type(callable_).__call__
+    return "asgi" if inspect.iscoroutinefunction(call) else "wsgi"
+
+
+def problems(conf: dict, root: Path = ROOT, import_apps: bool = True) -> list[str]:
+    """What in conf breaks the rules that matter here (Unit's own and fairness)."""
+    found = []
+    apps = conf.get("applications", {})
+    listeners = conf.get("listeners", {})
+    if not listeners:
+        found.append("no listeners")
+    for address, listener in listeners.items():
+        target = listener.get("pass", "")
+        if not target.startswith("applications/") or target.split("/", 1)[1] not in apps:
+            found.append(f"listener {address} passes to {target!r}, which is no application")
+    for name, app in apps.items():
+        if not str(app.get("type", "")).startswith("python 3"):
+            found.append(f"{name}: type {app.get('type')!r} is not 'python 3'")
+        if app.get("protocol") not in ("wsgi", "asgi"):
+            found.append(f"{name}: protocol {app.get('protocol')!r} is neither wsgi nor asgi")
+        module_file = root / f"{app.get('module')}.py"
+        if not module_file.is_file():
+            found.append(f"{name}: module file {module_file.name} does not exist")
+        elif import_apps:
+            sys.path.insert(0, str(root))
+            callable_ = getattr(__import__(app["module"]), app.get("callable", "application"))
+            if interface_of(callable_) != app.get("protocol"):
+                found.append(
+                    f"{name}: protocol {app.get('protocol')} but {app['module']}:"
+                    f"{app.get('callable')} is a {interface_of(callable_)} app"
+                )
+        if "timeout" not in app.get("limits", {}):
+            found.append(f"{name}: no limits.timeout")
+    for key in ("processes", "threads"):
+        values = {name: app.get(key) for name, app in apps.items()}
+        if len(set(values.values())) > 1:
+            found.append(f"unequal {key}: {values}")
+    return found
+
+
+def render(conf: dict, environ: dict[str, str], root: Path = ROOT) -> dict:
+    """conf adapted to this folder, its .venv, and the settings in environ."""
+    host = environ.get("HOST", "127.0.0.1")
+    host = "*" if host in ("0.0.0.0", "*") else host
+    targets = {listener["pass"]: address for address, listener in conf["listeners"].items()}
+    listeners = {}
+    for name, port_variable in APPS.items():
+        port = environ.get(port_variable, targets[f"applications/{name}"].rsplit(":", 1)[1])
+        listeners[f"{host}:{port}"] = {"pass": f"applications/{name}"}
+    applications = {}
+    for name, app in conf["applications"].items():
+        app = {**app, "path": str(root)}
+        if (root / ".venv" / "bin" / "python").exists():
+            app["home"] = str(root / ".venv")
+        passed = {key: environ[key] for key in PASSED_ON if key in environ}
+        if passed:
+            app["environment"] = {**app.get("environment", {}), **passed}
+        if "WORKERS" in environ:
+            app["processes"] = int(environ["WORKERS"])
+        if "THREADS" in environ:
+            app["threads"] = int(environ["THREADS"])
+        applications[name] = app
+    return {**conf, "listeners": listeners, "applications": applications}
+
+
+def main(argv: list[str]) -> int:
+    command = argv[1] if len(argv) == 2 else ""
+    conf = load()
+    if command == "check":
+        found = problems(conf)
+        for problem in found:
+            print(f"conf.json: {problem}", file=sys.stderr)
+        return 1 if found else 0
+    if command == "render":
+        print(json.dumps(render(conf, dict(os.environ)), indent=4))
+        return 0
+    if command == "fairness":
+        app = next(iter(conf["applications"].values()))
+        print(app["processes"], app["threads"])
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
