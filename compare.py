@@ -138,7 +138,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add = parser.add_argument
     add("--flask", default="http://127.0.0.1:8080", help="URL of the Flask app")
     add("--fastapi", default="http://127.0.0.1:8081", help="URL of the FastAPI app")
-    add("--launch", action="store_true", help="start both apps here with ./up.sh, then stop them")
+    add(
+        "--launch",
+        action="store_true",
+        help="start both apps here with ./up.sh (Unit where unitd is on PATH, else granian)",
+    )
     add("--workers", type=positive_int, default=1, help="with --launch: workers per app")
     add("--tool", choices=loadtools.TOOLS, default="wrk", help="load generator")
     add(
