@@ -282,11 +282,10 @@ def launched(args: argparse.Namespace, app_cpus: list[int] | None, log: Path):
                         raise TargetError(
                             f"the apps did not answer within 60 s:\n{log.read_text()}"
                         )
-                    try:
+                    with contextlib.suppress(httpx2.HTTPError):
                         if client.get(url + "/").status_code == 200:
                             break
-                    except httpx2.HTTPError:
-                        time.sleep(0.2)
+                    time.sleep(0.2)
         seen = psutil.Process(process.pid).children(recursive=True)
         yield urls, argv
     finally:

@@ -2,18 +2,15 @@
 
     .venv/bin/python benchmarks/sampler_cost.py [--snapshots 300] [--requests 500]
 
-Prints the median CPU time one snapshot takes in this process (one worker, no
-siblings), its share of one core at the default 10 s interval, and the median
-and p90 latency of /status next to / on both apps served by ./up.sh (granian,
-one worker each) on loopback. Figures vary by machine; compare within one run.
+Prints the median CPU time one snapshot takes in this process, the CPU time
+of the look for sibling workers that a worker adds to it, their share of one
+core at the default 10 s interval, and the median and p90 latency of /status
+next to / on both apps started by ./up.sh (one process each) on loopback.
+Figures vary by machine; compare within one run.
 """
 
 import argparse
-import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,10 +18,10 @@ from pathlib import Path
 import httpx2
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import metrics  # noqa: E402  (after the path is set)
+import compare
+import metrics
 
 
 def snapshot_cpu_ms(count: int) -> list[float]:
@@ -53,35 +50,15 @@ def scan_cpu_ms(count: int) -> list[float]:
     return times
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def latencies_ms(url: str, count: int) -> list[float]:
-    with httpx2.Client(timeout=10) as client:
-        for _ in range(20):  # warm up the connection and the app
-            client.get(url).raise_for_status()
-        times = []
-        for _ in range(count):
-            start = time.perf_counter()
-            client.get(url).raise_for_status()
-            times.append((time.perf_counter() - start) * 1000)
+def latencies_ms(client: httpx2.Client, url: str, count: int) -> list[float]:
+    for _ in range(20):  # warm up the connection and the app
+        client.get(url).raise_for_status()
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        client.get(url).raise_for_status()
+        times.append((time.perf_counter() - start) * 1000)
     return times
-
-
-def wait_until_up(urls: list[str], process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
-    for url in urls:
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"up.sh did not serve {url}")
-            try:
-                httpx2.get(url, timeout=1).raise_for_status()
-                break
-            except httpx2.HTTPError:
-                time.sleep(0.1)
 
 
 def p90(values: list[float]) -> float:
@@ -96,8 +73,7 @@ def main() -> None:
     if args.snapshots < 10 or args.requests < 10:
         parser.error("--snapshots and --requests need at least 10")
 
-    cpu_ms = snapshot_cpu_ms(args.snapshots)
-    median_ms = statistics.median(cpu_ms)
+    median_ms = statistics.median(cpu_ms := snapshot_cpu_ms(args.snapshots))
     print(f"snapshot CPU time: median {median_ms:.3f} ms, p90 {p90(cpu_ms):.3f} ms")
     scan_ms = statistics.median(scan_cpu_ms(args.snapshots))
     print(f"worker scan CPU time ({len(psutil.pids())} processes): median {scan_ms:.3f} ms")
@@ -107,25 +83,18 @@ def main() -> None:
         f" {per_tick_ms / 10_000 * 100:.4f} %"
     )
 
-    ports = {"flask": free_port(), "fastapi": free_port()}
-    env = {**os.environ, "FLASK_PORT": str(ports["flask"]), "FASTAPI_PORT": str(ports["fastapi"])}
-    process = subprocess.Popen(
-        [str(ROOT / "up.sh")], env=env, stdout=subprocess.DEVNULL, start_new_session=True
-    )
-    try:
-        urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-        wait_until_up([url + "/" for url in urls.values()], process)
-        print(f"latency over {args.requests} sequential keep-alive requests:")
+    launch = argparse.Namespace(workers=1)
+    log = Path("/tmp/sampler_cost_up.log")
+    with compare.launched(launch, None, log) as (urls, _), httpx2.Client(timeout=10) as client:
+        server = client.get(urls["flask"] + "/").headers.get("server", "unknown")
+        print(f"latency over {args.requests} sequential keep-alive requests ({server}):")
         for name, url in urls.items():
             for path in ("/", "/status"):
-                times = latencies_ms(url + path, args.requests)
+                times = latencies_ms(client, url + path, args.requests)
                 print(
                     f"  {name:8} {path:8} median {statistics.median(times):.3f} ms,"
                     f" p90 {p90(times):.3f} ms"
                 )
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(20)
 
 
 if __name__ == "__main__":
