@@ -100,8 +100,11 @@ build_args=()
 [[ -z ${UNIT_IMAGE:-} ]] || build_args+=(--build-arg "UNIT_IMAGE=$UNIT_IMAGE")
 [[ -z ${PYTHON_IMAGE:-} ]] || build_args+=(--build-arg "PYTHON_IMAGE=$PYTHON_IMAGE")
 echo "start.sh: building $image"
-docker build --quiet --target "$server" "${build_args[@]}" -t "$image" . >/dev/null ||
-  die "building $image failed (see the output above)"
+if ! docker build --quiet --target "$server" "${build_args[@]}" -t "$image" . >/dev/null; then
+  hint="--local serves the apps here without Docker"
+  [[ $server == granian ]] || hint="--server granian builds on python:3.12-slim instead; $hint"
+  die "building $image failed (see above): is its base image reachable? $hint"
+fi
 
 docker rm -f "$name" >/dev/null 2>&1 || true
 run_args=(-d --name "$name" -p "$bind:$flask_port:8080" -p "$bind:$fastapi_port:8081")
