@@ -271,7 +271,8 @@ def launched(args: argparse.Namespace, app_cpus: list[int] | None, log: Path):
     seen: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 60
-        with httpx2.Client(timeout=2) as client:
+        # Patient probes: an app's first answer may wait for its import.
+        with httpx2.Client(timeout=30) as client:
             for url in urls.values():
                 while True:
                     if process.poll() is not None:

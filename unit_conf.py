@@ -2,6 +2,7 @@
 
     python3 unit_conf.py check          # exit 1 with the problems, if any
     python3 unit_conf.py render         # conf.json for this host and these settings, on stdout
+    python3 unit_conf.py applications   # only that part of it (likewise: listeners)
     python3 unit_conf.py fairness       # "PROCESSES THREADS", which granian uses too
 
 UNIT_CONF=path reads another file instead of conf.json.
@@ -106,6 +107,9 @@ def main(argv: list[str]) -> int:
         return 1 if found else 0
     if command == "render":
         print(json.dumps(render(conf, dict(os.environ)), indent=4))
+        return 0
+    if command in ("applications", "listeners"):
+        print(json.dumps(render(conf, dict(os.environ))[command], indent=4))
         return 0
     if command == "fairness":
         app = next(iter(conf["applications"].values()))

@@ -121,17 +121,21 @@ serve_unit() {
     stop
     exit 1
   }
-  "$PYTHON" unit_conf.py render >"$state/conf.json"
-  local answer code
-  answer=$(curl -sS -w '\n%{http_code}' -X PUT --data-binary "@$state/conf.json" \
-    --unix-socket "$socket" http://localhost/config) || answer=$'curl failed\n000'
-  code=${answer##*$'\n'}
-  if [[ $code != 200 ]]; then
-    echo "up.sh: NGINX Unit rejected the configuration (HTTP $code):" >&2
-    echo "${answer%$'\n'*}" >&2
-    stop
-    exit 1
-  fi
+  # The applications first, the listeners once they run: Unit 1.34 can stop
+  # answering an app for good when a request reaches it while it starts.
+  local part answer code
+  for part in applications listeners; do
+    "$PYTHON" unit_conf.py "$part" >"$state/$part.json"
+    answer=$(curl -sS -w '\n%{http_code}' -X PUT --data-binary "@$state/$part.json" \
+      --unix-socket "$socket" "http://localhost/config/$part") || answer=$'curl failed\n000'
+    code=${answer##*$'\n'}
+    if [[ $code != 200 ]]; then
+      echo "up.sh: NGINX Unit rejected the configuration's $part (HTTP $code):" >&2
+      echo "${answer%$'\n'*}" >&2
+      stop
+      exit 1
+    fi
+  done
 }
 
 if [[ $SERVER == unit ]]; then

@@ -102,7 +102,8 @@ def serve(log: Path, **env: str) -> Served:
             pytest.fail(f"up.sh exited with {process.returncode}:\n{log.read_text()}")
         for url in list(pending):
             try:
-                if httpx2.get(url + "/", timeout=1).status_code == 200:
+                # Patient, as compare.py's probe is: a first answer may wait for an import.
+                if httpx2.get(url + "/", timeout=30).status_code == 200:
                     pending.discard(url)
             except httpx2.TransportError:
                 pass

@@ -196,7 +196,9 @@ def test_launch_writes_a_full_report_and_leaves_nothing_running(tmp_path):
         assert run["polls"], "no /status poll during a 2 s run"
         assert run["command"][0] == "wrk"
     env = report["environment"]
-    assert env["apps"]["flask"]["server"] == "granian"
+    # up.sh's choice: Unit where unitd is on PATH (or UNITD names one), else granian.
+    unit = shutil.which(os.environ.get("UNITD", "unitd"))
+    assert env["apps"]["flask"]["server"].startswith("Unit/" if unit else "granian")
     assert env["load_tool"].startswith("wrk")
     assert env["machine"]["cpu_count"] == psutil.cpu_count()
     figures = {row["figure"] for row in report["summary"]}
