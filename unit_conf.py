@@ -99,7 +99,11 @@ def render(conf: dict, environ: dict[str, str], root: Path = ROOT) -> dict:
 
 def main(argv: list[str]) -> int:
     command = argv[1] if len(argv) == 2 else ""
-    conf = load()
+    try:
+        conf = load()
+    except (OSError, ValueError) as error:
+        print(f"unit_conf.py: cannot read {CONF}: {error}", file=sys.stderr)
+        return 1
     if command == "check":
         found = problems(conf)
         for problem in found:

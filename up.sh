@@ -42,7 +42,8 @@ if [[ -z ${SERVER:-} ]]; then
   SERVER=granian
   command -v "$UNITD" >/dev/null && SERVER=unit
 fi
-read -r conf_processes conf_threads < <("$PYTHON" unit_conf.py fairness)
+read -r conf_processes conf_threads < <("$PYTHON" unit_conf.py fairness) ||
+  die "cannot read processes and threads from ${UNIT_CONF:-conf.json}"
 export HOST=${HOST:-127.0.0.1}
 export FLASK_PORT=${FLASK_PORT:-8080}
 export FASTAPI_PORT=${FASTAPI_PORT:-8081}

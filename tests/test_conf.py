@@ -121,3 +121,17 @@ def test_command_line_prints_valid_json_and_the_fairness_figures():
     )
     app = unit_conf.load()["applications"]["flask"]
     assert fairness.stdout.split() == [str(app["processes"]), str(app["threads"])]
+
+
+def test_an_unreadable_conf_stops_up_sh_with_a_message(tmp_path):
+    (tmp_path / "conf.json").write_text("{not json")
+    result = subprocess.run(
+        [str(ROOT / "up.sh")],
+        env={**os.environ, "SERVER": "granian", "UNIT_CONF": str(tmp_path / "conf.json")},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert f"cannot read {tmp_path / 'conf.json'}" in result.stderr
+    assert "Traceback" not in result.stderr
