@@ -11,7 +11,7 @@ import re
 import shutil
 import subprocess
 
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field
 
 TOOLS = ("wrk", "ab", "hey")
 INSTALL = {"wrk": "wrk", "ab": "apache2-utils", "hey": "hey"}
@@ -25,12 +25,22 @@ class LoadToolError(RuntimeError):
 class LoadResult(BaseModel):
     requests: int  # responses received, whatever their status
     duration_s: float
-    requests_per_s: float
     errors: int  # connect, read and write errors and timeouts: no response at all
     non_2xx: int  # responses with a status outside 2xx (wrk: outside 2xx and 3xx)
     latency_p50_ms: float | None
     latency_p90_ms: float | None
     latency_p99_ms: float | None
+
+    @computed_field
+    @property
+    def requests_per_s(self) -> float:
+        """Responses per second, the same way for every tool (hey's own counts failures)."""
+        return self.requests / self.duration_s if self.duration_s else 0.0
+
+
+def percentiles(latency_ms: dict[str, float]) -> dict[str, float | None]:
+    """LoadResult's latency fields from {"50": ms, "90": ms, "99": ms}, None where missing."""
+    return {f"latency_p{p}_ms": latency_ms.get(p) for p in ("50", "90", "99")}
 
 
 def require(tool: str) -> str:
@@ -130,12 +140,9 @@ def parse_wrk(output: str) -> LoadResult:
     return LoadResult(
         requests=requests,
         duration_s=duration_s,
-        requests_per_s=requests / duration_s,
         errors=sum(int(n) for n in socket.groups()) if socket else 0,
         non_2xx=int(_number(r"Non-2xx or 3xx responses: (\d+)", output, 0)),
-        latency_p50_ms=latency.get("50"),
-        latency_p90_ms=latency.get("90"),
-        latency_p99_ms=latency.get("99"),
+        **percentiles(latency),
     )
 
 
@@ -147,16 +154,16 @@ def parse_ab(output: str) -> LoadResult:
     failed = re.search(
         r"\(Connect: (\d+), Receive: (\d+), Length: \d+, Exceptions: (\d+)\)", output
     )
-    latency = dict(re.findall(r"^\s+(50|90|99)%\s+(\d+)\s*$", output, re.MULTILINE))
+    latency = {
+        percent: float(ms)
+        for percent, ms in re.findall(r"^\s+(50|90|99)%\s+(\d+)\s*$", output, re.MULTILINE)
+    }
     return LoadResult(
         requests=requests,
         duration_s=duration_s,
-        requests_per_s=requests / duration_s,
         errors=sum(int(n) for n in failed.groups()) if failed else 0,
         non_2xx=int(_number(r"^Non-2xx responses:\s+(\d+)", output, 0)),
-        latency_p50_ms=float(latency["50"]) if "50" in latency else None,
-        latency_p90_ms=float(latency["90"]) if "90" in latency else None,
-        latency_p99_ms=float(latency["99"]) if "99" in latency else None,
+        **percentiles(latency),
     )
 
 
@@ -171,15 +178,10 @@ def parse_hey(output: str) -> LoadResult:
         percent: float(seconds) * 1000
         for percent, seconds in re.findall(r"^\s+(50|90|99)% in ([\d.]+) secs", output, re.M)
     }
-    requests = sum(n for _, n in codes)
-    # hey's own Requests/sec counts failed attempts too; ours counts responses.
     return LoadResult(
-        requests=requests,
+        requests=sum(n for _, n in codes),
         duration_s=duration_s,
-        requests_per_s=requests / duration_s,
         errors=errors,
         non_2xx=sum(n for code, n in codes if not 200 <= code < 300),
-        latency_p50_ms=latency.get("50"),
-        latency_p90_ms=latency.get("90"),
-        latency_p99_ms=latency.get("99"),
+        **percentiles(latency),
     )

@@ -56,7 +56,8 @@ def problems(conf: dict, root: Path = ROOT, import_apps: bool = True) -> list[st
         if not module_file.is_file():
             found.append(f"{name}: module file {module_file.name} does not exist")
         elif import_apps:
-            sys.path.insert(0, str(root))
+            if str(root) not in sys.path:
+                sys.path.insert(0, str(root))
             callable_ = getattr(__import__(app["module"]), app.get("callable", "application"))
             if interface_of(callable_) != app.get("protocol"):
                 found.append(

@@ -30,7 +30,6 @@ def make_run(app: str, requests_per_s: float, cpu_s: float = 1.0, repeat: int = 
         load=LoadResult(
             requests=requests,
             duration_s=10.0,
-            requests_per_s=requests_per_s,
             errors=load.get("errors", 0),
             non_2xx=load.get("non_2xx", 0),
             latency_p50_ms=1.0,

@@ -90,12 +90,18 @@ def test_hey_connection_errors_are_errors_not_requests():
     assert result.latency_p50_ms is None
 
 
-@pytest.mark.parametrize("tool", loadtools.TOOLS)
-def test_commands_run_for_the_duration_at_the_connections(tool):
-    argv = loadtools.command(tool, "http://127.0.0.1:1/json", 32, 7, threads=2)
-    assert argv[0] == tool and argv[-1] == "http://127.0.0.1:1/json"
-    joined = " ".join(argv)
-    assert "32" in joined and "7" in joined
+@pytest.mark.parametrize(
+    ("tool", "duration_flag", "connections_flag"),
+    [
+        ("wrk", "--duration=7s", "--connections=32"),
+        ("ab", "-t7", "-c32"),
+        ("hey", "-z=7s", "-c=32"),
+    ],
+)
+def test_commands_run_for_the_duration_at_the_connections(tool, duration_flag, connections_flag):
+    argv = loadtools.command(tool, "http://localhost/json", 32, 7, threads=2)
+    assert argv[0] == tool and argv[-1] == "http://localhost/json"
+    assert duration_flag in argv and connections_flag in argv
 
 
 def test_missing_tool_says_how_to_install_it(monkeypatch):
