@@ -260,6 +260,9 @@ def test_buffer_fills_then_wraps_keeping_the_newest(sampler_factory):
         assert len(samples) <= 4
         seen = sorted({s.timestamp for s in samples} | set(seen))
         time.sleep(0.05)
+    # Stop sampling, so that no new sample lands between the reads below.
+    sampler.stop()
+    seen = sorted({s.timestamp for s in sampler.samples()} | set(seen))
     samples = sampler.samples()
     assert len(samples) == 4
     assert [s.timestamp for s in samples] == sorted(seen)[-4:]
