@@ -14,8 +14,13 @@ from metrics import ConfigError, MetricsConfig, Sampler, read_cgroup, summarize
 
 
 def burn_cpu(seconds: float) -> None:
-    end = time.process_time() + seconds
-    while time.process_time() < end:
+    """Burn `seconds` of this thread's CPU, which takes at least that long in wall time.
+
+    The process's CPU clock would not do: other threads (a sampler left by an earlier
+    test) add to it, so the loop could end sooner than `seconds` of wall time.
+    """
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
         pass
 
 
