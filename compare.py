@@ -23,7 +23,6 @@ import os
 import platform
 import resource
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+import launch
 import loadtools
 import metrics
 import report
@@ -242,63 +242,18 @@ def status(client: httpx2.Client, url: str) -> metrics.Snapshot:
 # --- launching the apps --------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def launched(args: argparse.Namespace, app_cpus: list[int] | None, log: Path):
     """Both apps under ./up.sh on free loopback ports; every process stopped afterwards."""
-    ports = {app: free_port() for app in APPS}
-    env = {
-        **os.environ,
-        "HOST": "127.0.0.1",
-        "FLASK_PORT": str(ports["flask"]),
-        "FASTAPI_PORT": str(ports["fastapi"]),
-        "WORKERS": str(args.workers),
-    }
-    argv = [str(ROOT / "up.sh")]
-    if app_cpus:
-        argv = ["taskset", "-c", ",".join(map(str, app_cpus)), *argv]
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("w") as log_file:
-        process = subprocess.Popen(
-            argv, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    urls = {app: f"http://127.0.0.1:{port}" for app, port in ports.items()}
-    seen: list[psutil.Process] = []
+    prefix = ["taskset", "-c", ",".join(map(str, app_cpus))] if app_cpus else []
     try:
-        deadline = time.monotonic() + 60
-        # Patient probes: an app's first answer may wait for its import.
-        with httpx2.Client(timeout=30) as client:
-            for url in urls.values():
-                while True:
-                    if process.poll() is not None:
-                        raise TargetError(
-                            f"./up.sh exited with {process.returncode}:\n{log.read_text()}"
-                        )
-                    if time.monotonic() > deadline:
-                        raise TargetError(
-                            f"the apps did not answer within 60 s:\n{log.read_text()}"
-                        )
-                    with contextlib.suppress(httpx2.HTTPError):
-                        if client.get(url + "/").status_code == 200:
-                            break
-                    time.sleep(0.2)
-        seen = psutil.Process(process.pid).children(recursive=True)
-        yield urls, argv
+        apps = launch.launch(log, {"WORKERS": str(args.workers)}, prefix)
+    except launch.LaunchError as error:
+        raise TargetError(str(error)) from None
+    try:
+        yield apps.urls, apps.argv
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        for leftover in seen:
-            with contextlib.suppress(psutil.Error):
-                leftover.kill()
+        apps.stop()
 
 
 # --- one run -------------------------------------------------------------------------

@@ -12,10 +12,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psutil
 import pytest
-from conftest import ROOT, free_port
+from conftest import ROOT
 
 import compare
 from compare import Run, Spread, spread, summarize_runs, verdict
+from launch import free_port
 from loadtools import LoadResult
 
 
@@ -266,7 +267,7 @@ def foreign_server():
 def test_target_that_is_not_these_apps_exits_3(foreign_server, served_factory, tmp_path):
     served = served_factory()
     result = run_compare(
-        f"--flask={foreign_server}", f"--fastapi={served.fastapi_url}", f"--out={tmp_path}"
+        f"--flask={foreign_server}", "--fastapi=" + served.urls["fastapi"], f"--out={tmp_path}"
     )
     assert result.returncode == 3
     assert f"{foreign_server} is not an app of flask-vs-fastapi" in result.stdout
@@ -275,9 +276,9 @@ def test_target_that_is_not_these_apps_exits_3(foreign_server, served_factory, t
 @needs_wrk
 def test_both_urls_at_one_app_exit_3(served_factory, tmp_path):
     served = served_factory()
-    same_app = served.flask_url.replace("127.0.0.1", "localhost")
+    same_app = served.urls["flask"].replace("127.0.0.1", "localhost")
     result = run_compare(
-        f"--flask={served.flask_url}", f"--fastapi={same_app}", f"--out={tmp_path}"
+        "--flask=" + served.urls["flask"], f"--fastapi={same_app}", f"--out={tmp_path}"
     )
     assert result.returncode == 3
     assert "both URLs point at the same app" in result.stdout
@@ -316,7 +317,9 @@ def test_pin_needs_two_cores(tmp_path):
 def test_swapped_urls_exit_3_saying_so(served_factory, tmp_path):
     served = served_factory()
     result = run_compare(
-        f"--flask={served.fastapi_url}", f"--fastapi={served.flask_url}", f"--out={tmp_path}"
+        "--flask=" + served.urls["fastapi"],
+        "--fastapi=" + served.urls["flask"],
+        f"--out={tmp_path}",
     )
     assert result.returncode == 3
     assert "swap --flask and --fastapi" in result.stdout

@@ -14,7 +14,9 @@ import uuid
 
 import httpx2
 import pytest
-from conftest import ROOT, free_port
+from conftest import ROOT
+
+from launch import free_port
 
 UNIT_IMAGE = os.environ.get("UNIT_IMAGE", "unit:1.34.2-python3.12")
 

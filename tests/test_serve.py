@@ -11,7 +11,9 @@ from statistics import fmean
 import httpx2
 import psutil
 import pytest
-from conftest import ROOT, free_port, serve
+from conftest import ROOT, serve
+
+from launch import free_port
 
 INTERVAL_S = 0.2
 SLOTS = 5

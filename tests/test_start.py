@@ -8,7 +8,9 @@ import time
 import httpx2
 import psutil
 import pytest
-from conftest import ROOT, free_port
+from conftest import ROOT
+
+from launch import free_port
 
 
 def start_sh(*args: str, **env: str) -> subprocess.Popen:
