@@ -64,7 +64,10 @@ class Launched:
 
 
 def launch(
-    log: Path, env: dict[str, str] | None = None, prefix: list[str] | None = None, wait_s=60
+    log: Path,
+    env: dict[str, str] | None = None,
+    prefix: list[str] | None = None,
+    wait_s: float = 60,
 ) -> Launched:
     """Start ./up.sh (after `prefix`, e.g. taskset) with `env` on top of this process's
     environment and two free ports, and return once both apps answer GET /."""

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import psutil
 import pytest
@@ -325,6 +326,11 @@ def test_swapped_urls_exit_3_saying_so(served_factory, tmp_path):
     assert "swap --flask and --fastapi" in result.stdout
 
 
+def up_log(out: Path) -> str:
+    log = out / "up.log"
+    return log.read_text()[-3000:] if log.exists() else "(none)"
+
+
 @needs_wrk
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_stopping_compare_stops_the_apps_it_launched(sig, tmp_path):
@@ -350,6 +356,11 @@ def test_stopping_compare_stops_the_apps_it_launched(sig, tmp_path):
         time.sleep(0.2)
     tree = psutil.Process(process.pid).children(recursive=True)
     process.send_signal(sig)
-    assert process.wait(60) == 128 + sig
+    try:
+        code = process.wait(60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail(f"compare.py still ran 60 s after {sig!r}; up.log:\n{up_log(tmp_path)}")
+    assert code == 128 + sig, up_log(tmp_path)
     _, alive = psutil.wait_procs(tree, timeout=15)
     assert alive == []
