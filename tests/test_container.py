@@ -7,6 +7,7 @@ CONTAINER_BASE_IMAGE replaces python:3.12-slim as the granian target's base
 The Unit target is built wherever its base image can be had.
 """
 
+import concurrent.futures
 import os
 import subprocess
 import time
@@ -122,10 +123,21 @@ def test_only_the_two_app_ports_are_reachable_from_the_host(container):
         assert found.returncode == 0 and "control.sock" in found.stdout
 
 
-def test_docker_stop_is_clean_and_fast(container):
-    started = time.monotonic()
-    stopped = docker("stop", container["name"], timeout=60)
-    elapsed = time.monotonic() - started
+def test_docker_stop_lets_the_longest_request_finish_then_exits_0(container):
+    # /io's longest wait, 10 s, is as long as docker stop's default grace: start.sh
+    # gives the container more, and the request finishes before the container exits.
+    grace = docker("inspect", "-f", "{{.Config.StopTimeout}}", container["name"]).stdout
+    assert int(grace) >= 15
+    url = f"http://127.0.0.1:{container['ports']['fastapi']}/io"
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        longest = pool.submit(httpx2.get, url, params={"ms": 10_000}, timeout=30)
+        time.sleep(0.5)  # the request is in flight
+        started = time.monotonic()
+        stopped = docker("stop", container["name"], timeout=60)
+        elapsed = time.monotonic() - started
+        if container["server"] == "granian":  # Unit drops the connection, then waits
+            assert longest.result().status_code == 200
     assert stopped.returncode == 0
+    # 137 would be Docker's SIGKILL: the grace ran out, or SIGTERM was not handled.
     assert docker("inspect", "-f", "{{.State.ExitCode}}", container["name"]).stdout.strip() == "0"
-    assert elapsed < 8, f"docker stop took {elapsed:.1f} s: SIGTERM was not handled"
+    assert elapsed < 9.5 + 8, f"docker stop took {elapsed:.1f} s"
