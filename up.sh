@@ -19,8 +19,9 @@
 #   METRICS_INTERVAL  seconds between samples (10); METRICS_SLOTS samples kept (60)
 #   UNIT_CONF         another Unit configuration to try instead of conf.json
 #
-# It stays in the foreground. SIGTERM or SIGINT stops everything; if a server
-# exits on its own, up.sh stops the rest and exits non-zero. Under Unit the
+# It stays in the foreground. SIGTERM, SIGINT or SIGHUP (a closed terminal) stops
+# everything, as does any other way up.sh ends (an error, a closed stdout); if a
+# server exits on its own, up.sh stops the rest and exits non-zero. Under Unit the
 # control API listens on a unix socket only, in a state directory that is
 # removed on exit, so nothing saved rebinds the ports at the next start.
 set -euo pipefail
@@ -74,15 +75,18 @@ PY
 
 pids=()
 state=""
+# shellcheck disable=SC2329 # called by stop()
 signal_servers() { # SIGNAL: to each server's whole process group, orphaned workers included
   local pid
   for pid in "${pids[@]}"; do kill -"$1" -- "-$pid" 2>/dev/null || true; done
 }
-stop() {
-  trap - TERM INT
+# shellcheck disable=SC2329 # stop() runs from the EXIT trap below
+stop() { # every server, then the state directory
+  trap - TERM INT HUP
   signal_servers TERM
-  # Give the servers 10 s to finish their requests and stop their workers.
-  for _ in {1..50}; do
+  # Give the servers 15 s to finish their requests (the longest, /io?ms=10000, takes
+  # 10 s) and stop their workers; start.sh gives the container 20 s.
+  for _ in {1..75}; do
     [[ -z $(jobs -pr) ]] && break
     sleep 0.2
   done
@@ -90,7 +94,11 @@ stop() {
   wait 2>/dev/null || true
   [[ -z $state ]] || rm -rf "$state"
 }
-trap 'stop; exit 0' TERM INT
+# The servers lead sessions of their own, so a signal up.sh dies of would leave them
+# running: every way out of up.sh goes through stop().
+trap stop EXIT
+trap 'exit 0' TERM INT HUP
+trap 'exit 141' PIPE # stdout closed (up.sh | head): 128 + SIGPIPE, as if killed by it
 
 start() { # command...: in a process group of its own, so that stop() reaches its workers
   # even when their master has died and left them behind
@@ -119,7 +127,6 @@ serve_unit() {
   done
   [[ -S $socket ]] || {
     echo "up.sh: unitd did not open its control socket within 10 s" >&2
-    stop
     exit 1
   }
   # The applications first, the listeners once they run: Unit 1.34 can stop
@@ -133,7 +140,6 @@ serve_unit() {
     if [[ $code != 200 ]]; then
       echo "up.sh: NGINX Unit rejected the configuration's $part (HTTP $code):" >&2
       echo "${answer%$'\n'*}" >&2
-      stop
       exit 1
     fi
   done
@@ -153,5 +159,4 @@ wait -n "${pids[@]}"
 status=$?
 set -e
 echo "up.sh: a server exited with status $status; stopping the rest" >&2
-stop
 exit $((status == 0 ? 1 : status))

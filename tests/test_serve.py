@@ -155,12 +155,15 @@ def test_two_workers_are_counted_together(served_factory):
         assert status["process"]["num_threads"] >= 2
 
 
-def test_sigterm_stops_every_process(served_factory):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_stop_signal_stops_every_process(served_factory, sig):
+    # SIGHUP is a closed terminal: the servers lead sessions of their own and
+    # would not get it, so up.sh must stop them.
     served = served_factory()
     tree = served.tree()
     assert len(tree) >= 5  # up.sh, two granian masters, a worker each
     started = time.monotonic()
-    served.process.send_signal(signal.SIGTERM)
+    served.process.send_signal(sig)
     assert served.process.wait(15) == 0
     assert time.monotonic() - started < 10
     _, alive = psutil.wait_procs(tree, timeout=5)
@@ -180,6 +183,43 @@ def test_a_server_dying_stops_up_sh_with_an_error(served_factory):
     _, alive = psutil.wait_procs(tree, timeout=10)
     assert [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
     assert "a server exited" in served.log.read_text()
+
+
+def test_a_closed_stdout_stops_every_process():
+    # As in ./up.sh | head -1: up.sh's first line after starting the servers
+    # meets a closed pipe.
+    ports = [free_port(), free_port()]
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        process = subprocess.Popen(
+            [str(ROOT / "up.sh")],
+            env={
+                **os.environ,
+                "SERVER": "granian",
+                "FLASK_PORT": str(ports[0]),
+                "FASTAPI_PORT": str(ports[1]),
+            },
+            stdout=writer,
+            stderr=subprocess.DEVNULL,
+        )
+    finally:
+        os.close(writer)
+    # 141 is up.sh's own exit through stop(): its first write to stdout comes after
+    # both servers started. Killed by SIGPIPE it would give -13 and leave them.
+    assert process.wait(30) == 141
+
+    def serving() -> list[psutil.Process]:
+        return [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if any(f"--port {port}" in " ".join(p.info["cmdline"] or []) for port in ports)
+        ]
+
+    _, alive = psutil.wait_procs(serving(), timeout=5)
+    for left in alive:  # leave nothing behind, even when failing
+        left.kill()
+    assert alive == []
 
 
 def run_up(**env: str) -> subprocess.CompletedProcess:
