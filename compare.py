@@ -678,8 +678,10 @@ def execute(
 
 
 def main(argv: list[str] | None = None) -> int:
-    # SIGTERM unwinds like Ctrl-C, so launched apps are stopped on the way out.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    # SIGTERM and SIGHUP (a closed terminal) unwind like Ctrl-C, so that launched apps,
+    # which run in a session of their own, are stopped on the way out.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda number, _: sys.exit(128 + number))
     args = parse_args(argv)
     # A terminal sets the width; in a log or pipe, wide enough for the table.
     console = Console(width=None if sys.stdout.isatty() else 150)

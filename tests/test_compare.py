@@ -332,7 +332,7 @@ def up_log(out: Path) -> str:
 
 
 @needs_wrk
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_stopping_compare_stops_the_apps_it_launched(sig, tmp_path):
     process = subprocess.Popen(
         [
@@ -363,4 +363,6 @@ def test_stopping_compare_stops_the_apps_it_launched(sig, tmp_path):
         pytest.fail(f"compare.py still ran 60 s after {sig!r}; up.log:\n{up_log(tmp_path)}")
     assert code == 128 + sig, up_log(tmp_path)
     _, alive = psutil.wait_procs(tree, timeout=15)
+    for left in alive:  # leave nothing behind, even when failing
+        left.kill()
     assert alive == []
