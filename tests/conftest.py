@@ -4,6 +4,7 @@ import importlib
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +26,15 @@ def flask_module():
 @pytest.fixture(scope="session")
 def fastapi_module():
     return load_app("fastapi-asgi")
+
+
+def processes_serving(ports: list[int]) -> list[psutil.Process]:
+    """Every process whose command line serves one of `ports` (granian's --port)."""
+    return [
+        process
+        for process in psutil.process_iter(["cmdline"])
+        if any(f"--port {port}" in " ".join(process.info["cmdline"] or []) for port in ports)
+    ]
 
 
 def serve(log: Path, **env: str) -> Launched:

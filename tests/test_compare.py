@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import ROOT
+from conftest import ROOT, processes_serving
 
 import compare
 from compare import Run, Spread, spread, summarize_runs, verdict
@@ -153,15 +153,6 @@ def run_compare(*argv: str, env: dict[str, str] | None = None) -> subprocess.Com
         timeout=300,
         env={**os.environ, **(env or {})},
     )
-
-
-def processes_serving(ports: list[int]) -> list[psutil.Process]:
-    found = []
-    for process in psutil.process_iter(["cmdline"]):
-        cmdline = " ".join(process.info["cmdline"] or [])
-        if any(f"--port {port}" in cmdline for port in ports):
-            found.append(process)
-    return found
 
 
 @needs_wrk

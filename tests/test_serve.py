@@ -1,6 +1,7 @@
 """End to end: both apps served for real by ./up.sh (granian) on loopback ports."""
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -11,7 +12,7 @@ from statistics import fmean
 import httpx2
 import psutil
 import pytest
-from conftest import ROOT, serve
+from conftest import ROOT, processes_serving, serve
 
 from launch import free_port
 
@@ -188,53 +189,42 @@ def test_a_server_dying_stops_up_sh_with_an_error(served_factory):
 def test_a_closed_stdout_stops_every_process():
     # As in ./up.sh | head -1: up.sh's first line after starting the servers
     # meets a closed pipe.
-    ports = [free_port(), free_port()]
+    env = up_env()
     reader, writer = os.pipe()
     os.close(reader)
     try:
         process = subprocess.Popen(
-            [str(ROOT / "up.sh")],
-            env={
-                **os.environ,
-                "SERVER": "granian",
-                "FLASK_PORT": str(ports[0]),
-                "FASTAPI_PORT": str(ports[1]),
-            },
-            stdout=writer,
-            stderr=subprocess.DEVNULL,
+            [str(ROOT / "up.sh")], env=env, stdout=writer, stderr=subprocess.DEVNULL
         )
     finally:
         os.close(writer)
     # 141 is up.sh's own exit through stop(): its first write to stdout comes after
     # both servers started. Killed by SIGPIPE it would give -13 and leave them.
-    assert process.wait(30) == 141
-
-    def serving() -> list[psutil.Process]:
-        return [
-            p
-            for p in psutil.process_iter(["cmdline"])
-            if any(f"--port {port}" in " ".join(p.info["cmdline"] or []) for port in ports)
-        ]
-
-    _, alive = psutil.wait_procs(serving(), timeout=5)
-    for left in alive:  # leave nothing behind, even when failing
-        left.kill()
+    code = process.wait(30)
+    ports = [int(env["FLASK_PORT"]), int(env["FASTAPI_PORT"])]
+    _, alive = psutil.wait_procs(processes_serving(ports), timeout=5)
+    for left in alive:  # leave nothing behind, even when failing: the whole group,
+        # with any worker forked since the listing (each server leads its own)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(os.getpgid(left.pid), signal.SIGKILL)
+    assert code == 141
     assert alive == []
+
+
+def up_env(**env: str) -> dict[str, str]:
+    """up.sh's environment: granian on two free ports, unless `env` says otherwise."""
+    return {
+        **os.environ,
+        "SERVER": "granian",
+        "FLASK_PORT": str(free_port()),
+        "FASTAPI_PORT": str(free_port()),
+        **env,
+    }
 
 
 def run_up(**env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(ROOT / "up.sh")],
-        env={
-            **os.environ,
-            "SERVER": "granian",
-            "FLASK_PORT": str(free_port()),
-            "FASTAPI_PORT": str(free_port()),
-            **env,
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
+        [str(ROOT / "up.sh")], env=up_env(**env), capture_output=True, text=True, timeout=60
     )
 
 
