@@ -41,12 +41,15 @@ FIRST_SAMPLE_S = 1.0
 MIN_STATUS_WINDOW_S = 1.0
 # No CPU percentage is measured over less than this.
 SHORTEST_WINDOW_S = 0.1
-# Worker processes are looked for again after this long.
-WORKERS_TTL_S = 1.0
+# The processes serving the app are looked for again after this long, or at once
+# when one of them is gone.
+ROLES_TTL_S = 1.0
+# NGINX Unit's own processes beside the apps' prototypes, by title.
+UNIT_SERVER_TITLES = ("unit: controller", "unit: router")
 # cgroup v1 reports "no limit" as a huge page-aligned number.
 CGROUP_V1_UNLIMITED = 2**60
 # Keys of a sample that are identifiers or labels, not figures to summarise.
-NOT_FIGURES = frozenset({"timestamp", "time", "pid", "pids", "version"})
+NOT_FIGURES = frozenset({"timestamp", "time", "pid", "pids", "version", "cpu_affinity"})
 
 
 class ConfigError(RuntimeError):
@@ -85,6 +88,11 @@ class Cgroup(BaseModel):
 class SystemFigures(BaseModel):
     cpu_percent: float = Field(description="busy share of all cores, 0-100")
     cpu_count: int
+    cpu_affinity: list[int] = Field(description="the cores this app may run on")
+    cpu_usable_cores: float = Field(
+        description="the most cores the app can use: its affinity, or its cgroup quota if"
+        " tighter; no CPU % of the app exceeds 100 times this"
+    )
     memory_percent: float
     memory_used_mb: float
     memory_available_mb: float
@@ -97,11 +105,26 @@ class ProcessFigures(BaseModel):
     workers: int
     pids: list[int]
     cpu_percent: float = Field(description="of one core, summed over workers, as top shows it")
-    cpu_time_s: float = Field(description="cumulative user+system seconds of the workers")
+    cpu_time_s: float = Field(
+        description="cumulative user+system seconds of the workers, those that exited"
+        " included: it never decreases"
+    )
     rss_mb: float
     vms_mb: float
     uss_mb: float | None = Field(description="null where the kernel denies it")
+    pss_mb: float | None = Field(description="shared pages split among their users")
     num_threads: int
+
+
+class ServerFigures(BaseModel):
+    """The server's own processes around the workers: granian's master; NGINX Unit's
+    main, controller and router, and the app's prototype."""
+
+    pids: list[int]
+    names: list[str]
+    cpu_percent: float
+    cpu_time_s: float
+    rss_mb: float
 
 
 class Snapshot(BaseModel):
@@ -110,6 +133,7 @@ class Snapshot(BaseModel):
     cpu_window_s: float = Field(description="the window the CPU percentages cover")
     system: SystemFigures
     process: ProcessFigures
+    server: ServerFigures | None = Field(description="null where no server forked the app")
 
 
 class Stats(BaseModel):
@@ -132,12 +156,14 @@ def stats_query(slots: int) -> type[BaseModel]:
 
 @dataclass(frozen=True)
 class CpuReading:
-    """Cumulative CPU counters at one instant; two of them make a window."""
+    """Cumulative CPU counters, all read at the instant `t_mono`; two of them make a window."""
 
     t_mono: float
+    wall: float  # the same instant on the wall clock
     system_busy_s: float
     system_total_s: float
-    process_s: dict[int, float]
+    app_s: float  # the workers, live and exited: never decreases
+    server_s: float
 
 
 def _system_cpu_s() -> tuple[float, float]:
@@ -150,8 +176,39 @@ def _system_cpu_s() -> tuple[float, float]:
     return total - idle, total
 
 
-def _title(process: psutil.Process) -> str:
-    return " ".join(process.cmdline()).strip()
+def _title(pid: int) -> str:
+    """A process's command line as one string; "" for a zombie or a process gone."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return cmdline.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def _children(pid: int) -> list[int]:
+    """The pids of a process's children, from the kernel's own per-thread lists.
+
+    psutil's children() reads every process on the machine to find them; these
+    files name them directly (Linux 3.5 and later, CONFIG_PROC_CHILDREN).
+    """
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    pids = []
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as children:
+                pids += [int(child) for child in children.read().split()]
+        except FileNotFoundError:
+            if not os.path.exists(f"/proc/{pid}/task/{task}"):
+                continue  # the thread ended
+            with contextlib.suppress(psutil.Error):  # no such files in this kernel
+                return [child.pid for child in psutil.Process(pid).children()]
+            return []
+        except OSError:
+            continue
+    return pids
 
 
 def is_worker_of(title: str, parent_title: str) -> bool:
@@ -168,45 +225,63 @@ def is_worker_of(title: str, parent_title: str) -> bool:
     )
 
 
-def app_processes(me: psutil.Process) -> list[psutil.Process]:
-    """This process and its sibling workers under the same server master (or just this one)."""
+@dataclass(frozen=True)
+class Roles:
+    """The processes that serve this app, as seen from one of its workers."""
+
+    workers: tuple[psutil.Process, ...]  # this process first
+    parent: psutil.Process | None  # the master or prototype that forks and reaps the workers
+    server: tuple[psutil.Process, ...]  # the server's own processes, the parent first
+    names: tuple[str, ...]  # their titles
+
+
+def find_roles(pid: int) -> Roles:
+    """The workers and server processes around `pid` (a lone process: just itself)."""
+    me = psutil.Process(pid)
+    title = _title(pid)
     try:
-        parent = me.parent()
-        title = _title(me)
-        if parent is None or not is_worker_of(title, _title(parent)):
-            return [me]
+        parent = psutil.Process(me.ppid())
     except psutil.Error:
-        return [me]
-    workers = [me]
-    for child in parent.children():
-        if child.pid == me.pid:
-            continue
-        try:
-            if _title(child) == title:
-                workers.append(child)
-        except psutil.Error:
-            continue  # exited, or not ours to read
-    return workers
-
-
-_workers_seen: tuple[int, float, tuple[int, ...]] = (0, 0.0, ())  # (pid, when, worker pids)
-
-
-def current_workers(me: psutil.Process) -> list[psutil.Process]:
-    """app_processes(me), rescanned at most every WORKERS_TTL_S: a scan reads every process."""
-    global _workers_seen
-    pid, when, pids = _workers_seen
-    now = time.monotonic()
-    if pid != me.pid or now - when > WORKERS_TTL_S:
-        workers = app_processes(me)
-        _workers_seen = (me.pid, now, tuple(w.pid for w in workers))
-        return workers
-    workers = [me]
-    for other in pids:
-        if other != me.pid:
+        return Roles((me,), None, (), ())
+    parent_title = _title(parent.pid)
+    if not is_worker_of(title, parent_title):
+        return Roles((me,), None, (), ())
+    workers, server = [me], [parent]
+    names = [parent_title if parent_title.startswith("unit: ") else "master"]
+    for child in _children(parent.pid):
+        if child != pid and _title(child) == title:
             with contextlib.suppress(psutil.NoSuchProcess):
-                workers.append(psutil.Process(other))
-    return workers
+                workers.append(psutil.Process(child))
+    if parent_title.endswith('" prototype'):  # Unit: main above it, controller and router beside
+        with contextlib.suppress(psutil.Error):
+            main = psutil.Process(parent.ppid())
+            server.append(main)
+            names.append(_title(main.pid).partition(" [")[0])
+            for child in _children(main.pid):
+                if (child_title := _title(child)) in UNIT_SERVER_TITLES:
+                    server.append(psutil.Process(child))
+                    names.append(child_title)
+    return Roles(tuple(workers), parent, tuple(server), tuple(names))
+
+
+_roles_seen: tuple[int, float, Roles | None] = (0, 0.0, None)  # (pid, when, roles)
+
+
+def current_roles() -> Roles:
+    """find_roles(this process), found again after ROLES_TTL_S or when one is gone."""
+    global _roles_seen
+    pid, when, roles = _roles_seen
+    now = time.monotonic()
+    if roles is None or pid != os.getpid() or now - when > ROLES_TTL_S:
+        roles = find_roles(os.getpid())
+        _roles_seen = (os.getpid(), now, roles)
+    return roles
+
+
+def forget_roles() -> None:
+    """Look for the processes again at the next reading: one of them is gone."""
+    global _roles_seen
+    _roles_seen = (0, 0.0, None)
 
 
 @dataclass(frozen=True)
@@ -303,77 +378,153 @@ def read_cgroup(
     )
 
 
-def _cpu_reading(workers: list[psutil.Process]) -> CpuReading:
+def _cpu_s(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def _reaped_s(parent: psutil.Process | None) -> float:
+    """CPU seconds of the parent's children that exited and were reaped: dead workers."""
+    if parent is None:
+        return 0.0
+    times = parent.cpu_times()
+    return times.children_user + times.children_system
+
+
+def read_cpu(roles: Roles) -> CpuReading:
+    """Every CPU counter, with the instant they were read at.
+
+    The instant is the middle of the reads, which take well under a millisecond
+    unless the thread is preempted; a window between two readings is then exact to
+    within half of each read's span, not to the wait before a later clock read.
+    A worker reaped during the reads would be counted twice or not at all, so the
+    reads are repeated until the parent's reaped total holds still.
+    """
+    started, wall = time.monotonic(), time.time()
     busy, total = _system_cpu_s()
-    process_s = {}
+    reaped = _reaped_s(roles.parent)
+    for _ in range(3):
+        live = 0.0
+        for worker in roles.workers:
+            try:
+                live += _cpu_s(worker)
+            except psutil.NoSuchProcess:
+                forget_roles()
+        reaped_after = _reaped_s(roles.parent)
+        if reaped_after == reaped:
+            break
+        reaped = reaped_after
+    server = 0.0
+    for process in roles.server:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            server += _cpu_s(process)
+    middle = (started + time.monotonic()) / 2
+    return CpuReading(middle, wall + (middle - started), busy, total, live + reaped, server)
+
+
+def usable_cores(affinity: list[int], cgroup: Cgroup | None) -> float:
+    """The most cores the app can keep busy: its affinity, or its CPU quota if tighter."""
+    quota = cgroup.cpu_quota_cores if cgroup else None
+    return min(len(affinity), quota) if quota else float(len(affinity))
+
+
+def _percent(cpu_s: float, window_s: float, limit: float) -> float:
+    """CPU seconds over a window as % of one core, never over what `limit` cores can give."""
+    return round(min(100 * cpu_s / window_s, 100 * limit), 2)
+
+
+def _worker_figures(workers: tuple[psutil.Process, ...]) -> dict[str, Any]:
+    """Memory and threads summed over the workers still alive."""
+    rss = vms = uss = pss = threads = 0
+    full_known = True
+    pids = []
     for worker in workers:
         try:
-            times = worker.cpu_times()
+            try:
+                full = worker.memory_full_info()
+                uss += full.uss
+                pss += full.pss
+            except psutil.AccessDenied:
+                full_known = False
+                full = worker.memory_info()
+            threads += worker.num_threads()
         except psutil.NoSuchProcess:
+            forget_roles()
             continue
-        process_s[worker.pid] = times.user + times.system
-    return CpuReading(time.monotonic(), busy, total, process_s)
+        rss += full.rss
+        vms += full.vms
+        pids.append(worker.pid)
+    return {
+        "workers": len(pids),
+        "pids": sorted(pids),
+        "rss_mb": round(rss / MB, 2),
+        "vms_mb": round(vms / MB, 2),
+        "uss_mb": round(uss / MB, 2) if full_known else None,
+        "pss_mb": round(pss / MB, 2) if full_known else None,
+        "num_threads": threads,
+    }
 
 
-def take_snapshot(reference: CpuReading | None) -> tuple[Snapshot | None, CpuReading]:
+def _server_figures(
+    roles: Roles, cpu_s: float, reference: CpuReading, window_s: float, limit: float
+) -> ServerFigures | None:
+    if not roles.server:
+        return None
+    rss = 0
+    for process in roles.server:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            rss += process.memory_info().rss
+    return ServerFigures(
+        pids=[process.pid for process in roles.server],
+        names=list(roles.names),
+        cpu_percent=_percent(cpu_s - reference.server_s, window_s, limit),
+        cpu_time_s=round(cpu_s, 3),
+        rss_mb=round(rss / MB, 2),
+    )
+
+
+def take_snapshot(
+    reference: CpuReading | None, roles: Roles | None = None
+) -> tuple[Snapshot | None, CpuReading]:
     """A Snapshot with CPU figures over the window since `reference`, and the new reading.
 
     Without a reference (the very first call) there is no window yet: only the
     reading comes back.
     """
-    me = psutil.Process()  # a fresh object: psutil's oneshot() cache is not thread-safe
-    workers = current_workers(me)
-    reading = _cpu_reading(workers)
+    roles = roles or current_roles()
+    reading = read_cpu(roles)
     if reference is None:
         return None, reading
-    rss = vms = uss = threads = 0
-    uss_known = True
-    for worker in workers:
-        try:
-            with worker.oneshot():
-                memory = worker.memory_info()
-                threads += worker.num_threads()
-                try:
-                    uss += worker.memory_full_info().uss
-                except psutil.AccessDenied:
-                    uss_known = False
-        except psutil.NoSuchProcess:
-            continue
-        rss += memory.rss
-        vms += memory.vms
     window_s = reading.t_mono - reference.t_mono
-    process_delta_s = sum(
-        now - reference.process_s.get(pid, 0.0) for pid, now in reading.process_s.items()
-    )
+    cgroup = read_cgroup()
+    affinity = sorted(os.sched_getaffinity(0))
+    limit = usable_cores(affinity, cgroup)
     system_total_s = reading.system_total_s - reference.system_total_s
     system_busy_s = reading.system_busy_s - reference.system_busy_s
     system_percent = 100 * system_busy_s / system_total_s if system_total_s > 0 else 0.0
     memory = psutil.virtual_memory()
-    now = time.time()
     snapshot = Snapshot(
-        timestamp=round(now, 3),
-        time=datetime.fromtimestamp(now, UTC),
+        timestamp=round(reading.wall, 3),
+        time=datetime.fromtimestamp(reading.wall, UTC),
         cpu_window_s=round(window_s, 3),
         system=SystemFigures(
             cpu_percent=round(system_percent, 2),
             cpu_count=psutil.cpu_count() or 1,
+            cpu_affinity=affinity,
+            cpu_usable_cores=limit,
             memory_percent=memory.percent,
             memory_used_mb=round(memory.used / MB, 2),
             memory_available_mb=round(memory.available / MB, 2),
             memory_total_mb=round(memory.total / MB, 2),
-            cgroup=read_cgroup(),
+            cgroup=cgroup,
         ),
         process=ProcessFigures(
-            pid=me.pid,
-            workers=len(reading.process_s),
-            pids=sorted(reading.process_s),
-            cpu_percent=round(100 * process_delta_s / window_s, 2),
-            cpu_time_s=round(sum(reading.process_s.values()), 3),
-            rss_mb=round(rss / MB, 2),
-            vms_mb=round(vms / MB, 2),
-            uss_mb=round(uss / MB, 2) if uss_known else None,
-            num_threads=threads,
+            pid=os.getpid(),
+            cpu_percent=_percent(reading.app_s - reference.app_s, window_s, limit),
+            cpu_time_s=round(reading.app_s, 3),
+            **_worker_figures(roles.workers),
         ),
+        server=_server_figures(roles, reading.server_s, reference, window_s, limit),
     )
     return snapshot, reading
 

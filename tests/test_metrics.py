@@ -195,9 +195,11 @@ def test_worker_group_is_recognised_by_process_titles(title, parent_title, group
     assert metrics.is_worker_of(title, parent_title) is group
 
 
-def test_a_lone_process_is_its_own_only_worker():
-    me = psutil.Process()
-    assert [p.pid for p in metrics.app_processes(me)] == [os.getpid()]
+def test_a_lone_process_is_its_own_only_worker_with_no_server():
+    roles = metrics.find_roles(os.getpid())
+    assert [p.pid for p in roles.workers] == [os.getpid()]
+    assert roles.parent is None
+    assert roles.server == ()
 
 
 # --- summary -------------------------------------------------------------------------
