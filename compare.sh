@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up .venv for the comparison and runs compare.py with these arguments.
+# Sets up .venv for the comparison and runs the comparison (python -m compare) with these arguments.
 #
 #   ./compare.sh --launch          # start both apps here and write a full report
 #   ./compare.sh --help            # every option
@@ -11,4 +11,4 @@ cd "$(dirname "$0")"
 [[ -x .venv/bin/python ]] || python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check \
   -r requirements.txt -r requirements-compare.txt
-exec .venv/bin/python compare.py "$@"
+exec .venv/bin/python -m compare "$@"

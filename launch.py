@@ -1,5 +1,5 @@
 """Both apps under ./up.sh on free loopback ports: started, awaited, and stopped with
-nothing left behind. compare.py --launch, the benchmarks and the tests use it."""
+nothing left behind. ./compare.sh --launch, the benchmarks and the tests use it."""
 
 from __future__ import annotations
 

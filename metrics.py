@@ -428,8 +428,12 @@ def usable_cores(affinity: list[int], cgroup: Cgroup | None) -> float:
     return min(len(affinity), quota) if quota else float(len(affinity))
 
 
-def _percent(cpu_s: float, window_s: float, limit: float) -> float:
-    """CPU seconds over a window as % of one core, never over what `limit` cores can give."""
+def cpu_percent(cpu_s: float, window_s: float, limit: float) -> float:
+    """CPU seconds over a window as % of one core, never over what `limit` cores can give.
+
+    The kernel counts CPU time in clock ticks (10 ms), so a busy app's counters can run
+    a tick ahead of a short window; that tick is all the bound ever removes.
+    """
     return round(min(100 * cpu_s / window_s, 100 * limit), 2)
 
 
@@ -477,7 +481,7 @@ def _server_figures(
     return ServerFigures(
         pids=[process.pid for process in roles.server],
         names=list(roles.names),
-        cpu_percent=_percent(cpu_s - reference.server_s, window_s, limit),
+        cpu_percent=cpu_percent(cpu_s - reference.server_s, window_s, limit),
         cpu_time_s=round(cpu_s, 3),
         rss_mb=round(rss / MB, 2),
     )
@@ -520,7 +524,7 @@ def take_snapshot(
         ),
         process=ProcessFigures(
             pid=os.getpid(),
-            cpu_percent=_percent(reading.app_s - reference.app_s, window_s, limit),
+            cpu_percent=cpu_percent(reading.app_s - reference.app_s, window_s, limit),
             cpu_time_s=round(reading.app_s, 3),
             **_worker_figures(roles.workers),
         ),

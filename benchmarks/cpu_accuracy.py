@@ -19,7 +19,9 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import compare
+import launch
+from compare.cli import positive_int
+from compare.targets import status
 
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
@@ -35,24 +37,30 @@ def proc_cpu_s(pids: list[int]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=compare.positive_int, default=2)
-    parser.add_argument("--duration", type=compare.positive_int, default=10)
+    parser.add_argument("--workers", type=positive_int, default=2)
+    parser.add_argument("--duration", type=positive_int, default=10)
     args = parser.parse_args()
-    launch = argparse.Namespace(workers=args.workers)
-    log = Path("/tmp/cpu_accuracy_up.log")
-    with compare.launched(launch, None, log) as (urls, _), httpx2.Client(timeout=10) as client:
+    apps = launch.launch(Path("/tmp/cpu_accuracy_up.log"), {"WORKERS": str(args.workers)})
+    try:
+        measure(apps.urls, args.duration)
+    finally:
+        apps.stop()
+
+
+def measure(urls: dict[str, str], duration_s: int) -> None:
+    with httpx2.Client(timeout=10) as client:
         for app, url in urls.items():
-            before = compare.status(client, url)
+            before = status(client, url)
             pids = before.process.pids
             proc_before = proc_cpu_s(pids)
             runner_before = time.process_time()
             subprocess.run(
-                ["wrk", "-t2", "-c32", f"-d{args.duration}s", url + "/json"],
+                ["wrk", "-t2", "-c32", f"-d{duration_s}s", url + "/json"],
                 check=True,
                 capture_output=True,
             )
             proc_after = proc_cpu_s(pids)
-            after = compare.status(client, url)
+            after = status(client, url)
             runner_s = time.process_time() - runner_before
             status_s = after.process.cpu_time_s - before.process.cpu_time_s
             kernel_s = proc_after - proc_before

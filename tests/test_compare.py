@@ -1,5 +1,6 @@
-"""compare.py: its statistics on constructed runs, its flags, and real runs against real apps."""
+"""./compare.sh end to end: real runs of a real load tool against both apps, and its exits."""
 
+import itertools
 import json
 import os
 import shutil
@@ -15,128 +16,7 @@ import psutil
 import pytest
 from conftest import ROOT, processes_serving
 
-import compare
-from compare import Run, Spread, spread, summarize_runs, verdict
-from launch import free_port
-from loadtools import LoadResult
-
-
-def make_run(app: str, requests_per_s: float, cpu_s: float = 1.0, repeat: int = 1, **load) -> Run:
-    requests = int(requests_per_s * 10)
-    return Run(
-        scenario="json",
-        connections=32,
-        app=app,
-        repeat=repeat,
-        command=["wrk"],
-        load=LoadResult(
-            requests=requests,
-            duration_s=10.0,
-            errors=load.get("errors", 0),
-            non_2xx=load.get("non_2xx", 0),
-            latency_p50_ms=1.0,
-            latency_p90_ms=2.0,
-            latency_p99_ms=3.0,
-        ),
-        cpu_s=cpu_s,
-        cpu_s_per_1k=compare.cpu_s_per_1k(cpu_s, requests),
-        cpu_percent_avg=cpu_s * 10,
-        cpu_percent_peak=None,
-        rss_mb_before=40.0,
-        rss_mb_after=41.0,
-        rss_growth_mb=1.0,
-        rss_mb_avg=40.5,
-        rss_mb_peak=41.0,
-        uss_mb_avg=29.0,
-        uss_mb_peak=30.0,
-        system_cpu_percent_avg=50.0,
-        system_memory_used_mb_avg=500.0,
-        workers=1,
-        workers_changed=False,
-        load_tool_cpu_s=0.5,
-        runner_cpu_s=0.01,
-        polls=[],
-        poll_failures=0,
-        stats_summary=None,
-    )
-
-
-# --- statistics ----------------------------------------------------------------------
-
-
-def test_cpu_seconds_per_thousand_requests():
-    assert compare.cpu_s_per_1k(2.5, 5000) == 0.5
-    assert compare.cpu_s_per_1k(1.0, 0) is None
-
-
-def test_spread_is_median_with_min_and_max_of_known_values():
-    assert spread([3.0, None, 1.0, 2.0, 10.0]) == Spread(median=2.5, min=1.0, max=10.0, n=4)
-    assert spread([None]) is None
-
-
-def test_verdict_only_where_runs_do_not_overlap():
-    flask = Spread(median=100, min=95, max=105, n=3)
-    assert verdict(flask, Spread(median=130, min=120, max=140, n=3)) == "FastAPI 30% higher"
-    assert verdict(flask, Spread(median=80, min=70, max=90, n=3)) == "FastAPI 20% lower"
-    assert verdict(flask, Spread(median=104, min=100, max=140, n=3)) == "no clear difference"
-    assert verdict(flask, Spread(median=200, min=200, max=200, n=1)) == "one run each: no verdict"
-    assert verdict(None, flask) == "no data"
-
-
-def test_summary_gives_medians_ratio_and_verdict_per_figure():
-    runs = [
-        make_run("flask", 1000, cpu_s=2.0, repeat=1),
-        make_run("fastapi", 1500, cpu_s=2.0, repeat=1),
-        make_run("flask", 1100, cpu_s=2.0, repeat=2),
-        make_run("fastapi", 1400, cpu_s=2.0, repeat=2),
-        make_run("flask", 900, cpu_s=2.0, repeat=3),
-        make_run("fastapi", 1600, cpu_s=2.0, repeat=3),
-    ]
-    rows = {row["figure"]: row for row in summarize_runs(runs)}
-    rps = rows["requests_per_s"]
-    assert rps["flask"] == {"median": 1000, "min": 900, "max": 1100, "n": 3}
-    assert rps["fastapi"]["median"] == 1500
-    assert rps["ratio_fastapi_flask"] == 1.5
-    assert rps["verdict"] == "FastAPI 50% higher"
-    per_1k = rows["cpu_s_per_1k"]  # the same CPU for more requests: cheaper per request
-    assert per_1k["flask"]["median"] == pytest.approx(0.2)
-    assert per_1k["fastapi"]["median"] == pytest.approx(2.0 / 15, abs=1e-4)
-    assert per_1k["verdict"].startswith("FastAPI") and per_1k["verdict"].endswith("lower")
-    assert rows["rss_mb_peak"]["verdict"] == "no clear difference"
-
-
-def test_error_rate_counts_errors_and_non_2xx_of_all_attempts():
-    assert compare.error_rate(make_run("flask", 100, errors=10, non_2xx=40)) == 50 / 1010
-    assert compare.error_rate(make_run("flask", 0)) == 1.0  # no answer at all
-
-
-# --- flags ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("argv", "says"),
-    [
-        (["--connections", "0"], "--connections"),
-        (["--connections", "8,x"], "--connections"),
-        (["--connections", "8,8"], "--connections"),
-        (["--scenarios", "hello,upload"], "--scenarios"),
-        (["--duration", "0"], "--duration"),
-        (["--repeats", "-1"], "--repeats"),
-        (["--warmup", "-3"], "--warmup"),
-        (["--poll", "0"], "--poll"),
-        (["--io-ms", "20000"], "--io-ms"),
-        (["--cpu-n", "1"], "--cpu-n"),
-        (["--max-error-rate", "1.5"], "--max-error-rate"),
-        (["--tool", "siege"], "--tool"),
-        (["--flask", "http://127.0.0.1:9", "--fastapi", "http://127.0.0.1:9/"], "same URL"),
-    ],
-)
-def test_bad_flags_exit_2_naming_the_flag(argv, says, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        compare.parse_args(argv)
-    assert exit_info.value.code == 2
-    assert says in capsys.readouterr().err
-
+from launch import free_port, launch
 
 # --- real runs -----------------------------------------------------------------------
 
@@ -147,12 +27,30 @@ needs_wrk = pytest.mark.skipif(
 
 def run_compare(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(ROOT / "compare.py"), *argv],
+        [sys.executable, "-m", "compare", *argv],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
         env={**os.environ, **(env or {})},
     )
+
+
+TWO_CORES = len(os.sched_getaffinity(0)) >= 2
+# The kernel counts CPU time in 10 ms ticks: either end of a gap may be a tick off.
+TICK_S = 0.01
+
+
+def assert_polls_within_the_cores(run: dict) -> None:
+    """Every CPU % a poll implies, recomputed from its raw counters and the app's clock."""
+    polls = run["polls"]
+    for previous, poll in itertools.pairwise(polls):
+        gap_s = poll["timestamp"] - previous["timestamp"]
+        assert gap_s > 0
+        raw = 100 * (poll["cpu_time_s"] - previous["cpu_time_s"]) / gap_s
+        bound = 100 * run["cores_usable"] + 100 * 2 * TICK_S / gap_s
+        assert raw <= bound, (raw, bound, run["app"])
+        assert poll["cpu_percent"] <= 100 * run["cores_usable"]
 
 
 @needs_wrk
@@ -164,41 +62,135 @@ def test_launch_writes_a_full_report_and_leaves_nothing_running(tmp_path):
         "--duration=2",
         "--warmup=0",
         "--repeats=1",
-        "--poll=0.5",
+        "--poll=0.3",
         f"--out={out}",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Flask vs FastAPI" in result.stdout
     names = {path.name for path in out.iterdir()}
     assert {"report.json", "report.md", "timeline.png", "requests_per_s.png"} <= names
-    assert {"cpu_s_per_1k.png", "rss_mb_peak.png", "up.log"} <= names
+    assert {"cpu_s_per_1k.png", "pss_mb_peak.png", "up.log"} <= names
     report = json.loads((out / "report.json").read_text())
     runs = report["runs"]
-    assert [(r["scenario"], r["app"]) for r in runs] == [
+    assert [(r["level"]["scenario"], r["app"]) for r in runs] == [
         ("hello", "flask"),
         ("hello", "fastapi"),
         ("json", "flask"),
         ("json", "fastapi"),
     ]
+    env = report["environment"]
     for run in runs:
         assert run["load"]["requests"] > 0
         assert run["cpu_s"] > 0
-        assert run["cpu_s_per_1k"] > 0
-        assert run["rss_mb_peak"] > 10
+        assert run["server_cpu_s"] is not None and run["server_cpu_s"] >= 0
+        assert run["total_cpu_s"] == pytest.approx(run["cpu_s"] + run["server_cpu_s"], abs=2e-3)
+        assert run["total_cpu_s_per_1k"] >= run["cpu_s_per_1k"] > 0
+        assert 10 < run["pss_mb_peak"] <= run["rss_mb_peak"]
         assert run["polls"], "no /status poll during a 2 s run"
-        assert run["command"][0] == "wrk"
-    env = report["environment"]
+        assert run["load_tool_cpu_s"] > 0 and 0 < run["load_tool_busy"] <= 1.05
+        assert not run["workers_changed"]
+        assert_polls_within_the_cores(run)
+        tool = run["command"][run["command"].index("wrk") :]
+        assert tool[0] == "wrk"
+        if TWO_CORES:  # by default the load tool and the apps get cores of their own
+            assert run["command"][:3] == ["taskset", "-c", "1"]
+            assert run["cores_usable"] == 1
+    if TWO_CORES:
+        assert env["pinning"] == "load tool on cores [1], apps on cores [0]"
+        assert env["apps"]["flask"]["cpu_affinity"] == [0]
     # up.sh's choice: Unit where unitd is on PATH (or UNITD names one), else granian.
     unit = shutil.which(os.environ.get("UNITD", "unitd"))
     assert env["apps"]["flask"]["server"].startswith("Unit/" if unit else "granian")
+    assert env["apps"]["flask"]["server_processes"]
     assert env["load_tool"].startswith("wrk")
     assert env["machine"]["cpu_count"] == psutil.cpu_count()
     figures = {row["figure"] for row in report["summary"]}
-    assert {"requests_per_s", "cpu_s_per_1k", "rss_mb_peak"} <= figures
+    assert {"requests_per_s", "cpu_s_per_1k", "server_cpu_s_per_1k", "pss_mb_peak"} <= figures
+    assert "total_cpu_s_per_1k" in figures
     markdown = (out / "report.md").read_text()
-    assert "| hello | 32 | req/s |" in markdown and "![timeline](timeline.png)" in markdown
+    assert "| hello | 1 | c=32 | req/s |" in markdown and "![timeline](timeline.png)" in markdown
     ports = [int(env["apps"][app]["url"].rsplit(":", 1)[1]) for app in ("flask", "fastapi")]
     assert processes_serving(ports) == []
+
+
+@needs_wrk
+def test_sweeps_relaunch_per_worker_level_and_draw_their_charts(tmp_path):
+    out = tmp_path / "report"
+    result = run_compare(
+        "--launch",
+        "--workers=1,2",
+        "--connections=4,8",
+        "--scenarios=hello",
+        "--duration=1",
+        "--warmup=0",
+        "--repeats=1",
+        f"--out={out}",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    names = {path.name for path in out.iterdir()}
+    assert {"sweep_connections.png", "sweep_workers.png", "up-w1.log", "up-w2.log"} <= names
+    runs = json.loads((out / "report.json").read_text())["runs"]
+    levels = [(r["level"]["workers"], r["level"]["connections"]) for r in runs]
+    assert sorted(set(levels)) == [(1, 4), (1, 8), (2, 4), (2, 8)]
+    assert all(r["workers"] == r["level"]["workers"] for r in runs)
+
+
+@needs_wrk
+def test_no_pin_shares_the_cores_and_says_so(tmp_path):
+    out = tmp_path / "report"
+    result = run_compare(
+        "--launch",
+        "--no-pin",
+        "--scenarios=hello",
+        "--duration=1",
+        "--warmup=0",
+        "--repeats=1",
+        f"--out={out}",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["environment"]["pinning"].startswith("shared (--no-pin)")
+    cores = sorted(os.sched_getaffinity(0))
+    assert report["environment"]["apps"]["fastapi"]["cpu_affinity"] == cores
+    assert "the load tool and the apps shared cores" in result.stdout
+
+
+@needs_wrk
+@pytest.mark.skipif(not TWO_CORES, reason="needs 2 cores to keep the load tool apart")
+def test_running_apps_on_their_own_cores_keep_the_load_tool_off_them(tmp_path):
+    # As ./start.sh --cpuset 0 does to the container: the apps may use core 0 only.
+    apps = launch(tmp_path / "up.log", {"SERVER": "granian"}, ["taskset", "-c", "0"])
+    try:
+        out = tmp_path / "report"
+        result = run_compare(
+            "--flask=" + apps.urls["flask"],
+            "--fastapi=" + apps.urls["fastapi"],
+            "--scenarios=hello",
+            "--duration=1",
+            "--warmup=0",
+            "--repeats=1",
+            f"--out={out}",
+        )
+    finally:
+        apps.stop()
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["environment"]["pinning"] == "load tool on cores [1], apps on their own cores [0]"
+    assert all(run["command"][:3] == ["taskset", "-c", "1"] for run in report["runs"])
+
+
+@needs_wrk
+def test_pin_against_apps_on_every_core_exits_3_with_advice(served_factory, tmp_path):
+    served = served_factory()
+    result = run_compare(
+        "--flask=" + served.urls["flask"],
+        "--fastapi=" + served.urls["fastapi"],
+        "--pin",
+        f"--out={tmp_path}",
+    )
+    assert result.returncode == 3, result.stdout
+    assert "every core this process may use" in result.stdout
+    assert "./start.sh --cpuset" in result.stdout
 
 
 @needs_wrk
@@ -293,10 +285,13 @@ def test_pin_needs_two_cores(tmp_path):
             "-c",
             "0",
             sys.executable,
-            str(ROOT / "compare.py"),
+            "-m",
+            "compare",
+            "--launch",
             "--pin",
             f"--out={tmp_path}",
         ],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
@@ -328,7 +323,8 @@ def test_stopping_compare_stops_the_apps_it_launched(sig, tmp_path):
     process = subprocess.Popen(
         [
             sys.executable,
-            str(ROOT / "compare.py"),
+            "-m",
+            "compare",
             "--launch",
             "--duration=30",
             "--warmup=0",
@@ -336,11 +332,12 @@ def test_stopping_compare_stops_the_apps_it_launched(sig, tmp_path):
             "--repeats=1",
             f"--out={tmp_path}",
         ],
+        cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    # Wait until the load runs, then stop compare.py as a user or a CI job would.
+    # Wait until the load runs, then stop the comparison as a user or a CI job would.
     deadline = time.monotonic() + 60
     while not any(p.name() == "wrk" for p in psutil.Process(process.pid).children(recursive=True)):
         assert time.monotonic() < deadline and process.poll() is None, process.stdout.read()
@@ -351,7 +348,7 @@ def test_stopping_compare_stops_the_apps_it_launched(sig, tmp_path):
         code = process.wait(60)
     except subprocess.TimeoutExpired:
         process.kill()
-        pytest.fail(f"compare.py still ran 60 s after {sig!r}; up.log:\n{up_log(tmp_path)}")
+        pytest.fail(f"compare still ran 60 s after {sig!r}; up.log:\n{up_log(tmp_path)}")
     assert code == 128 + sig, up_log(tmp_path)
     _, alive = psutil.wait_procs(tree, timeout=15)
     for left in alive:  # leave nothing behind, even when failing

@@ -1,7 +1,11 @@
 """metrics.py against real psutil readings: config, cgroup parsing, summary, the sampler."""
 
+import contextlib
 import logging
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from statistics import fmean
@@ -202,6 +206,88 @@ def test_a_lone_process_is_its_own_only_worker_with_no_server():
     assert roles.server == ()
 
 
+# A server in miniature: a master that forks workers with its own command line (as
+# granian does), each burning CPU_EACH_S of CPU and then waiting, and reaps them.
+MASTER = """
+import os, sys, time
+workers = []
+for _ in range(int(sys.argv[1])):
+    pid = os.fork()
+    if pid == 0:
+        end = time.process_time() + float(sys.argv[2])
+        while time.process_time() < end:
+            pass
+        time.sleep(600)
+        os._exit(0)
+    workers.append(pid)
+print(" ".join(map(str, workers)), flush=True)
+while True:
+    os.wait()
+"""
+CPU_EACH_S = 0.3
+
+
+@pytest.fixture
+def forking_master():
+    master = subprocess.Popen(
+        [sys.executable, "-c", MASTER, "2", str(CPU_EACH_S)], stdout=subprocess.PIPE, text=True
+    )
+    workers = [int(pid) for pid in master.stdout.readline().split()]
+    yield master, workers
+    for pid in [*workers, master.pid]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    master.wait(10)
+
+
+def cpu_s(pid: int) -> float:
+    return sum(psutil.Process(pid).cpu_times()[:2])
+
+
+def test_workers_and_their_master_are_found_through_the_process_tree(forking_master):
+    master, workers = forking_master
+    roles = metrics.find_roles(workers[0])
+    assert sorted(p.pid for p in roles.workers) == sorted(workers)
+    assert roles.workers[0].pid == workers[0]
+    assert roles.parent.pid == master.pid
+    assert [p.pid for p in roles.server] == [master.pid]
+    assert roles.names == ("master",)
+    snapshot = metrics.take_snapshot(metrics.take_snapshot(None, roles)[1], roles)[0]
+    assert snapshot.process.pids == sorted(workers)
+    assert snapshot.server.pids == [master.pid]
+    assert snapshot.server.rss_mb > 1
+
+
+def test_cpu_time_keeps_the_cpu_of_a_worker_that_exited(forking_master):
+    _, (survivor, victim) = forking_master
+    wait_for(lambda: min(cpu_s(survivor), cpu_s(victim)) >= CPU_EACH_S - 0.01)
+    roles = metrics.find_roles(survivor)
+    _, before = metrics.take_snapshot(None, roles)
+    assert before.app_s >= 2 * CPU_EACH_S - 0.03
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: not psutil.pid_exists(victim))  # killed and reaped by its master
+    roles = metrics.find_roles(survivor)
+    assert [p.pid for p in roles.workers] == [survivor]
+    snapshot, after = metrics.take_snapshot(before, roles)
+    # The dead worker's CPU stays counted (its master reaped it): no step back.
+    assert after.app_s >= before.app_s
+    assert snapshot.process.cpu_time_s >= 2 * CPU_EACH_S - 0.03
+    assert snapshot.process.workers == 1
+    assert snapshot.process.cpu_percent >= 0
+
+
+def test_cpu_percent_never_exceeds_the_usable_cores():
+    # A window's counters may run a clock tick ahead: the bound takes that tick off.
+    assert metrics.cpu_percent(1.01, 1.0, 1.0) == 100.0
+    assert metrics.cpu_percent(0.5, 1.0, 1.0) == 50.0
+    assert metrics.usable_cores([0, 1, 2, 3], None) == 4
+    quota = metrics.Cgroup(
+        version=2, memory_limit_mb=None, memory_usage_mb=None, cpu_quota_cores=1.5
+    )
+    assert metrics.usable_cores([0, 1, 2, 3], quota) == 1.5
+    assert metrics.usable_cores([1], quota) == 1
+
+
 # --- summary -------------------------------------------------------------------------
 
 
@@ -241,8 +327,11 @@ def test_snapshot_reports_real_figures_of_this_process():
     # machine was. The kernel counts in 10 ms ticks, so either end may be a tick short.
     assert snapshot.process.cpu_percent / 100 * snapshot.cpu_window_s >= 0.275
     assert snapshot.process.rss_mb == pytest.approx(me.memory_info().rss / 2**20, rel=0.2)
-    assert 0 < snapshot.process.uss_mb <= snapshot.process.rss_mb
+    assert 0 < snapshot.process.uss_mb <= snapshot.process.pss_mb <= snapshot.process.rss_mb
     assert snapshot.process.num_threads >= 1
+    assert snapshot.server is None  # no server forked this process
+    assert snapshot.system.cpu_affinity == sorted(os.sched_getaffinity(0))
+    assert 0 < snapshot.system.cpu_usable_cores <= len(snapshot.system.cpu_affinity)
     assert snapshot.system.cpu_count == psutil.cpu_count()
     assert snapshot.system.memory_total_mb == round(psutil.virtual_memory().total / 2**20, 2)
     assert 0 <= snapshot.system.cpu_percent <= 100

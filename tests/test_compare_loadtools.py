@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-import loadtools
-from loadtools import LoadToolError, parse
+from compare import loadtools
+from compare.loadtools import LoadToolError, parse
 
 CAPTURED = Path(__file__).parent / "captured"
 

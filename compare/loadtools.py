@@ -1,21 +1,32 @@
-"""The load generators the comparison drives: wrk, ab and hey.
+"""The load generators the comparison drives: wrk, ab and hey, and openloop at fixed rates.
 
 For each: the command line for a fixed-duration run at N connections, its
-version, and a parser of its output into one LoadResult. A Python load loop is
-deliberately absent: it would measure the client instead of the server.
+version, and a parser of its output into one LoadResult. wrk, ab and hey load
+as fast as the apps answer (closed loop: each connection waits for its answer).
+At a fixed rate closed-loop tools understate latency (a stalled server delays
+the requests they would have sent, and those never count), and no open-loop tool
+with percentiles is packaged where this project installs from, so fixed-rate
+runs use openloop.py, a small open-loop generator of our own that times every
+request from when it was due.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
+import sys
 
 from pydantic import BaseModel, computed_field
 
 TOOLS = ("wrk", "ab", "hey")
 INSTALL = {"wrk": "wrk", "ab": "apache2-utils", "hey": "hey"}
 TIMEOUT_S = 10  # a request slower than this counts as an error
+OPEN_LOOP = "openloop"
+OPEN_LOOP_MAX_RATE = 5000  # what openloop sends on schedule on one core, with room to spare
+# openloop sent later than its schedule by this much (p99): the generator, not the app, lagged.
+LATE_SEND_MS = 5.0
 
 
 class LoadToolError(RuntimeError):
@@ -30,6 +41,12 @@ class LoadResult(BaseModel):
     latency_p50_ms: float | None
     latency_p90_ms: float | None
     latency_p99_ms: float | None
+    send_lag_p99_ms: float | None = None  # openloop: how late its sends left, p99
+
+    @property
+    def generator_late(self) -> bool:
+        """Whether the generator itself fell behind its schedule (openloop only)."""
+        return self.send_lag_p99_ms is not None and self.send_lag_p99_ms > LATE_SEND_MS
 
     @computed_field
     @property
@@ -45,6 +62,8 @@ def percentiles(latency_ms: dict[str, float]) -> dict[str, float | None]:
 
 def require(tool: str) -> str:
     """The tool's path, or a LoadToolError that says how to install it."""
+    if tool == OPEN_LOOP:
+        return sys.executable
     path = shutil.which(tool)
     if path is None:
         raise LoadToolError(
@@ -54,8 +73,22 @@ def require(tool: str) -> str:
     return path
 
 
-def command(tool: str, url: str, connections: int, duration_s: int, threads: int) -> list[str]:
-    """The command line of a run of duration_s seconds at `connections` concurrent connections."""
+def command(
+    tool: str, url: str, connections: int, duration_s: int, threads: int, rate: float | None = None
+) -> list[str]:
+    """The command line of a run of duration_s seconds at `connections` concurrent connections
+    (with openloop: at `rate` requests per second, on at most `connections`)."""
+    if tool == OPEN_LOOP:
+        return [
+            sys.executable,
+            "-m",
+            "compare.openloop",
+            url,
+            f"--rate={rate:g}",
+            f"--duration={duration_s}",
+            f"--connections={connections}",
+            f"--timeout={TIMEOUT_S}",
+        ]
     if tool == "wrk":
         return [
             "wrk",
@@ -87,6 +120,8 @@ def command(tool: str, url: str, connections: int, duration_s: int, threads: int
 
 def version(tool: str) -> str:
     """The tool's own word on its version, or the Debian package's."""
+    if tool == OPEN_LOOP:
+        return f"openloop (compare/openloop.py, Python {sys.version.split()[0]})"
     flag = {"wrk": ["-v"], "ab": ["-V"]}.get(tool)
     if flag:
         result = subprocess.run([tool, *flag], capture_output=True, text=True, timeout=10)
@@ -104,7 +139,7 @@ def version(tool: str) -> str:
 
 def parse(tool: str, output: str) -> LoadResult:
     """The figures of one run from the tool's output; LoadToolError where there are none."""
-    parsers = {"wrk": parse_wrk, "ab": parse_ab, "hey": parse_hey}
+    parsers = {"wrk": parse_wrk, "ab": parse_ab, "hey": parse_hey, OPEN_LOOP: parse_openloop}
     try:
         return parsers[tool](output)
     except (AttributeError, ValueError) as error:
@@ -185,3 +220,11 @@ def parse_hey(output: str) -> LoadResult:
         non_2xx=sum(n for code, n in codes if not 200 <= code < 300),
         **percentiles(latency),
     )
+
+
+def parse_openloop(output: str) -> LoadResult:
+    """openloop prints one JSON object, whatever else went to stderr."""
+    line = next((ln for ln in output.splitlines() if ln.startswith("{")), None)
+    if line is None:
+        raise ValueError("no JSON result")
+    return LoadResult.model_validate(json.loads(line))

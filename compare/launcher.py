@@ -1,0 +1,79 @@
+"""Where the apps and the load tool run: the cores each gets, and the apps launched here."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import launch
+import metrics
+from compare.targets import TargetError
+
+
+@dataclass(frozen=True)
+class Cores:
+    """The cores of the launched apps and of the load tool (None: not pinned), and why."""
+
+    apps: list[int] | None
+    tool: list[int] | None
+    sentence: str
+
+
+def our_cores() -> list[int]:
+    return sorted(os.sched_getaffinity(0))
+
+
+def for_launch(pin: bool | None) -> Cores:
+    """Separate cores for the apps launched here and for the load tool, where there are two.
+
+    The apps get the larger half: one core against one on a 2-core machine.
+    """
+    cores = our_cores()
+    if pin is False:
+        return Cores(None, None, f"shared (--no-pin): apps and load tool on cores {cores}")
+    if len(cores) < 2:
+        if pin:
+            raise TargetError(f"--pin needs at least 2 cores; this process may use {cores}")
+        return Cores(None, None, f"shared: only core {cores} is usable here")
+    split = len(cores) - len(cores) // 2
+    apps, tool = cores[:split], cores[split:]
+    return Cores(apps, tool, f"load tool on cores {tool}, apps on cores {apps}")
+
+
+def for_targets(pin: bool | None, statuses: dict[str, metrics.Snapshot]) -> Cores:
+    """The load tool on the cores the running apps may not use, as their /status says."""
+    cores = our_cores()
+    if pin is False:
+        return Cores(None, None, f"shared (--no-pin): the load tool on cores {cores}")
+    app_cores = sorted({c for s in statuses.values() for c in s.system.cpu_affinity})
+    free = [core for core in cores if core not in app_cores]
+    if not free:
+        advice = "give the apps fewer, e.g. ./start.sh --cpuset 0"
+        if pin:
+            raise TargetError(
+                f"--pin: the apps may run on cores {app_cores}, every core this process may"
+                f" use; {advice}"
+            )
+        return Cores(
+            None,
+            None,
+            f"shared: the apps may run on cores {app_cores}, as may the load tool; {advice}",
+        )
+    return Cores(None, free, f"load tool on cores {free}, apps on their own cores {app_cores}")
+
+
+@contextlib.contextmanager
+def launched(workers: int, cores: Cores, log: Path) -> Iterator[launch.Launched]:
+    """Both apps under ./up.sh on free loopback ports and `cores`; everything stopped after."""
+    prefix = ["taskset", "-c", ",".join(map(str, cores.apps))] if cores.apps else []
+    try:
+        apps = launch.launch(log, {"WORKERS": str(workers)}, prefix)
+    except launch.LaunchError as error:
+        raise TargetError(str(error)) from None
+    try:
+        yield apps
+    finally:
+        apps.stop()

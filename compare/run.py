@@ -1,0 +1,288 @@
+"""One counted run: the load against one app, and what the app and its server spent on it."""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import subprocess
+import threading
+import time
+from typing import Any
+
+import httpx2
+from pydantic import BaseModel, ConfigDict
+
+import metrics
+from compare import loadtools
+from compare.cli import Plan
+from compare.targets import TargetError, status
+
+# A load tool that kept this share of its cores busy may have been the bottleneck.
+TOOL_BOUND_SHARE = 0.9
+# A fixed-rate run that reached less than this share of its rate is no equal-work run.
+RATE_TOLERANCE = 0.02
+
+
+class Poll(BaseModel):
+    """One reading of /status during a run."""
+
+    t_s: float  # seconds since the comparison started
+    timestamp: float  # the app's own clock, at the instant its counters were read
+    cpu_time_s: float
+    cpu_percent: float | None  # from cpu_time_s since the previous poll, over the app's clock
+    server_cpu_percent: float | None
+    rss_mb: float
+    uss_mb: float | None
+    pss_mb: float | None
+    system_cpu_percent: float
+    system_memory_used_mb: float
+
+
+class Level(BaseModel):
+    """What one group of runs has in common: the comparison is made within it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    scenario: str
+    workers: int
+    connections: int
+    rate: float | None  # requests per second asked for; None: as fast as the apps answer
+
+
+class Run(BaseModel):
+    """One counted run of the load tool against one app, with what the app spent."""
+
+    level: Level
+    app: str
+    repeat: int
+    command: list[str]
+    load: loadtools.LoadResult
+    cpu_s: float  # the workers' process.cpu_time_s after minus before
+    server_cpu_s: float | None  # the server's own processes, likewise
+    total_cpu_s: float
+    cpu_s_per_1k: float | None
+    server_cpu_s_per_1k: float | None
+    total_cpu_s_per_1k: float | None
+    cpu_percent_avg: float  # cpu_s over the time between the two readings: exact
+    total_cpu_percent_avg: float
+    cpu_percent_peak: float | None  # highest over one poll gap
+    rss_mb_before: float
+    rss_mb_after: float
+    rss_growth_mb: float
+    rss_mb_avg: float
+    rss_mb_peak: float
+    uss_mb_avg: float | None
+    uss_mb_peak: float | None
+    pss_mb_avg: float | None
+    pss_mb_peak: float | None
+    system_cpu_percent_avg: float
+    system_memory_used_mb_avg: float
+    workers: int
+    workers_changed: bool  # a worker was replaced: left out of verdicts
+    cores_usable: float  # by the app, as its /status says: bounds every CPU %
+    load_tool_cpu_s: float
+    load_tool_cores: int
+    load_tool_busy: float  # share of its cores the tool kept busy
+    tool_bound: bool  # busy >= TOOL_BOUND_SHARE: req/s and latency may be the tool's
+    rate_reached: float | None  # with a fixed rate: responses per second
+    rate_missed: bool  # off the asked rate by more than RATE_TOLERANCE: no verdict
+    runner_cpu_s: float
+    polls: list[Poll]
+    poll_failures: int  # polls unanswered within 5 s: they wait in the app's queue like any request
+    stats_summary: dict[str, Any] | None  # the app's own /stats view of the window
+
+    @property
+    def comparable(self) -> bool:
+        """Whether the run may count towards a verdict."""
+        return not (self.workers_changed or self.rate_missed)
+
+
+def per_1k(cpu_s: float | None, requests: int) -> float | None:
+    """CPU-seconds per 1,000 responses; None without responses."""
+    return round(cpu_s / requests * 1000, 4) if requests and cpu_s is not None else None
+
+
+class Poller(threading.Thread):
+    """Reads /status every `interval_s` until stopped; the runner's only work during a run."""
+
+    def __init__(
+        self, url: str, interval_s: float, origin: float, before: metrics.Snapshot, on_poll=None
+    ):
+        super().__init__(daemon=True)
+        self.url, self.interval_s, self.origin, self.on_poll = url, interval_s, origin, on_poll
+        self.before = before
+        self.polls: list[Poll] = []
+        self.failures = 0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        with httpx2.Client(timeout=5) as client:
+            deadline = time.monotonic()
+            previous = self.before
+            while not self._done.wait(max(0.0, deadline - time.monotonic())):
+                deadline += self.interval_s
+                try:
+                    snapshot = status(client, self.url)
+                except TargetError:
+                    self.failures += 1
+                    continue
+                self.polls.append(self._poll(previous, snapshot))
+                previous = snapshot
+                if self.on_poll:
+                    self.on_poll()
+
+    def _poll(self, previous: metrics.Snapshot, now: metrics.Snapshot) -> Poll:
+        # The gap is timed by the app's own clock at the instant of each reading: under
+        # load a /status answer may wait in the queue for a while after it.
+        gap_s = now.timestamp - previous.timestamp
+        limit = now.system.cpu_usable_cores
+        cpu = server = None
+        if gap_s > 0:
+            cpu = metrics.cpu_percent(
+                now.process.cpu_time_s - previous.process.cpu_time_s, gap_s, limit
+            )
+            if now.server and previous.server:
+                server = metrics.cpu_percent(
+                    now.server.cpu_time_s - previous.server.cpu_time_s, gap_s, limit
+                )
+        return Poll(
+            t_s=round(time.monotonic() - self.origin, 3),
+            timestamp=now.timestamp,
+            cpu_time_s=now.process.cpu_time_s,
+            cpu_percent=cpu,
+            server_cpu_percent=server,
+            rss_mb=now.process.rss_mb,
+            uss_mb=now.process.uss_mb,
+            pss_mb=now.process.pss_mb,
+            system_cpu_percent=now.system.cpu_percent,
+            system_memory_used_mb=now.system.memory_used_mb,
+        )
+
+    def stop(self) -> list[Poll]:
+        self._done.set()
+        self.join(10)
+        return self.polls
+
+
+def load_argv(
+    plan: Plan, url: str, level: Level, duration_s: int, tool_cores: list[int]
+) -> list[str]:
+    """The load tool's command line, pinned to tool_cores where given, one thread per core."""
+    argv = loadtools.command(
+        plan.load_tool,
+        url + plan.path(level.scenario),
+        level.connections,
+        duration_s,
+        len(tool_cores),
+        level.rate,
+    )
+    return ["taskset", "-c", ",".join(map(str, tool_cores)), *argv]
+
+
+def run_load(argv: list[str], tool: str, duration_s: int) -> tuple[loadtools.LoadResult, float]:
+    """The tool's parsed result and the CPU seconds the tool itself used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 60)
+    except subprocess.TimeoutExpired:
+        raise loadtools.LoadToolError(f"{' '.join(argv)} did not finish in time") from None
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    tool_cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    try:
+        parsed = loadtools.parse(tool, result.stdout + result.stderr)
+    except loadtools.LoadToolError as error:
+        raise loadtools.LoadToolError(
+            f"{' '.join(argv)} exited {result.returncode}: {error}"
+        ) from None
+    return parsed, tool_cpu_s
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(statistics.fmean(values), 2) if values else None
+
+
+def measure(
+    client: httpx2.Client,
+    plan: Plan,
+    app: str,
+    url: str,
+    level: Level,
+    repeat: int,
+    tool_cores: list[int],
+    origin: float,
+    on_poll=None,
+) -> Run:
+    """One counted run: /status before, the load with polls, /status and /stats after."""
+    argv = load_argv(plan, url, level, plan.duration_s, tool_cores)
+    runner_before = time.process_time()
+    before = status(client, url)
+    poller = Poller(url, plan.poll_s, origin, before, on_poll)
+    poller.start()
+    try:
+        load, tool_cpu_s = run_load(argv, plan.load_tool, plan.duration_s)
+    finally:
+        polls = poller.stop()
+    after = status(client, url)
+    # The app's own view: its sampler's samples taken during this run, summarised.
+    stats = client.get(url + "/stats").json()
+    in_run = [s for s in stats["samples"] if s["timestamp"] >= before.timestamp]
+    window_s = after.timestamp - before.timestamp
+    limit = after.system.cpu_usable_cores
+    cpu_s = round(after.process.cpu_time_s - before.process.cpu_time_s, 3)
+    server_cpu_s = (
+        round(after.server.cpu_time_s - before.server.cpu_time_s, 3)
+        if after.server and before.server
+        else None
+    )
+    total_cpu_s = round(cpu_s + (server_cpu_s or 0.0), 3)
+    processes = (before.process, *polls, after.process)
+    rss = [p.rss_mb for p in processes]
+    uss = [p.uss_mb for p in processes if p.uss_mb is not None]
+    pss = [p.pss_mb for p in processes if p.pss_mb is not None]
+    peaks = [p.cpu_percent for p in polls if p.cpu_percent is not None]
+    busy = tool_cpu_s / (load.duration_s * len(tool_cores)) if load.duration_s else 0.0
+    rate_reached = round(load.requests_per_s, 1) if level.rate else None
+    return Run(
+        level=level,
+        app=app,
+        repeat=repeat,
+        command=argv,
+        load=load,
+        cpu_s=cpu_s,
+        server_cpu_s=server_cpu_s,
+        total_cpu_s=total_cpu_s,
+        cpu_s_per_1k=per_1k(cpu_s, load.requests),
+        server_cpu_s_per_1k=per_1k(server_cpu_s, load.requests),
+        total_cpu_s_per_1k=per_1k(total_cpu_s, load.requests),
+        cpu_percent_avg=metrics.cpu_percent(cpu_s, window_s, limit),
+        total_cpu_percent_avg=metrics.cpu_percent(total_cpu_s, window_s, limit),
+        cpu_percent_peak=max(peaks) if peaks else None,
+        rss_mb_before=before.process.rss_mb,
+        rss_mb_after=after.process.rss_mb,
+        rss_growth_mb=round(after.process.rss_mb - before.process.rss_mb, 2),
+        rss_mb_avg=_mean(rss),
+        rss_mb_peak=max(rss),
+        uss_mb_avg=_mean(uss),
+        uss_mb_peak=max(uss) if uss else None,
+        pss_mb_avg=_mean(pss),
+        pss_mb_peak=max(pss) if pss else None,
+        system_cpu_percent_avg=_mean(
+            [p.system_cpu_percent for p in polls] or [after.system.cpu_percent]
+        ),
+        system_memory_used_mb_avg=_mean(
+            [p.system_memory_used_mb for p in polls] or [after.system.memory_used_mb]
+        ),
+        workers=after.process.workers,
+        workers_changed=before.process.pids != after.process.pids,
+        cores_usable=limit,
+        load_tool_cpu_s=round(tool_cpu_s, 3),
+        load_tool_cores=len(tool_cores),
+        load_tool_busy=round(busy, 3),
+        tool_bound=busy >= TOOL_BOUND_SHARE or load.generator_late,
+        rate_reached=rate_reached,
+        rate_missed=bool(level.rate) and abs(rate_reached / level.rate - 1) > RATE_TOLERANCE,
+        runner_cpu_s=round(time.process_time() - runner_before, 3),
+        polls=polls,
+        poll_failures=poller.failures,
+        stats_summary=metrics.summarize(in_run) if in_run else None,
+    )

@@ -1,0 +1,59 @@
+"""The two apps compared: found, checked to be these apps, and read through /status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2
+from pydantic import ValidationError
+
+import metrics
+import workloads
+
+APPS = ("flask", "fastapi")
+
+
+class TargetError(RuntimeError):
+    """A target is unreachable, not one of these apps, or the same app as the other."""
+
+
+def identify(client: httpx2.Client, app: str, url: str) -> dict[str, Any]:
+    """The greeting of the app at url, with its server, after checking it is one of these apps."""
+    try:
+        hello = client.get(url + "/")
+        status = client.get(url + "/status")
+    except httpx2.HTTPError as error:
+        raise TargetError(f"the {app} target {url} is unreachable: {error}") from None
+    try:
+        greeting = workloads.Greeting.model_validate(hello.json())
+        metrics.Snapshot.model_validate(status.json())
+    except (ValueError, ValidationError):
+        raise TargetError(
+            f"{url} is not an app of flask-vs-fastapi (GET / answered {hello.status_code}:"
+            f" {hello.text[:120]!r})"
+        ) from None
+    return {**greeting.model_dump(), "server": hello.headers.get("server", "unknown")}
+
+
+def check_targets(client: httpx2.Client, urls: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Both greetings, once each URL is known to serve the app it is given for."""
+    greetings = {app: identify(client, app, url) for app, url in urls.items()}
+    frameworks = {app: greeting["framework"] for app, greeting in greetings.items()}
+    if frameworks["flask"] == frameworks["fastapi"]:
+        raise TargetError(
+            f"both URLs point at the same app: {urls['flask']} and {urls['fastapi']}"
+            f" both serve {frameworks['flask']}"
+        )
+    if frameworks["flask"] != "flask":
+        raise TargetError(
+            f"{urls['flask']} is the {frameworks['flask']} app and {urls['fastapi']} the"
+            f" {frameworks['fastapi']} app: swap --flask and --fastapi"
+        )
+    return greetings
+
+
+def status(client: httpx2.Client, url: str) -> metrics.Snapshot:
+    try:
+        return metrics.Snapshot.model_validate(client.get(url + "/status").json())
+    except (httpx2.HTTPError, ValueError, ValidationError) as error:
+        raise TargetError(f"{url}/status failed during the comparison: {error}") from None

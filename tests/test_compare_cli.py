@@ -1,0 +1,66 @@
+"""compare.cli: flags read into a Plan, and bad flags refused with exit 2 and their name."""
+
+import pytest
+
+from compare import cli
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--connections", "0"], "--connections"),
+        (["--connections", "8,x"], "--connections"),
+        (["--connections", "8,8"], "--connections"),
+        (["--connections"], "--connections"),
+        (["--scenarios", "hello,upload"], "--scenarios"),
+        (["--duration", "0"], "--duration"),
+        (["--repeats", "-1"], "--repeats"),
+        (["--warmup", "-3"], "--warmup"),
+        (["--poll", "0"], "--poll"),
+        (["--io-ms", "20000"], "--io-ms"),
+        (["--cpu-n", "1"], "--cpu-n"),
+        (["--max-error-rate", "1.5"], "--max-error-rate"),
+        (["--tool", "siege"], "--tool"),
+        (["--rate", "0"], "--rate"),
+        (["--rate", "nan"], "--rate"),
+        (["--rate", "inf"], "--rate"),
+        (["--rate", "100,100"], "--rate"),
+        (["--rate", "1000000"], "--rate"),
+        (["--workers", "0"], "--workers"),
+        (["--launch", "--workers", "65"], "--workers"),
+        (["--workers", "2"], "--workers needs --launch"),
+        (["--pin", "--no-pin"], "--no-pin"),
+        (["--flask", "http://127.0.0.1:9", "--fastapi", "http://127.0.0.1:9/"], "same URL"),
+    ],
+)
+def test_bad_flags_exit_2_naming_the_flag(argv, says, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.parse(argv)
+    assert exit_info.value.code == 2
+    assert says in capsys.readouterr().err
+
+
+def test_defaults_make_a_plan_that_pins_where_it_can():
+    plan = cli.parse([])
+    assert plan.pin is None  # decided by the cores there are
+    assert (plan.connections, plan.workers, plan.rate) == ([32], [1], None)
+    assert plan.scenarios == list(cli.SCENARIOS)
+    assert plan.load_tool == "wrk"
+    assert plan.path("io") == "/io?ms=10" and plan.path("cpu") == "/cpu?n=10000"
+
+
+def test_sweeps_and_rates_are_lists_and_a_rate_uses_the_open_loop_generator():
+    plan = cli.parse(
+        ["--launch", "--workers", "1,2,4", "--connections", "16,32", "--rate", "200,500.5"]
+    )
+    assert (plan.workers, plan.connections, plan.rate) == ([1, 2, 4], [16, 32], [200, 500.5])
+    assert plan.load_tool == "openloop"
+    assert cli.parse(["--no-pin"]).pin is False and cli.parse(["--pin"]).pin is True
+
+
+def test_help_goes_to_stdout_and_exits_0(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.parse(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--rate" in out and "--no-pin" in out and "--workers" in out
