@@ -50,6 +50,8 @@ import argparse
 import asyncio
 import json
 import math
+import select
+import selectors
 import socket
 import sys
 import time
@@ -456,10 +458,31 @@ async def run(plan: Plan) -> Result:
     return await Run(plan).run()
 
 
+class PreciseEpollSelector(selectors.EpollSelector):
+    """epoll whose waits end on time to the microsecond, not rounded up to the millisecond.
+
+    epoll takes its timeout in whole milliseconds, so a send due in 0.3 ms would
+    leave 1 ms late. select() takes microseconds, and the epoll descriptor
+    becomes readable as soon as any registered socket is ready: wait in select()
+    on that one descriptor, then collect the events without waiting.
+    """
+
+    def select(self, timeout: float | None = None):
+        if timeout is not None and timeout > 0:
+            select.select([self.fileno()], [], [], timeout)
+            timeout = 0
+        return super().select(timeout)
+
+
+def precise_loop() -> asyncio.AbstractEventLoop:
+    return asyncio.SelectorEventLoop(PreciseEpollSelector())
+
+
 def main(argv: list[str] | None = None) -> int:
     plan = parse_args(argv)
     try:
-        result = asyncio.run(run(plan))
+        with asyncio.Runner(loop_factory=precise_loop) as runner:
+            result = runner.run(run(plan))
     except Unreachable as error:
         print(f"openloop.py: {error}", file=sys.stderr)
         return UNREACHABLE
