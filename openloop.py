@@ -20,25 +20,60 @@ end of its response (as wrk2 measures), so a stalled server, a full pool or a
 late generator all show in it. Requests still unanswered when the schedule
 ends get up to --timeout more to finish; the rest count as errors, so a slow
 server cannot hide its queue. A request unanswered --timeout after it was
-sent also counts as an error (its connection is dropped).
+sent also counts as an error (its connection is dropped). The event loop
+waits to the microsecond (epoll alone rounds up to the millisecond, which
+would add up to 1 ms to every latency). Linux only, as the project is.
 
-Output, one JSON object on stdout:
+Output, one JSON object on stdout. FastAPI's /json under granian (./up.sh),
+on this project's busy, shared 2-core machine:
 
-    $ python openloop.py http://127.0.0.1:8081/ --rate 500 --duration 2
-    {"url": "http://127.0.0.1:8081/", "rate_asked": 500.0, ...}
+    $ python3 openloop.py http://127.0.0.1:35755/json --rate 1000 --duration 5 \
+        | python3 -m json.tool
+    {
+        "url": "http://127.0.0.1:35755/json",
+        "rate_asked": 1000.0,
+        "rate_sent": 1000.0,
+        "rate_achieved": 999.85,
+        "duration_s": 5.001,
+        "scheduled": 5000,
+        "sent": 5000,
+        "requests": 5000,
+        "errors": 0,
+        "non_2xx": 0,
+        "latency_min_ms": 0.325,
+        "latency_p50_ms": 0.619,
+        "latency_p90_ms": 1.329,
+        "latency_p99_ms": 14.83,
+        "latency_max_ms": 62.377,
+        "send_lag_p50_ms": 0.12,
+        "send_lag_p99_ms": 1.624,
+        "send_lag_max_ms": 8.92,
+        "waited_for_connection": 0,
+        "connections": 64,
+        "connections_opened": 61,
+        "timeout_s": 10.0,
+        "generator_cpu_s": 0.904,
+        "errors_by_kind": {}
+    }
 
 - requests: responses received, any status; errors: requests without one
-  (connect or read error, closed connection, bad HTTP, timeout), by kind in
-  errors_by_kind; non_2xx: responses outside 2xx. requests + errors = scheduled.
-- duration_s: from the first due time to the last response (at least S);
-  rate_achieved = requests / duration_s; rate_sent = requests sent per second
-  of the sending window (S, or longer where sends ran late).
-- latency_*_ms: exact nearest-rank percentiles (the smallest recorded value
-  with at least p% of values at or below it), null without responses.
-- send_lag_*_ms: how late requests left against their schedule, on this
-  process's monotonic clock: the event loop's timer granularity (about 1 ms),
-  a busy generator, and waits for a free connection (waited_for_connection
-  counts those). generator_cpu_s: this process's CPU time during the run.
+  (connect or read error, closed connection, bad HTTP, timeout, unfinished),
+  by kind in errors_by_kind; non_2xx: responses outside 2xx.
+  requests + errors = scheduled (= ceil(R x S)); sent counts requests written.
+- duration_s: from the first due time to the last response, at least S;
+  rate_achieved = requests / duration_s, so a server that falls behind and
+  answers its queue late gets its real rate. rate_sent: requests written per
+  second of the sending window (S, or up to the last write where that is later).
+- latency_*_ms: exact nearest-rank percentiles of every response's latency
+  (the smallest recorded value with at least p% of all at or below it), the
+  same for min (p0) to max (p100); null without responses.
+- send_lag_*_ms (same percentiles): how late requests were written against
+  their due time, on this process's monotonic clock. It holds the generator's
+  own lateness (timer wake-up, a busy event loop: the figure to watch for
+  whether it kept up) and waits for a free connection when all C were busy
+  (waited_for_connection counts those requests, so a lag with none is ours).
+- generator_cpu_s: this process's CPU time during the run, its cost
+  (benchmarks/openloop_capacity.py measures what rate one core can hold).
 
 Exit codes: 0 done (errors are reported, not fatal); 2 bad flags; 3 the
 target refuses or times out the first connection.
@@ -360,7 +395,11 @@ class Run:
             if writer is not None:
                 writer.close()
 
-    def add_connection(self, due, streams=None) -> None:
+    def add_connection(
+        self,
+        due: float | None,
+        streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None,
+    ) -> None:
         self.open += 1
         task = self.loop.create_task(self.connection(due, streams))
         self.tasks.add(task)
@@ -379,14 +418,14 @@ class Run:
     async def schedule(self) -> None:
         """Dispatch request i at start + i/rate, all that are due at each wake-up."""
         clock, rate, scheduled = self.clock, self.plan.rate, self.scheduled
-        sent = 0
-        while sent < scheduled:
+        dispatched = 0
+        while dispatched < scheduled:
             due_now = min(scheduled, int((clock() - self.start) * rate) + 1)
-            while sent < due_now:
-                self.dispatch(self.start + sent / rate)
-                sent += 1
-            if sent < scheduled:
-                await asyncio.sleep(self.start + sent / rate - clock())
+            while dispatched < due_now:
+                self.dispatch(self.start + dispatched / rate)
+                dispatched += 1
+            if dispatched < scheduled:
+                await asyncio.sleep(self.start + dispatched / rate - clock())
 
     async def run(self) -> Result:
         plan = self.plan
@@ -486,6 +525,9 @@ def main(argv: list[str] | None = None) -> int:
     except Unreachable as error:
         print(f"openloop.py: {error}", file=sys.stderr)
         return UNREACHABLE
+    except KeyboardInterrupt:
+        print("openloop.py: interrupted, no result", file=sys.stderr)
+        return 130
     print(json.dumps(asdict(result)))
     return 0
 

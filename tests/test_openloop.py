@@ -41,8 +41,11 @@ class LoopbackServer:
     `respond(index, elapsed_s)` decides each answer; `done` counts what it did.
     """
 
-    def __init__(self, respond: Callable[[int, float], Plan]) -> None:
+    def __init__(
+        self, respond: Callable[[int, float], Plan], listen_for: int | None = None
+    ) -> None:
         self.respond = respond
+        self.listen_for = listen_for  # requests after which it stops taking connections
         self.received = 0
         self.arrivals_s: list[float] = []  # when each request came, after the first
         self.first = 0.0
@@ -55,6 +58,7 @@ class LoopbackServer:
         self.loop = asyncio.get_running_loop()
         self.stopped = self.loop.create_future()
         server = await self.loop.create_server(lambda: Connection(self), "127.0.0.1", 0)
+        self.listener = server
         self.port = server.sockets[0].getsockname()[1]
         self.ready.set()
         async with server:
@@ -94,6 +98,8 @@ class Connection(asyncio.Protocol):
             server.arrivals_s.append(now - server.first)
             delay_s, data_out, close = server.respond(server.received, now - server.first)
             server.received += 1
+            if server.received == server.listen_for:
+                server.listener.close()
             server.loop.call_later(delay_s, self.send, data_out, close)
 
     def send(self, data: bytes | None, close: bool) -> None:
@@ -201,6 +207,15 @@ def test_non_2xx_answers_and_dropped_requests_are_counted():
     assert result["non_2xx"] == server.done["503"] > 0
     assert result["errors"] == server.done["dropped"] == 40
     assert result["errors_by_kind"] == {"closed before a whole response": 40}
+
+
+def test_refused_connections_are_errors():
+    closing = answer(headers="Connection: close\r\n")
+    with LoopbackServer(lambda i, t: (0, closing, True), listen_for=10) as server:
+        result = load(server.url, 50, 1)
+    assert result["requests"] == server.done["answered"] == 10
+    assert result["errors"] == 40
+    assert "connect: ConnectionRefusedError" in result["errors_by_kind"]
 
 
 @pytest.mark.parametrize(
