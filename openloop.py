@@ -160,14 +160,23 @@ def parse_args(argv: list[str] | None = None) -> Plan:
     parser = argparse.ArgumentParser(
         prog="openloop.py",
         description=__doc__.splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add = parser.add_argument
     add("url", type=http_url, help="http://host[:port][/path?query] to GET")
     add("--rate", type=positive_number, required=True, help="requests per second")
     add("--duration", type=positive_number, required=True, help="seconds of sending")
-    add("--connections", type=connection_count, default=64, help="most connections open")
-    add("--timeout", type=positive_number, default=10.0, help="seconds a request may take")
+    add(
+        "--connections",
+        type=connection_count,
+        default=64,
+        help="most connections open (%(default)s)",
+    )
+    add(
+        "--timeout",
+        type=positive_number,
+        default=10.0,
+        help="seconds a request may take (%(default)s)",
+    )
     args = parser.parse_args(argv)
     if args.rate * args.duration < 1:
         parser.error("argument --rate: --rate x --duration must give at least one request")
