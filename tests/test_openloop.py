@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 import subprocess
 import sys
 import threading
@@ -149,9 +150,12 @@ def test_reaches_the_asked_rate_against_a_fast_server():
     assert server.done["answered"] == 3000
     assert server.heads == {f"GET /path?q=1 HTTP/1.1\r\nHost: 127.0.0.1:{server.port}".encode()}
     assert result["rate_achieved"] == pytest.approx(1000, rel=0.02)
-    # The server saw them come at that rate, second by second, not in bursts.
-    per_second = Counter(int(arrival_s) for arrival_s in server.arrivals_s)
-    assert [per_second[second] for second in range(3)] == pytest.approx([1000] * 3, rel=0.05)
+    # The server saw them come at that rate, tenth of a second by tenth, not in bursts
+    # (a late wake-up of the generator may move some into the next tenth).
+    per_tenth = Counter(int(arrival_s * 10) for arrival_s in server.arrivals_s)
+    counts = [per_tenth[tenth] for tenth in range(30)]
+    assert statistics.median(counts) == pytest.approx(100, rel=0.05)
+    assert max(counts) <= 200
     assert result["rate_sent"] == pytest.approx(1000, rel=0.02)
     assert result["rate_asked"] == 1000
     assert result["connections_opened"] <= result["connections"] == 64
