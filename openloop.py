@@ -96,6 +96,7 @@ from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit
 
 UNREACHABLE = 3
+MAX_REQUESTS = 10_000_000  # per run
 NO_BODY_STATUSES = (204, 304)
 
 
@@ -178,8 +179,11 @@ def parse_args(argv: list[str] | None = None) -> Plan:
         help="seconds a request may take (%(default)s)",
     )
     args = parser.parse_args(argv)
-    if args.rate * args.duration < 1:
-        parser.error("argument --rate: --rate x --duration must give at least one request")
+    if not 1 <= args.rate * args.duration <= MAX_REQUESTS:
+        # Every latency is kept until the end: bound the memory that takes.
+        parser.error(
+            f"argument --rate: --rate x --duration must give 1 to {MAX_REQUESTS:,} requests"
+        )
     return Plan(args.url, args.rate, args.duration, args.connections, args.timeout)
 
 

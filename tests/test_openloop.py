@@ -288,7 +288,8 @@ def test_an_unreachable_target_exits_3_saying_so():
         (["--duration=1"], "the following arguments are required: --rate"),
         (["--rate=10", "--duration=1", "--connections=0"], "argument --connections: must be"),
         (["--rate=10", "--duration=1", "--timeout=0"], "argument --timeout: must be more"),
-        (["--rate=0.5", "--duration=1"], "argument --rate: --rate x --duration"),
+        (["--rate=0.5", "--duration=1"], "argument --rate: --rate x --duration must give 1 to"),
+        (["--rate=100000", "--duration=101"], "argument --rate: --rate x --duration must give"),
     ],
 )
 def test_bad_flags_exit_2_naming_the_flag(argv, says):
