@@ -33,7 +33,7 @@ OK = answer()
 
 # What the server does with its index-th request, received elapsed_s after its first:
 # (seconds to wait, bytes to write or None to drop the connection unanswered, close after).
-Plan = tuple[float, bytes | None, bool]
+Action = tuple[float, bytes | None, bool]
 
 
 class LoopbackServer:
@@ -43,7 +43,7 @@ class LoopbackServer:
     """
 
     def __init__(
-        self, respond: Callable[[int, float], Plan], listen_for: int | None = None
+        self, respond: Callable[[int, float], Action], listen_for: int | None = None
     ) -> None:
         self.respond = respond
         self.listen_for = listen_for  # requests after which it stops taking connections
@@ -180,7 +180,7 @@ def test_a_stall_shows_in_the_p99_as_open_loop():
     miss the stall; timed from their due time, the 120 requests scheduled in the
     window all show it."""
 
-    def stall(i: int, elapsed_s: float) -> Plan:
+    def stall(i: int, elapsed_s: float) -> Action:
         return (1.1 - elapsed_s if 0.8 <= elapsed_s < 1.1 else 0, OK, False)
 
     with LoopbackServer(stall) as server:
@@ -200,7 +200,7 @@ def test_a_stall_shows_in_the_p99_as_open_loop():
 def test_non_2xx_answers_and_dropped_requests_are_counted():
     unavailable = answer(503, b"busy")
 
-    def mixed(i: int, elapsed_s: float) -> Plan:
+    def mixed(i: int, elapsed_s: float) -> Action:
         if i % 5 == 2:
             return (0, None, False)  # close the connection unanswered
         return (0, unavailable if i % 3 == 1 else OK, False)
@@ -257,7 +257,7 @@ def test_an_answer_that_is_not_http_is_an_error():
 
 
 def test_unanswered_requests_time_out_and_the_run_still_ends():
-    def silent_after_five(i: int, elapsed_s: float) -> Plan:
+    def silent_after_five(i: int, elapsed_s: float) -> Action:
         return (0 if i < 5 else 3600, OK, False)
 
     started = time.monotonic()
@@ -289,7 +289,7 @@ def test_an_unreachable_target_exits_3_saying_so():
         (["--rate=10", "--duration=1", "--connections=0"], "argument --connections: must be"),
         (["--rate=10", "--duration=1", "--timeout=0"], "argument --timeout: must be more"),
         (["--rate=0.5", "--duration=1"], "argument --rate: --rate x --duration must give 1 to"),
-        (["--rate=100000", "--duration=101"], "argument --rate: --rate x --duration must give"),
+        (["--rate=100000", "--duration=51"], "argument --rate: --rate x --duration must give"),
     ],
 )
 def test_bad_flags_exit_2_naming_the_flag(argv, says):
