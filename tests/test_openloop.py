@@ -1,0 +1,313 @@
+"""openloop.py against real HTTP servers on free loopback ports, run as its command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from launch import free_port
+from openloop import percentile
+
+OPENLOOP = Path(__file__).resolve().parent.parent / "openloop.py"
+
+
+def answer(status: int = 200, body: bytes = b"ok", headers: str = "") -> bytes:
+    reason = {200: "OK", 503: "Service Unavailable"}[status]
+    return (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Length: {len(body)}\r\n{headers}\r\n".encode()
+        + body
+    )
+
+
+OK = answer()
+
+# What the server does with its index-th request, received elapsed_s after its first:
+# (seconds to wait, bytes to write or None to drop the connection unanswered, close after).
+Action = tuple[float, bytes | None, bool]
+
+
+class LoopbackServer:
+    """A raw HTTP/1.1 server on a free 127.0.0.1 port, in a thread of its own.
+
+    `respond(index, elapsed_s)` decides each answer; `done` counts what it did.
+    """
+
+    def __init__(
+        self, respond: Callable[[int, float], Action], listen_for: int | None = None
+    ) -> None:
+        self.respond = respond
+        self.listen_for = listen_for  # requests after which it stops taking connections
+        self.received = 0
+        self.arrivals_s: list[float] = []  # when each request came, after the first
+        self.first = 0.0
+        self.done: Counter[str] = Counter()
+        self.ready = threading.Event()
+        self.heads: set[bytes] = set()  # every distinct request head received
+        self.thread = threading.Thread(target=lambda: asyncio.run(self.serve()), daemon=True)
+
+    async def serve(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.stopped = self.loop.create_future()
+        server = await self.loop.create_server(lambda: Connection(self), "127.0.0.1", 0)
+        self.listener = server
+        self.port = server.sockets[0].getsockname()[1]
+        self.ready.set()
+        async with server:
+            await self.stopped
+
+    def __enter__(self) -> LoopbackServer:
+        self.thread.start()
+        assert self.ready.wait(5), "the loopback server did not start"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.loop.call_soon_threadsafe(self.stopped.set_result, None)
+        self.thread.join(5)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/path?q=1"
+
+
+class Connection(asyncio.Protocol):
+    def __init__(self, server: LoopbackServer) -> None:
+        self.server = server
+        self.buffer = b""
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while b"\r\n\r\n" in self.buffer:
+            head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+            server = self.server
+            server.heads.add(head)
+            now = time.monotonic()
+            if server.received == 0:
+                server.first = now
+            server.arrivals_s.append(now - server.first)
+            delay_s, data_out, close = server.respond(server.received, now - server.first)
+            server.received += 1
+            if server.received == server.listen_for:
+                server.listener.close()
+            server.loop.call_later(delay_s, self.send, data_out, close)
+
+    def send(self, data: bytes | None, close: bool) -> None:
+        if self.transport.is_closing():
+            return
+        if data is None:
+            self.server.done["dropped"] += 1
+            self.transport.close()
+            return
+        self.server.done["answered"] += 1
+        self.server.done[data[9:12].decode()] += 1  # the status
+        self.transport.write(data)
+        if close:
+            self.transport.close()
+
+
+def openloop(*argv: str, timeout_s: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(OPENLOOP), *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+
+
+def load(url: str, rate: float, duration_s: float, *flags: str) -> dict:
+    """One run's JSON, after checking it exited 0 and accounted for every request."""
+    done = openloop(url, f"--rate={rate}", f"--duration={duration_s}", *flags)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["requests"] + result["errors"] == result["scheduled"]
+    assert result["errors"] == sum(result["errors_by_kind"].values())
+    return result
+
+
+def test_percentile_is_the_nearest_rank():
+    values = [float(v) for v in range(1, 101)]  # 1..100
+    assert [percentile(values, p) for p in (0, 1, 50, 90, 99, 100)] == [1, 1, 50, 90, 99, 100]
+    assert [percentile([7.0, 9.0], p) for p in (0, 50, 51, 100)] == [7, 7, 9, 9]
+
+
+def test_reaches_the_asked_rate_against_a_fast_server():
+    with LoopbackServer(lambda i, t: (0, OK, False)) as server:
+        result = load(server.url, 1000, 3)
+    assert result["scheduled"] == result["sent"] == result["requests"] == 3000
+    assert (result["errors"], result["non_2xx"]) == (0, 0)
+    assert server.done["answered"] == 3000
+    assert server.heads == {f"GET /path?q=1 HTTP/1.1\r\nHost: 127.0.0.1:{server.port}".encode()}
+    assert result["rate_achieved"] == pytest.approx(1000, rel=0.02)
+    # The server saw them come at that rate, tenth of a second by tenth, not in bursts
+    # (a late wake-up of the generator may move some into the next tenth).
+    per_tenth = Counter(int(arrival_s * 10) for arrival_s in server.arrivals_s)
+    counts = [per_tenth[tenth] for tenth in range(30)]
+    assert statistics.median(counts) == pytest.approx(100, rel=0.05)
+    assert max(counts) <= 200
+    assert result["rate_sent"] == pytest.approx(1000, rel=0.02)
+    assert result["rate_asked"] == 1000
+    assert result["connections_opened"] <= result["connections"] == 64
+    for name in ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "send_lag_p99_ms"):
+        assert result[name] > 0
+    assert result["latency_p50_ms"] <= result["latency_p90_ms"] <= result["latency_p99_ms"]
+    assert result["generator_cpu_s"] > 0
+
+
+def test_latency_includes_the_servers_delay_and_the_last_answers_count():
+    with LoopbackServer(lambda i, t: (0.2, OK, False)) as server:
+        result = load(server.url, 100, 1)
+    assert result["latency_min_ms"] >= 200
+    # The requests sent in the last 0.2 s were answered after the schedule ended.
+    assert result["requests"] == server.done["answered"] == 100
+    assert result["duration_s"] >= 1.19
+
+
+def test_a_stall_shows_in_the_p99_as_open_loop():
+    """Every answer due in a 300 ms window waits for its end. With 4 connections, a
+    closed loop would time only the 4 requests held (0.5% of 800) and its p99 would
+    miss the stall; timed from their due time, the 120 requests scheduled in the
+    window all show it."""
+
+    def stall(i: int, elapsed_s: float) -> Action:
+        return (1.1 - elapsed_s if 0.8 <= elapsed_s < 1.1 else 0, OK, False)
+
+    with LoopbackServer(stall) as server:
+        result = load(server.url, 400, 2, "--connections=4")
+    assert result["requests"] == server.done["answered"] == 800
+    # 120 requests fall in the window, 15% of the run: the 8 of the top 1% came
+    # first in it and waited most of the 300 ms.
+    assert result["latency_p99_ms"] >= 200
+    assert result["latency_max_ms"] >= 280
+    assert result["latency_p50_ms"] < 100
+    # 4 connections held: the rest of the window's requests waited for one.
+    assert result["waited_for_connection"] > 0
+    assert result["send_lag_max_ms"] >= 200
+    assert result["rate_achieved"] == pytest.approx(400, rel=0.02)
+
+
+def test_non_2xx_answers_and_dropped_requests_are_counted():
+    unavailable = answer(503, b"busy")
+
+    def mixed(i: int, elapsed_s: float) -> Action:
+        if i % 5 == 2:
+            return (0, None, False)  # close the connection unanswered
+        return (0, unavailable if i % 3 == 1 else OK, False)
+
+    with LoopbackServer(mixed) as server:
+        result = load(server.url, 200, 1)
+    assert result["requests"] == server.done["answered"]
+    assert result["non_2xx"] == server.done["503"] > 0
+    assert result["errors"] == server.done["dropped"] == 40
+    assert result["errors_by_kind"] == {"closed before a whole response": 40}
+
+
+def test_refused_connections_are_errors():
+    closing = answer(headers="Connection: close\r\n")
+    with LoopbackServer(lambda i, t: (0, closing, True), listen_for=10) as server:
+        result = load(server.url, 50, 1)
+    assert result["requests"] == server.done["answered"] == 10
+    assert result["errors"] == 40
+    assert "connect: ConnectionRefusedError" in result["errors_by_kind"]
+
+
+@pytest.mark.parametrize(
+    ("response", "close", "keeps_connections"),
+    [
+        (answer(headers="Connection: close\r\n"), True, False),
+        (b"HTTP/1.0 200 OK\r\n\r\nbody until the connection closes", True, False),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"4\r\nabcd\r\n3;ext=1\r\nefg\r\n0\r\nTrailer: x\r\n\r\n",
+            False,
+            True,
+        ),
+        (b"HTTP/1.1 204 No Content\r\n\r\n", False, True),
+        (b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok", False, True),
+    ],
+    ids=["connection-close", "body-to-eof", "chunked", "no-content", "http/1.0-keep-alive"],
+)
+def test_every_framing_of_an_answer_is_read_whole(response, close, keeps_connections):
+    with LoopbackServer(lambda i, t: (0, response, close)) as server:
+        result = load(server.url, 100, 1)
+    assert (result["requests"], result["errors"]) == (100, 0)
+    if keeps_connections:  # the next answer on the connection parsed too
+        assert result["connections_opened"] < 20
+    else:
+        assert result["connections_opened"] >= 100
+
+
+def test_an_answer_that_is_not_http_is_an_error():
+    with LoopbackServer(lambda i, t: (0, b"SSH-2.0-x\r\n\r\n", False)) as server:
+        result = load(server.url, 20, 1)
+    assert (result["requests"], result["errors"]) == (0, 20)
+    assert list(result["errors_by_kind"]) == ["bad HTTP: not an HTTP/1.x status line: b'SSH-2.0-x'"]
+    assert result["latency_p50_ms"] is None
+
+
+def test_unanswered_requests_time_out_and_the_run_still_ends():
+    def silent_after_five(i: int, elapsed_s: float) -> Action:
+        return (0 if i < 5 else 3600, OK, False)
+
+    started = time.monotonic()
+    with LoopbackServer(silent_after_five) as server:
+        result = load(server.url, 20, 1, "--timeout=0.5")
+    assert time.monotonic() - started < 1 + 0.5 + 5
+    assert (result["requests"], result["errors"]) == (5, 15)
+    assert server.done["answered"] == 5
+    assert set(result["errors_by_kind"]) <= {"timeout", "unfinished at the end"}
+    assert result["errors_by_kind"]["timeout"] >= 1
+
+
+def test_an_unreachable_target_exits_3_saying_so():
+    url = f"http://127.0.0.1:{free_port()}/"
+    done = openloop(url, "--rate=10", "--duration=1")
+    assert done.returncode == 3
+    assert done.stdout == ""
+    assert done.stderr.startswith(f"openloop.py: cannot connect to {url}: ConnectionRefusedError")
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--rate=0", "--duration=1"], "argument --rate: must be more than 0"),
+        (["--rate=fast", "--duration=1"], "argument --rate: not a number"),
+        (["--rate=10", "--duration=-1"], "argument --duration: must be more than 0"),
+        (["--rate=10", "--duration=nan"], "argument --duration: must be more than 0"),
+        (["--duration=1"], "the following arguments are required: --rate"),
+        (["--rate=10", "--duration=1", "--connections=0"], "argument --connections: must be"),
+        (["--rate=10", "--duration=1", "--timeout=0"], "argument --timeout: must be more"),
+        (["--rate=0.5", "--duration=1"], "argument --rate: --rate x --duration must give 1 to"),
+        (["--rate=100000", "--duration=51"], "argument --rate: --rate x --duration must give"),
+    ],
+)
+def test_bad_flags_exit_2_naming_the_flag(argv, says):
+    done = openloop("http://127.0.0.1:9/", *argv)
+    assert done.returncode == 2
+    assert says in done.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize("url", ["https://127.0.0.1/", "127.0.0.1:8080", "http://:80/"])
+def test_a_url_it_cannot_load_exits_2(url):
+    done = openloop(url, "--rate=10", "--duration=1")
+    assert done.returncode == 2
+    assert "argument url:" in done.stderr.splitlines()[-1]
+
+
+def test_both_apps_under_granian_hold_the_rate(served_factory):
+    served = served_factory()
+    for app, url in served.urls.items():
+        result = load(f"{url}/json", 200, 2)
+        assert (result["errors"], result["non_2xx"]) == (0, 0), app
+        assert result["rate_achieved"] == pytest.approx(200, rel=0.02), app
