@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-OPENLOOP = Path(__file__).resolve().parent.parent / "openloop.py"
+OPENLOOP = Path(__file__).resolve().parent.parent / "compare" / "openloop.py"
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
 
 

@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from pydantic import BaseModel, computed_field
 
@@ -24,8 +25,10 @@ TOOLS = ("wrk", "ab", "hey")
 INSTALL = {"wrk": "wrk", "ab": "apache2-utils", "hey": "hey"}
 TIMEOUT_S = 10  # a request slower than this counts as an error
 OPEN_LOOP = "openloop"
-OPEN_LOOP_MAX_RATE = 5000  # what openloop sends on schedule on one core, with room to spare
-# openloop sent later than its schedule by this much (p99): the generator, not the app, lagged.
+OPEN_LOOP_SCRIPT = Path(__file__).resolve().parent / "openloop.py"
+OPEN_LOOP_MAX_RATE = 10_000  # what openloop holds on schedule on one core, with room to spare
+# openloop sent later than its schedule by this much (p99) with connections to spare:
+# the generator itself, not the app, lagged.
 LATE_SEND_MS = 5.0
 
 
@@ -41,12 +44,20 @@ class LoadResult(BaseModel):
     latency_p50_ms: float | None
     latency_p90_ms: float | None
     latency_p99_ms: float | None
-    send_lag_p99_ms: float | None = None  # openloop: how late its sends left, p99
+    # openloop only: the fastest answer, how late its sends left (p99), and how many
+    # requests waited for a free connection
+    latency_min_ms: float | None = None
+    send_lag_p99_ms: float | None = None
+    waited_for_connection: int | None = None
 
     @property
     def generator_late(self) -> bool:
         """Whether the generator itself fell behind its schedule (openloop only)."""
-        return self.send_lag_p99_ms is not None and self.send_lag_p99_ms > LATE_SEND_MS
+        return (
+            self.send_lag_p99_ms is not None
+            and self.send_lag_p99_ms > LATE_SEND_MS
+            and not self.waited_for_connection
+        )
 
     @computed_field
     @property
@@ -81,8 +92,7 @@ def command(
     if tool == OPEN_LOOP:
         return [
             sys.executable,
-            "-m",
-            "compare.openloop",
+            str(OPEN_LOOP_SCRIPT),
             url,
             f"--rate={rate:g}",
             f"--duration={duration_s}",
@@ -121,7 +131,7 @@ def command(
 def version(tool: str) -> str:
     """The tool's own word on its version, or the Debian package's."""
     if tool == OPEN_LOOP:
-        return f"openloop (compare/openloop.py, Python {sys.version.split()[0]})"
+        return f"openloop (compare/openloop.py, open loop, Python {sys.version.split()[0]})"
     flag = {"wrk": ["-v"], "ab": ["-V"]}.get(tool)
     if flag:
         result = subprocess.run([tool, *flag], capture_output=True, text=True, timeout=10)

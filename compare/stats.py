@@ -11,6 +11,7 @@ from compare.cli import SCENARIOS
 from compare.run import Level, Run
 from compare.targets import APPS
 
+NAMES = {"flask": "Flask", "fastapi": "FastAPI"}
 # Medians closer than this are "no clear difference" even where the runs do not
 # overlap: two runs of the same comparison must not name opposite winners.
 SMALLEST_DIFFERENCE = 0.05
@@ -82,14 +83,45 @@ def level_key(level: Level) -> tuple:
     return (SCENARIOS.index(level.scenario), level.workers, level.rate or 0, level.connections)
 
 
+def summary_row(
+    common: dict[str, Any], name: str, label: str, spreads: dict[str, Spread | None], said: str
+) -> dict[str, Any]:
+    return {
+        **common,
+        "figure": name,
+        "label": label,
+        "flask": spreads["flask"].model_dump() if spreads["flask"] else None,
+        "fastapi": spreads["fastapi"].model_dump() if spreads["fastapi"] else None,
+        "ratio_fastapi_flask": ratio(spreads["flask"], spreads["fastapi"]),
+        "verdict": said,
+    }
+
+
+def rate_said(level: Level, group: list[Run]) -> str:
+    """Which app, if any, missed the asked rate in some run."""
+    missed = [NAMES[app] for app in APPS if any(r.rate_missed for r in group if r.app == app)]
+    if not missed:
+        return f"both held {level.rate:g}/s"
+    return f"{' and '.join(missed)} missed {level.rate:g}/s: left out"
+
+
 def summarize_runs(runs: list[Run]) -> list[dict[str, Any]]:
-    """Per level, each figure's spread for both apps over the comparable runs, ratio, verdict."""
+    """Per level, each figure's spread for both apps over the comparable runs, ratio, verdict.
+
+    At a fixed rate, a first row gives the rate each app reached, over every run.
+    """
     rows = []
     for level in sorted({r.level for r in runs}, key=level_key):
         group = [r for r in runs if r.level == level]
         counted = [r for r in group if r.comparable]
         left_out = len(group) - len(counted)
         tool_bound = any(r.tool_bound for r in counted)
+        common = {**level.model_dump(), "runs_left_out": left_out, "tool_bound": tool_bound}
+
+        if level.rate:
+            reached = {app: spread([r.rate_reached for r in group if r.app == app]) for app in APPS}
+            said = rate_said(level, group)
+            rows.append(summary_row(common, "rate_reached", "req/s reached", reached, said))
         for name, label in FIGURES:
             spreads = {
                 app: spread([figure(r, name) for r in counted if r.app == app]) for app in APPS
@@ -97,21 +129,9 @@ def summarize_runs(runs: list[Run]) -> list[dict[str, Any]]:
             said = verdict(spreads["flask"], spreads["fastapi"])
             if tool_bound and name in TOOL_FIGURES:
                 said = "tool-bound: no verdict"
-            elif left_out and said.startswith("under 2"):
+            elif left_out and (said.startswith("under 2") or said == "no data"):
                 said = f"{left_out} run(s) left out: no verdict"
-            rows.append(
-                {
-                    **level.model_dump(),
-                    "figure": name,
-                    "label": label,
-                    "flask": spreads["flask"].model_dump() if spreads["flask"] else None,
-                    "fastapi": spreads["fastapi"].model_dump() if spreads["fastapi"] else None,
-                    "ratio_fastapi_flask": ratio(spreads["flask"], spreads["fastapi"]),
-                    "verdict": said,
-                    "runs_left_out": left_out,
-                    "tool_bound": tool_bound,
-                }
-            )
+            rows.append(summary_row(common, name, label, spreads, said))
     return rows
 
 

@@ -135,6 +135,34 @@ def test_sweeps_relaunch_per_worker_level_and_draw_their_charts(tmp_path):
     assert all(r["workers"] == r["level"]["workers"] for r in runs)
 
 
+def test_a_fixed_rate_run_is_open_loop_and_says_which_app_missed_it(tmp_path):
+    # Flask's 4 threads of 100 ms hold 40 requests per second; FastAPI's event loop, 60.
+    out = tmp_path / "report"
+    result = run_compare(
+        "--launch",
+        "--rate=60",
+        "--scenarios=io",
+        "--io-ms=100",
+        "--duration=2",
+        "--warmup=0",
+        "--repeats=1",
+        f"--out={out}",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((out / "report.json").read_text())
+    runs = {run["app"]: run for run in report["runs"]}
+    assert runs["fastapi"]["rate_reached"] == pytest.approx(60, rel=0.02)
+    assert not runs["fastapi"]["rate_missed"]
+    assert runs["flask"]["rate_missed"] and runs["flask"]["rate_reached"] < 50
+    assert "compare/openloop.py" in " ".join(runs["flask"]["command"])
+    assert "--rate=60" in runs["flask"]["command"]
+    assert runs["fastapi"]["load"]["latency_p50_ms"] >= 100
+    rows = {row["figure"]: row for row in report["summary"]}
+    assert rows["rate_reached"]["verdict"] == "Flask missed 60/s: left out"
+    assert report["environment"]["load_tool"].startswith("openloop")
+    assert "missed the asked rate" in result.stdout
+
+
 @needs_wrk
 def test_no_pin_shares_the_cores_and_says_so(tmp_path):
     out = tmp_path / "report"

@@ -3,7 +3,7 @@
 import pytest
 
 from compare.loadtools import LoadResult
-from compare.run import Level, Run, per_1k
+from compare.run import Level, Run, per_1k, reached
 from compare.stats import Spread, error_rate, spread, summarize_runs, verdict
 
 LEVEL = Level(scenario="json", workers=1, connections=32, rate=None)
@@ -148,3 +148,38 @@ def test_runs_whose_workers_changed_or_rate_missed_are_left_out(flag):
 def test_error_rate_counts_errors_and_non_2xx_of_all_attempts():
     assert error_rate(make_run("flask", 100, errors=10, non_2xx=40)) == 50 / 1010
     assert error_rate(make_run("flask", 0)) == 1.0  # no answer at all
+
+
+def test_a_fixed_rate_level_says_which_app_missed_the_rate_and_leaves_it_out():
+    level = Level(scenario="io", workers=1, connections=32, rate=500.0)
+    runs = [
+        make_run(app, reached, repeat=repeat, level=level, rate_reached=reached, rate_missed=miss)
+        for repeat in (1, 2)
+        for app, reached, miss in (("flask", 380.0, True), ("fastapi", 499.0, False))
+    ]
+    rows = summarize_runs(runs)
+    assert rows[0]["figure"] == "rate_reached"
+    assert rows[0]["flask"]["median"] == 380.0 and rows[0]["fastapi"]["median"] == 499.0
+    assert rows[0]["verdict"] == "Flask missed 500/s: left out"
+    by_figure = {row["figure"]: row for row in rows}
+    assert by_figure["cpu_s_per_1k"]["flask"] is None
+    assert by_figure["cpu_s_per_1k"]["verdict"] == "2 run(s) left out: no verdict"
+
+
+def test_rate_reached_is_the_answers_over_the_span_the_app_needed_beyond_its_fastest():
+    def load(requests: int, duration_s: float, fastest_ms: float) -> LoadResult:
+        return LoadResult(
+            requests=requests,
+            duration_s=duration_s,
+            errors=0,
+            non_2xx=0,
+            latency_p50_ms=None,
+            latency_p90_ms=None,
+            latency_p99_ms=None,
+            latency_min_ms=fastest_ms,
+        )
+
+    # Kept up: the last answer came one 100 ms service time after the 10 s schedule.
+    assert reached(load(600, 10.1, 100.0), 10) == 60.0
+    # Queued: 600 answers took until 15 s.
+    assert reached(load(600, 15.0, 100.0), 10) == pytest.approx(600 / 14.9, abs=0.1)

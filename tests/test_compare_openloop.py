@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from compare.openloop import percentile
 from launch import free_port
-from openloop import percentile
 
-OPENLOOP = Path(__file__).resolve().parent.parent / "openloop.py"
+OPENLOOP = Path(__file__).resolve().parent.parent / "compare" / "openloop.py"
 
 
 def answer(status: int = 200, body: bytes = b"ok", headers: str = "") -> bytes:

@@ -1,6 +1,6 @@
 """An open-loop HTTP load generator: GET requests at a fixed rate, whatever the answers.
 
-    python openloop.py URL --rate R --duration S [--connections C] [--timeout T]
+    python compare/openloop.py URL --rate R --duration S [--connections C] [--timeout T]
 
 Why it exists: to compare two apps at the same request rate, the load must
 arrive at that rate however each app answers. Closed-loop tools (wrk, ab,
@@ -27,7 +27,7 @@ would add up to 1 ms to every latency). Linux only, as the project is.
 Output, one JSON object on stdout. FastAPI's /json under granian (./up.sh),
 on this project's busy, shared 2-core machine:
 
-    $ python3 openloop.py http://127.0.0.1:35755/json --rate 1000 --duration 5 \
+    $ python3 compare/openloop.py http://127.0.0.1:35755/json --rate 1000 --duration 5 \
         | python3 -m json.tool
     {
         "url": "http://127.0.0.1:35755/json",
