@@ -97,7 +97,8 @@ stop() { # drain and stop every server within 15 s, then remove the state direct
     # listeners (new connections are refused), then wait until no connection has a
     # request left, in flight or queued, and only then stop unitd.
     unit_control -X PUT --data-binary '{}' config/listeners >/dev/null || true
-    while busy=$(unit_control status/connections/active 2>/dev/null) && [[ $busy =~ ^[1-9] ]]; do
+    while busy=$(unit_control status/connections/active 2>/dev/null | tr -dc 0-9) &&
+      [[ $busy =~ ^[1-9] ]]; do
       now=${EPOCHREALTIME/./}
       ((now < deadline_us)) || break
       sleep 0.1
