@@ -86,12 +86,12 @@ unit_control() { # [curl options] PATH: a request to Unit's control API
 }
 # shellcheck disable=SC2329 # stop() runs from the EXIT trap below
 stop() { # drain and stop every server within 15 s, then remove the state directory
-  local code=$? busy="" now
+  local code=$? busy="" now why="within 15 s"
   # 15 s for the requests already accepted, running or queued, to get their answers
   # (the longest, /io?ms=10000, takes 10 s) and for the servers to stop; start.sh
   # gives the container 20 s. A second signal cuts the wait short.
   local deadline_us=$((${EPOCHREALTIME/./} + 15000000))
-  trap 'deadline_us=0' TERM INT HUP
+  trap 'deadline_us=0 why="before a second signal"' TERM INT HUP
   if [[ -S $state/control.sock ]]; then
     # Unit's own SIGTERM gives every request in flight an empty reply: first close the
     # listeners (new connections are refused), then wait until no connection has a
@@ -111,7 +111,7 @@ stop() { # drain and stop every server within 15 s, then remove the state direct
     sleep 0.1
   done
   if [[ $busy =~ ^[1-9] || -n $(jobs -pr) ]]; then
-    echo "up.sh: the servers had not answered every request within 15 s; stopped them" \
+    echo "up.sh: the servers had not answered every request $why; stopped them" \
       "anyway${busy:+ (Unit still had $busy connection(s) with a request)}" >&2
     ((code != 0)) || code=1
   fi

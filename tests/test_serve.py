@@ -345,6 +345,21 @@ def test_a_stop_that_outlasts_the_grace_period_says_so_and_exits_1(served_factor
     assert_a_stop_past_the_grace_period_says_so(served_factory(THREADS="1"))
 
 
+def test_a_second_signal_cuts_the_drain_short_and_says_so(served_factory):
+    served = served_factory()
+    [answer] = io_requests(served.urls["flask"], [10_000])
+    time.sleep(1)
+    tree = served.tree()
+    served.process.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    served.process.send_signal(signal.SIGINT)  # Ctrl-C, to hurry
+    assert served.process.wait(5) == 1
+    assert "Server disconnected without sending a response" in answer.result()
+    assert "every request before a second signal" in served.log.read_text()
+    _, alive = psutil.wait_procs(tree, timeout=5)
+    assert alive == []
+
+
 def test_a_closed_stdout_stops_every_process():
     # As in ./up.sh | head -1: up.sh's first line after starting the servers
     # meets a closed pipe.
