@@ -138,8 +138,12 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "header-read-timeout":
         timeout_s = conf.get("settings", {}).get("http", {}).get("header_read_timeout")
-        if timeout_s is None:
-            print(f"unit_conf.py: {CONF} has no settings.http.header_read_timeout", file=sys.stderr)
+        if type(timeout_s) is not int or not 1 <= timeout_s <= MAX_TIMEOUT_S:
+            print(
+                f"unit_conf.py: {CONF}: settings.http.header_read_timeout is {timeout_s!r},"
+                f" not 1-{MAX_TIMEOUT_S} s",
+                file=sys.stderr,
+            )
             return 1
         print(timeout_s)
         return 0

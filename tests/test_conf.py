@@ -165,3 +165,14 @@ def test_an_unreadable_conf_stops_up_sh_with_a_message(tmp_path):
     assert result.returncode == 2
     assert f"cannot read {tmp_path / 'conf.json'}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_conf_without_a_usable_header_timeout_stops_up_sh_under_granian(conf, tmp_path):
+    from test_serve import run_up  # granian on free ports
+
+    conf["settings"]["http"]["header_read_timeout"] = 2.5
+    (tmp_path / "conf.json").write_text(json.dumps(conf))
+    result = run_up(UNIT_CONF=str(tmp_path / "conf.json"))
+    assert result.returncode != 0
+    assert "settings.http.header_read_timeout is 2.5, not 1-60 s" in result.stderr
+    assert "serves Flask" not in result.stdout
