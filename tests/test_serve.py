@@ -281,6 +281,9 @@ def test_a_killed_worker_is_replaced_and_the_other_app_never_notices(served_fact
     assert served.stop() == 0
 
 
+CUT_OFF = ("RemoteProtocolError", "ReadError")  # how httpx2 says a request got no answer
+
+
 def io_requests(url: str, waits_ms: list[int]) -> list:
     """GET url/io?ms=… for each wait at once, each on its own connection, in threads."""
     pool = ThreadPoolExecutor(len(waits_ms))
@@ -334,7 +337,7 @@ def assert_a_stop_past_the_grace_period_says_so(served: Launched) -> str:
     results = [f.result() for f in answers]
     assert {"ms": 10_000} in results
     cut = [r for r in results if r != {"ms": 10_000}]
-    assert len(cut) == 1 and "Server disconnected without sending a response" in cut[0]
+    assert len(cut) == 1 and cut[0].startswith(CUT_OFF), cut  # no answer: closed or reset
     log = served.log.read_text()
     assert "had not answered every request within 15 s" in log
     _, alive = psutil.wait_procs(tree, timeout=5)
@@ -355,7 +358,7 @@ def test_a_second_signal_cuts_the_drain_short_and_says_so(served_factory):
     time.sleep(0.5)
     served.process.send_signal(signal.SIGINT)  # Ctrl-C, to hurry
     assert served.process.wait(5) == 1
-    assert "Server disconnected without sending a response" in answer.result()
+    assert answer.result().startswith(CUT_OFF)
     assert "every request before a second signal" in served.log.read_text()
     _, alive = psutil.wait_procs(tree, timeout=5)
     assert alive == []
