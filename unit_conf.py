@@ -2,8 +2,9 @@
 
     python3 unit_conf.py check          # exit 1 with the problems, if any
     python3 unit_conf.py render         # conf.json for this host and these settings, on stdout
-    python3 unit_conf.py applications   # only that part of it (likewise: listeners)
+    python3 unit_conf.py applications   # only that part of it (likewise: settings, listeners)
     python3 unit_conf.py fairness       # "PROCESSES THREADS", which granian uses too
+    python3 unit_conf.py header-read-timeout   # seconds, which granian uses too
 
 UNIT_CONF=path reads another file instead of conf.json.
 
@@ -24,6 +25,11 @@ ROOT = Path(__file__).resolve().parent
 CONF = Path(os.environ.get("UNIT_CONF") or ROOT / "conf.json")
 APPS = {"flask": "FLASK_PORT", "fastapi": "FASTAPI_PORT"}
 PASSED_ON = ("METRICS_INTERVAL", "METRICS_SLOTS")
+# settings.http: how long Unit waits for a client before it closes the connection, in
+# seconds. granian has one such timeout (--http1-header-read-timeout, 1-60 s) for both
+# a request's headers and the idle time between requests, so those two must be equal.
+TIMEOUTS = ("header_read_timeout", "idle_timeout", "body_read_timeout", "send_timeout")
+MAX_TIMEOUT_S = 60
 
 
 def load(path: Path = CONF) -> dict:
@@ -66,6 +72,16 @@ def problems(conf: dict, root: Path = ROOT, import_apps: bool = True) -> list[st
                 )
         if "timeout" not in app.get("limits", {}):
             found.append(f"{name}: no limits.timeout")
+    http = conf.get("settings", {}).get("http", {})
+    for key in TIMEOUTS:
+        value = http.get(key)
+        if type(value) is not int or not 1 <= value <= MAX_TIMEOUT_S:
+            found.append(f"settings.http.{key} is {value!r}, not 1-{MAX_TIMEOUT_S} s")
+    if http.get("header_read_timeout") != http.get("idle_timeout"):
+        found.append(
+            "settings.http.header_read_timeout and idle_timeout differ; granian has one"
+            " timeout for both"
+        )
     for key in ("processes", "threads"):
         values = {name: app.get(key) for name, app in apps.items()}
         if len(set(values.values())) > 1:
@@ -113,12 +129,23 @@ def main(argv: list[str]) -> int:
     if command == "render":
         print(json.dumps(render(conf, dict(os.environ)), indent=4))
         return 0
-    if command in ("applications", "listeners"):
-        print(json.dumps(render(conf, dict(os.environ))[command], indent=4))
+    if command in ("settings", "applications", "listeners"):
+        print(json.dumps(render(conf, dict(os.environ)).get(command, {}), indent=4))
         return 0
     if command == "fairness":
         app = next(iter(conf["applications"].values()))
         print(app["processes"], app["threads"])
+        return 0
+    if command == "header-read-timeout":
+        timeout_s = conf.get("settings", {}).get("http", {}).get("header_read_timeout")
+        if type(timeout_s) is not int or not 1 <= timeout_s <= MAX_TIMEOUT_S:
+            print(
+                f"unit_conf.py: {CONF}: settings.http.header_read_timeout is {timeout_s!r},"
+                f" not 1-{MAX_TIMEOUT_S} s",
+                file=sys.stderr,
+            )
+            return 1
+        print(timeout_s)
         return 0
     print(__doc__, file=sys.stderr)
     return 2

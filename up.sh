@@ -80,19 +80,45 @@ signal_servers() { # SIGNAL: to each server's whole process group, orphaned work
   local pid
   for pid in "${pids[@]}"; do kill -"$1" -- "-$pid" 2>/dev/null || true; done
 }
+# shellcheck disable=SC2329 # called by stop()
+unit_control() { # [curl options] PATH: a request to Unit's control API
+  curl -sS --max-time 2 --unix-socket "$state/control.sock" "${@:1:$#-1}" "http://localhost/${!#}"
+}
 # shellcheck disable=SC2329 # stop() runs from the EXIT trap below
-stop() { # every server, then the state directory
-  trap - TERM INT HUP
-  signal_servers TERM
-  # Give the servers 15 s to finish their requests (the longest, /io?ms=10000, takes
-  # 10 s) and stop their workers; start.sh gives the container 20 s.
-  for _ in {1..75}; do
-    [[ -z $(jobs -pr) ]] && break
-    sleep 0.2
+stop() { # drain and stop every server within 15 s, then remove the state directory
+  local code=$? busy="" now why="within 15 s"
+  # 15 s for the requests already accepted, running or queued, to get their answers
+  # (the longest, /io?ms=10000, takes 10 s) and for the servers to stop; start.sh
+  # gives the container 20 s. A second signal cuts the wait short.
+  local deadline_us=$((${EPOCHREALTIME/./} + 15000000))
+  trap 'deadline_us=0 why="before a second signal"' TERM INT HUP
+  if [[ -S $state/control.sock ]]; then
+    # Unit's own SIGTERM gives every request in flight an empty reply: first close the
+    # listeners (new connections are refused), then wait until no connection has a
+    # request left, in flight or queued, and only then stop unitd.
+    unit_control -X PUT --data-binary '{}' config/listeners >/dev/null || true
+    while busy=$(unit_control status/connections/active 2>/dev/null | tr -dc 0-9) &&
+      [[ $busy =~ ^[1-9] ]]; do
+      now=${EPOCHREALTIME/./}
+      ((now < deadline_us)) || break
+      sleep 0.1
+    done
+  fi
+  signal_servers TERM # granian stops accepting and lets its workers finish every request
+  while [[ -n $(jobs -pr) ]]; do
+    now=${EPOCHREALTIME/./}
+    ((now < deadline_us)) || break
+    sleep 0.1
   done
+  if [[ $busy =~ ^[1-9] || -n $(jobs -pr) ]]; then
+    echo "up.sh: the servers had not answered every request $why; stopped them" \
+      "anyway${busy:+ (Unit still had $busy connection(s) with a request)}" >&2
+    ((code != 0)) || code=1
+  fi
   signal_servers KILL
   wait 2>/dev/null || true
   [[ -z $state ]] || rm -rf "$state"
+  exit "$code"
 }
 # The servers lead sessions of their own, so a signal up.sh dies of would leave them
 # running: every way out of up.sh goes through stop().
@@ -107,11 +133,29 @@ start() { # command...: in a process group of its own, so that stop() reaches it
 }
 
 serve_granian() { # port module interface [granian options]
+  # As many open files as allowed: every connection, idle or not, takes one.
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  local files connections timeout_s
+  files=$(ulimit -n)
+  [[ $files =~ ^[0-9]+$ ]] || files=1048576
+  # granian's backpressure caps a worker's open connections, idle ones included (its
+  # default, 1,024, let idle clients starve the app): let the open files be the cap.
+  connections=$((files > 256 ? files - 128 : files / 2))
+  # As Unit does with conf.json's settings.http: a connection that has not sent a whole
+  # request's headers, or that sits idle between requests, is closed after that many
+  # seconds. HTTP/1 only (as Unit): with HTTP/2 possible, granian would wait for the
+  # first byte of a connection with no time limit.
+  timeout_s=$("$PYTHON" unit_conf.py header-read-timeout)
+  # A worker that dies is replaced at once; granian itself exits (and up.sh with it)
+  # only when a replaced worker dies again within 5.5 s.
   start "$PYTHON" -m granian --host "$HOST" --port "$1" --workers "$WORKERS" --no-ws \
+    --http 1 --http1-header-read-timeout "$((timeout_s * 1000))" \
+    --backlog 4096 --backpressure "$connections" --respawn-failed-workers \
     --log-level warning --interface "${@:3}" "$2:app"
 }
 
 serve_unit() {
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true # every connection takes an open file
   state=$(mktemp -d "${TMPDIR:-/tmp}/flask-vs-fastapi-unit.XXXXXX")
   local socket=$state/control.sock
   local as_user=()
@@ -129,10 +173,11 @@ serve_unit() {
     echo "up.sh: unitd did not open its control socket within 10 s" >&2
     exit 1
   }
-  # The applications first, the listeners once they run: Unit 1.34 can stop
-  # answering an app for good when a request reaches it while it starts.
+  # The settings (conf.json's timeouts), the applications, and the listeners once
+  # the applications run: Unit 1.34 can stop answering an app for good when a
+  # request reaches it while it starts.
   local part answer code
-  for part in applications listeners; do
+  for part in settings applications listeners; do
     "$PYTHON" unit_conf.py "$part" >"$state/$part.json"
     answer=$(curl -sS -w '\n%{http_code}' -X PUT --data-binary "@$state/$part.json" \
       --unix-socket "$socket" "http://localhost/config/$part") || answer=$'curl failed\n000'

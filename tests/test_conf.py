@@ -61,6 +61,14 @@ def test_both_apps_get_the_same_processes_and_threads(conf):
         (lambda c: c["applications"]["flask"].update(processes=2), "unequal processes"),
         (lambda c: c["applications"]["flask"].pop("limits"), "no limits.timeout"),
         (lambda c: c["applications"]["flask"].update(type="php"), "is not 'python 3'"),
+        (lambda c: c.pop("settings"), "settings.http.header_read_timeout is None"),
+        (lambda c: c["settings"]["http"].update(send_timeout="10"), "send_timeout is '10'"),
+        (lambda c: c["settings"]["http"].update(body_read_timeout=0), "body_read_timeout is 0"),
+        (lambda c: c["settings"]["http"].update(idle_timeout=180), "idle_timeout is 180"),
+        (
+            lambda c: c["settings"]["http"].update(idle_timeout=6),
+            "header_read_timeout and idle_timeout differ",
+        ),
     ],
 )
 def test_a_broken_conf_is_caught(conf, break_it, says):
@@ -69,6 +77,17 @@ def test_a_broken_conf_is_caught(conf, break_it, says):
     assert any(says in problem for problem in unit_conf.problems(broken)), unit_conf.problems(
         broken
     )
+
+
+def test_idle_and_slow_connections_are_closed_within_seconds(conf):
+    # What the README promises: conf.json's timeouts, which granian shares.
+    assert conf["settings"]["http"] == {
+        "header_read_timeout": 5,
+        "body_read_timeout": 5,
+        "send_timeout": 10,
+        "idle_timeout": 5,
+    }
+    assert unit_conf.render(conf, {})["settings"] == conf["settings"]
 
 
 def test_render_moves_listeners_apps_and_settings_to_this_host(conf):
@@ -121,6 +140,17 @@ def test_command_line_prints_valid_json_and_the_fairness_figures():
     )
     app = unit_conf.load()["applications"]["flask"]
     assert fairness.stdout.split() == [str(app["processes"]), str(app["threads"])]
+    for command, expected in [
+        ("settings", unit_conf.load()["settings"]),
+        ("header-read-timeout", unit_conf.load()["settings"]["http"]["header_read_timeout"]),
+    ]:
+        printed = subprocess.run(
+            [sys.executable, str(ROOT / "unit_conf.py"), command],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert json.loads(printed.stdout) == expected
 
 
 def test_an_unreadable_conf_stops_up_sh_with_a_message(tmp_path):
@@ -135,3 +165,14 @@ def test_an_unreadable_conf_stops_up_sh_with_a_message(tmp_path):
     assert result.returncode == 2
     assert f"cannot read {tmp_path / 'conf.json'}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_conf_without_a_usable_header_timeout_stops_up_sh_under_granian(conf, tmp_path):
+    from test_serve import run_up  # granian on free ports
+
+    conf["settings"]["http"]["header_read_timeout"] = 2.5
+    (tmp_path / "conf.json").write_text(json.dumps(conf))
+    result = run_up(UNIT_CONF=str(tmp_path / "conf.json"))
+    assert result.returncode != 0
+    assert "settings.http.header_read_timeout is 2.5, not 1-60 s" in result.stderr
+    assert "serves Flask" not in result.stdout

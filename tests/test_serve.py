@@ -6,15 +6,19 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from statistics import fmean
 
 import httpx2
 import psutil
 import pytest
 from conftest import ROOT, processes_serving, serve
+from hostile import Hostile, raise_open_files
 
-from launch import free_port
+import unit_conf
+from launch import Launched, free_port
 
 INTERVAL_S = 0.2
 SLOTS = 5
@@ -184,6 +188,180 @@ def test_a_server_dying_stops_up_sh_with_an_error(served_factory):
     _, alive = psutil.wait_procs(tree, timeout=10)
     assert [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
     assert "a server exited" in served.log.read_text()
+
+
+# More idle connections than granian's default backpressure (1,024 per worker), which
+# let them stop both apps, and a few slow-header ones.
+IDLE, SLOW = 1100, 5
+
+
+def assert_hostile_clients_starve_no_app(served: Launched) -> None:
+    """With IDLE + SLOW hostile connections open at each port, both apps answer; and
+    the server closes every one of them within conf.json's header read timeout."""
+    timeout_s = unit_conf.load()["settings"]["http"]["header_read_timeout"]
+    needed = 2 * (IDLE + SLOW) + 256
+    if raise_open_files(needed) < needed:
+        pytest.skip(f"this test needs {needed} open files; the hard limit is lower")
+    ports = [int(url.rsplit(":", 1)[1]) for url in served.urls.values()]
+    with contextlib.ExitStack() as stack:
+        hostiles = [stack.enter_context(Hostile(port, IDLE, SLOW)) for port in ports]
+        time.sleep(0.5)  # connected, and the slow ones have sent their first lines
+        assert [h.open for h in hostiles] == [IDLE + SLOW] * 2
+        for url in served.urls.values():
+            for path in ("/", "/status", "/io?ms=1"):
+                # A new connection each: it has to be accepted past the hostile ones.
+                assert httpx2.get(url + path, timeout=3).status_code == 200
+        # Closed by the server, the slow ones too although they keep sending.
+        assert [h.wait_closed(timeout_s + 5) for h in hostiles] == [True, True], [
+            h.open for h in hostiles
+        ]
+        assert [(h.closed, h.refused) for h in hostiles] == [(IDLE + SLOW, 0)] * 2
+
+
+def test_idle_and_slow_connections_are_closed_and_starve_no_app(served_factory):
+    assert_hostile_clients_starve_no_app(served_factory())
+
+
+class Watcher:
+    """GET `url`/ every 50 ms in a thread, counting the answers that were not 200."""
+
+    def __init__(self, url: str):
+        self.url, self.answers, self.failures = url, 0, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> "Watcher":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        with httpx2.Client(timeout=5) as client:
+            while not self._stop.wait(0.05):
+                try:
+                    status = client.get(self.url + "/").status_code
+                except httpx2.HTTPError as error:
+                    status = repr(error)
+                self.answers += 1
+                if status != 200:
+                    self.failures.append(status)
+
+
+def assert_a_killed_worker_is_replaced(served: Launched, app: str, workers: int) -> None:
+    """kill -9 of a worker of `app`: a new one takes its place in /status, the other app
+    answers every request meanwhile, and up.sh keeps serving."""
+    other = next(name for name in served.urls if name != app)
+    victim = get(served.urls[app] + "/status")["process"]["pid"]
+    with Watcher(served.urls[other]) as watcher:
+        time.sleep(0.3)
+        os.kill(victim, signal.SIGKILL)
+        deadline, pids = time.monotonic() + 10, [victim]
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx2.HTTPError):
+                pids = httpx2.get(served.urls[app] + "/status", timeout=2).json()["process"]["pids"]
+                if victim not in pids and len(pids) == workers:
+                    break
+            time.sleep(0.05)
+        time.sleep(0.3)
+    assert len(pids) == workers and victim not in pids, pids
+    assert not psutil.pid_exists(victim) or psutil.Process(victim).status() == "zombie"
+    assert watcher.answers > 5 and watcher.failures == []
+    assert served.process.poll() is None  # up.sh serves on
+    assert get(served.urls[app] + "/")["pid"] in pids
+
+
+@pytest.mark.parametrize("app", ["flask", "fastapi"])
+def test_a_killed_worker_is_replaced_and_the_other_app_never_notices(served_factory, app):
+    # Two workers: granian 2.8 without --respawn-failed-workers exited when one died.
+    served = served_factory(WORKERS="2")
+    assert_a_killed_worker_is_replaced(served, app, workers=2)
+    assert served.stop() == 0
+
+
+CUT_OFF = ("RemoteProtocolError", "ReadError")  # how httpx2 says a request got no answer
+
+
+def io_requests(url: str, waits_ms: list[int]) -> list:
+    """GET url/io?ms=… for each wait at once, each on its own connection, in threads."""
+    pool = ThreadPoolExecutor(len(waits_ms))
+
+    def one(ms: int):
+        try:
+            return httpx2.get(f"{url}/io", params={"ms": ms}, timeout=40).json()
+        except httpx2.HTTPError as error:
+            return repr(error)
+
+    futures = [pool.submit(one, ms) for ms in waits_ms]
+    pool.shutdown(wait=False)
+    return futures
+
+
+def assert_a_stop_drains(served: Launched, threads: int) -> None:
+    """SIGTERM while each app has its longest request (10 s) running and a queue longer
+    than its threads: new connections are refused, every request accepted before gets
+    its answer, and up.sh exits 0 once all are answered."""
+    waits_ms = [10_000] + [2_000] * (2 * threads)  # the queue: 2 s each, 4 s in all
+    futures = {url: io_requests(url, waits_ms) for url in served.urls.values()}
+    time.sleep(1)  # every request accepted and started or queued
+    tree = served.tree()
+    stopped_at = time.monotonic()
+    served.process.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    for url in served.urls.values():
+        with pytest.raises(httpx2.ConnectError):
+            httpx2.get(url + "/", timeout=3)
+    for url, answers in futures.items():
+        assert [f.result() for f in answers] == [{"ms": ms} for ms in waits_ms], url
+    assert served.process.wait(20) == 0
+    assert time.monotonic() - stopped_at < 15  # the grace period
+    _, alive = psutil.wait_procs(tree, timeout=5)
+    assert alive == []
+
+
+def test_sigterm_answers_the_longest_request_and_a_queue_then_stops(served_factory):
+    assert_a_stop_drains(served_factory(THREADS="2"), threads=2)
+
+
+def assert_a_stop_past_the_grace_period_says_so(served: Launched) -> str:
+    """Flask with one thread and two 10 s requests: the second would end 20 s after they
+    started, past up.sh's 15 s. SIGTERM: one is answered, the other cut off, and up.sh
+    says so and exits 1, leaving nothing behind. up.sh's log."""
+    answers = io_requests(served.urls["flask"], [10_000, 10_000])
+    time.sleep(1)
+    tree = served.tree()
+    served.process.send_signal(signal.SIGTERM)
+    assert served.process.wait(25) == 1
+    results = [f.result() for f in answers]
+    assert {"ms": 10_000} in results
+    cut = [r for r in results if r != {"ms": 10_000}]
+    assert len(cut) == 1 and cut[0].startswith(CUT_OFF), cut  # no answer: closed or reset
+    log = served.log.read_text()
+    assert "had not answered every request within 15 s" in log
+    _, alive = psutil.wait_procs(tree, timeout=5)
+    assert alive == []
+    return log
+
+
+def test_a_stop_that_outlasts_the_grace_period_says_so_and_exits_1(served_factory):
+    assert_a_stop_past_the_grace_period_says_so(served_factory(THREADS="1"))
+
+
+def test_a_second_signal_cuts_the_drain_short_and_says_so(served_factory):
+    served = served_factory()
+    [answer] = io_requests(served.urls["flask"], [10_000])
+    time.sleep(1)
+    tree = served.tree()
+    served.process.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    served.process.send_signal(signal.SIGINT)  # Ctrl-C, to hurry
+    assert served.process.wait(5) == 1
+    assert answer.result().startswith(CUT_OFF)
+    assert "every request before a second signal" in served.log.read_text()
+    _, alive = psutil.wait_procs(tree, timeout=5)
+    assert alive == []
 
 
 def test_a_closed_stdout_stops_every_process():

@@ -15,6 +15,12 @@ import httpx2
 import psutil
 import pytest
 from conftest import ROOT
+from test_serve import (
+    assert_a_killed_worker_is_replaced,
+    assert_a_stop_drains,
+    assert_a_stop_past_the_grace_period_says_so,
+    assert_hostile_clients_starve_no_app,
+)
 
 UNITD = os.environ.get("UNITD", "unitd")
 
@@ -92,3 +98,24 @@ def test_sigterm_stops_unit_and_every_app_process(unit):
     _, alive = psutil.wait_procs(tree, timeout=10)
     assert alive == []
     assert not state.exists()  # ...and up.sh removed it: no saved listeners at the next start
+
+
+def test_idle_and_slow_connections_are_closed_and_starve_no_app_under_unit(unit):
+    assert_hostile_clients_starve_no_app(unit())
+
+
+@pytest.mark.parametrize("app", ["flask", "fastapi"])
+def test_a_killed_app_process_is_replaced_and_the_other_app_never_notices(unit, app):
+    served = unit()
+    assert_a_killed_worker_is_replaced(served, app, workers=1)
+    assert served.stop() == 0
+
+
+def test_sigterm_answers_the_longest_request_and_a_queue_under_unit(unit):
+    # Unit's own SIGTERM would cut them all off: up.sh drains through the control API.
+    assert_a_stop_drains(unit(THREADS="2"), threads=2)
+
+
+def test_a_stop_that_outlasts_the_grace_period_says_so_under_unit(unit):
+    log = assert_a_stop_past_the_grace_period_says_so(unit(THREADS="1"))
+    assert "Unit still had 1 connection(s) with a request" in log

@@ -1,0 +1,94 @@
+"""How long an app is without its worker after a kill -9, and what the other app saw.
+
+    .venv/bin/python benchmarks/respawn.py [--server granian|unit] [--workers 1] [--kills 3]
+
+Starts both apps with ./up.sh on free loopback ports. For each app, --kills
+times: kills the worker that answered /status, then asks /status every 20 ms
+until it lists a new worker in its place, while GET / goes to the other app
+every 20 ms. Prints, per app, the seconds until the new worker showed
+(median and max over the kills), and the other app's requests and failures.
+Figures vary by machine; compare within one run.
+"""
+
+import argparse
+import os
+import signal
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx2
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from launch import ROOT, launch
+
+
+def replaced_after_s(url: str, workers: int) -> float:
+    """Kill the worker that answers url/status; seconds until /status lists its successor."""
+    victim = httpx2.get(url + "/status", timeout=5).json()["process"]["pid"]
+    killed_at = time.monotonic()
+    os.kill(victim, signal.SIGKILL)
+    while time.monotonic() - killed_at < 30:
+        try:
+            pids = httpx2.get(url + "/status", timeout=2).json()["process"]["pids"]
+            if victim not in pids and len(pids) == workers:
+                return time.monotonic() - killed_at
+        except httpx2.HTTPError:
+            pass
+        time.sleep(0.02)
+    return float("inf")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--server", choices=["granian", "unit"], default="granian")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--kills", type=int, default=3)
+    args = parser.parse_args()
+    served = launch(
+        ROOT / "results" / "respawn-up.log", {"SERVER": args.server, "WORKERS": str(args.workers)}
+    )
+    templ = "{:<8} {:>6} {:>14} {:>11} {:>20} {:>14}"
+    print(f"{args.server}, {args.workers} worker(s) per app")
+    print(templ.format("app", "kills", "new worker s", "max s", "other app requests", "failed"))
+    try:
+        for app, url in served.urls.items():
+            other_url = next(u for a, u in served.urls.items() if a != app)
+            outcomes, stop = [], threading.Event()
+
+            def watch(other_url=other_url, outcomes=outcomes, stop=stop):
+                with httpx2.Client(timeout=5) as client:
+                    while not stop.wait(0.02):
+                        try:
+                            outcomes.append(client.get(other_url + "/").status_code == 200)
+                        except httpx2.HTTPError:
+                            outcomes.append(False)
+
+            watcher = threading.Thread(target=watch)
+            watcher.start()
+            times = []
+            for _ in range(args.kills):
+                times.append(replaced_after_s(url, args.workers))
+                time.sleep(6)  # granian takes a second death within 5.5 s for a crash loop
+            stop.set()
+            watcher.join()
+            print(
+                templ.format(
+                    app,
+                    args.kills,
+                    f"{statistics.median(times):.2f}",
+                    f"{max(times):.2f}",
+                    len(outcomes),
+                    outcomes.count(False),
+                )
+            )
+    finally:
+        served.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
