@@ -176,6 +176,11 @@ def compare(plan: Plan, console: Console) -> int:
     runner_start = time.process_time()
     comparison = Comparison(plan, console, origin)
     env: dict[str, Any] = {}
+    console.print(
+        f"compare: {comparison.total_s / 60:.1f} min of load ({comparison.total_s:g} s), plus"
+        f" {'a launch of the apps per --workers level and ' if plan.launch else ''}a few"
+        " seconds per run for /status"
+    )
     columns = [
         TextColumn("{task.description}"),
         BarColumn(),
