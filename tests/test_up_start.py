@@ -15,25 +15,13 @@ import httpx2
 import psutil
 import pytest
 from conftest import ROOT, processes_serving
-
-from launch import free_port
+from test_serve import up_env
 
 UNITD = os.environ.get("UNITD", "unitd")
 needs_unit = pytest.mark.skipif(
     shutil.which(UNITD) is None,
     reason=f"NGINX Unit's unitd ({UNITD}) is not on PATH: set UNITD=/path/to/unitd",
 )
-
-
-def up_env(**env: str) -> dict[str, str]:
-    """granian on two free ports, unless `env` says otherwise."""
-    return {
-        **os.environ,
-        "SERVER": "granian",
-        "FLASK_PORT": str(free_port()),
-        "FASTAPI_PORT": str(free_port()),
-        **env,
-    }
 
 
 def run_up(*args: str, up_sh: Path = ROOT / "up.sh", **env: str) -> subprocess.CompletedProcess:
