@@ -18,7 +18,7 @@ from conftest import ROOT, processes_serving
 from test_serve import up_env
 
 UNITD = os.environ.get("UNITD", "unitd")
-needs_unit = pytest.mark.skipif(
+needs_unitd = pytest.mark.skipif(
     shutil.which(UNITD) is None,
     reason=f"NGINX Unit's unitd ({UNITD}) is not on PATH: set UNITD=/path/to/unitd",
 )
@@ -150,7 +150,8 @@ def other_python(than: str) -> str | None:
     return None
 
 
-@needs_unit
+@pytest.mark.unit
+@needs_unitd
 def test_under_unit_a_virtualenv_of_another_python_is_refused_before_unit_starts(tmp_path):
     unit_version = unit_python_version()
     python = other_python(than=unit_version)
@@ -170,7 +171,8 @@ def test_under_unit_a_virtualenv_of_another_python_is_refused_before_unit_starts
     assert f"make the virtualenv with Python {unit_version}" in line
 
 
-@needs_unit
+@pytest.mark.unit
+@needs_unitd
 def test_under_unit_an_app_that_fails_to_import_is_reported_with_its_own_error(tmp_path):
     copy = project_copy(tmp_path)
     app = copy / "flask-wsgi.py"
