@@ -236,6 +236,8 @@ for _ in {1..60}; do # up to 60 s until both apps answer
     give_up "the container stopped; its last log lines are above"
   fi
   if answers "$flask_port" && answers "$fastapi_port"; then
+    stop_args=""
+    [[ $name == flask-vs-fastapi ]] || stop_args=" --name $name"
     cat <<EOF
 start.sh: $server serves both apps in container $name
   Flask (WSGI):    http://127.0.0.1:$flask_port
@@ -245,7 +247,7 @@ Next:
   curl http://127.0.0.1:$fastapi_port/stats
   wrk -t2 -c32 -d30s http://127.0.0.1:$flask_port/json; wrk -t2 -c32 -d30s http://127.0.0.1:$fastapi_port/json
   ./compare.sh --flask http://127.0.0.1:$flask_port --fastapi http://127.0.0.1:$fastapi_port
-  ./start.sh --stop
+  ./start.sh --stop$stop_args
 EOF
     exit 0
   fi

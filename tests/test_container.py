@@ -9,6 +9,7 @@ which reaches no registry, builds a stand-in for python:3.12-slim and requires g
 """
 
 import concurrent.futures
+import functools
 import os
 import socket
 import subprocess
@@ -42,18 +43,15 @@ def engine_problem() -> str | None:
     return None if info.returncode == 0 else "no Docker engine is reachable"
 
 
+@functools.cache
 def base_image_problem(server: str) -> str | None:
     variable, default = BASE_IMAGES[server]
     image = os.environ.get(variable) or default
     if docker("image", "inspect", image).returncode == 0:
         return None
-    pulled = docker("pull", "--quiet", image, timeout=600)
-    if pulled.returncode == 0:
+    if docker("pull", "--quiet", image, timeout=600).returncode == 0:
         return None
-    return (
-        f"the {server} base image {image} is not here and cannot be pulled"
-        f" ({pulled.stderr.strip().splitlines()[-1]}): set {variable} or docker load one"
-    )
+    return f"the {server} base image {image} is not here and cannot be pulled: docker load it, or set {variable}"
 
 
 def need(server: str | None = None) -> None:
