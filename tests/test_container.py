@@ -51,7 +51,10 @@ def base_image_problem(server: str) -> str | None:
         return None
     if docker("pull", "--quiet", image, timeout=600).returncode == 0:
         return None
-    return f"the {server} base image {image} is not here and cannot be pulled: docker load it, or set {variable}"
+    return (
+        f"the {server} base image {image} is not here and cannot be pulled:"
+        f" docker load it, or set {variable}"
+    )
 
 
 def need(server: str | None = None) -> None:
