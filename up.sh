@@ -280,25 +280,29 @@ case $HOST in # where a client reaches HOST from here
 esac
 answers() { # PORT: an app answers GET / there (bash's /dev/tcp: the image may have no curl)
   # shellcheck disable=SC2016  # $1 and $2 are the inner shell's
-  timeout 10 bash -c 'exec 3<>"/dev/tcp/$1/$2" &&
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2" &&
     printf "GET / HTTP/1.0\r\nHost: localhost\r\n\r\n" >&3 && grep -q "\"framework\"" <&3' \
     _ "$probe_host" "$1" 2>/dev/null
 }
 # Up to 60 s until both apps answer (an app's first answer waits for its import).
-for ((waited = 0; ; waited++)); do
-  answers "$FLASK_PORT" && answers "$FASTAPI_PORT" && break
-  running=$'\n'$(jobs -pr)$'\n'
+# Whether each server still runs is asked with kill -0, not jobs: jobs would report
+# and forget a server that died, and the wait -n below would then miss it.
+deadline=$((SECONDS + 60))
+while true; do
+  answered=0
+  answers "$FLASK_PORT" && answers "$FASTAPI_PORT" && answered=1
   for index in "${!pids[@]}"; do
-    [[ $running == *$'\n'"${pids[index]}"$'\n'* ]] && continue
-    # A server that exits before it answers: most often its port was taken since
-    # the check above (granian serves Flask first, then FastAPI).
-    if [[ $SERVER == granian ]]; then
+    kill -0 "${pids[index]}" 2>/dev/null && continue
+    # A granian that exits before it has workers failed to bind: most often its port
+    # was taken since the check above (granian serves Flask first, then FastAPI).
+    if [[ $SERVER == granian ]] && ! kill -0 -- "-${pids[index]}" 2>/dev/null; then
       port_variables=(FLASK_PORT FASTAPI_PORT)
       listen_check "${port_variables[index]}"
     fi
-    fail "$SERVER exited before both apps answered; its output is above"
+    fail "a server exited before both apps answered; its output is above"
   done
-  ((waited < 600)) || fail "the apps did not answer within 60 s"
+  ((answered)) && break
+  ((SECONDS < deadline)) || fail "the apps did not answer within 60 s"
   sleep 0.1
 done
 echo "up.sh: $SERVER serves Flask on http://$HOST:$FLASK_PORT and FastAPI on" \
