@@ -10,8 +10,9 @@
 # on UNIT_IMAGE, granian.dockerfile on PYTHON_IMAGE), replaces a container of the
 # same name, publishes both ports on 127.0.0.1, waits until both apps answer and
 # says what to do next. Where Docker is not installed or its daemon is not
-# reachable, it says so and runs ./up.sh here instead, in .venv, in the
-# foreground: under Unit where unitd is on PATH, else under granian.
+# reachable, it says so and runs ./up.sh here instead, in the foreground, from
+# VENV (.venv, made and filled here): under Unit where unitd is on PATH, else
+# under granian.
 #
 # Options:
 #   --server unit|granian   the server (default: unit; without Docker, unit where
@@ -30,10 +31,12 @@
 # Environment: FLASK_PORT and FASTAPI_PORT (the host's ports, 8080 and 8081);
 # METRICS_INTERVAL, METRICS_SLOTS, WORKERS and THREADS (passed into the
 # container, see ./up.sh --help); UNIT_IMAGE (unit:1.34.2-python3.12) and
-# PYTHON_IMAGE (python:3.12-slim), the base images.
+# PYTHON_IMAGE (python:3.12-slim), the base images. Run here: VENV, UNITD, HOST.
 #
 # Exit codes: 0 serving (or stopped); 1 a failure, said in one line; 2 a bad flag.
 set -euo pipefail
+# A relative VENV is the caller's, as any path given on the command line would be.
+[[ -z ${VENV:-} || $VENV == /* ]] || VENV=$PWD/$VENV
 cd "$(dirname "$0")"
 
 die() {
@@ -146,10 +149,11 @@ if ((local)) || ! docker_reachable; then
     command -v "${UNITD:-unitd}" >/dev/null && server=unit
   fi
   echo "start.sh: running the apps here under $server instead (Ctrl-C stops them)"
-  [[ -x .venv/bin/python ]] || python3 -m venv .venv
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+  venv=${VENV:-$PWD/.venv}
+  [[ -x $venv/bin/python ]] || python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt
   SERVER=$server FLASK_PORT=$flask_port FASTAPI_PORT=$fastapi_port HOST=${HOST:-$bind} \
-    VENV=.venv exec ./up.sh
+    VENV=$venv exec ./up.sh
 fi
 
 server=${server:-unit}
