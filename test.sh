@@ -34,8 +34,9 @@ fi
 # collects nothing here (--ignore-glob), so this takes a moment.
 refused=$(.venv/bin/python -m pytest "$@" --collect-only -q -p no:cacheprovider \
   --ignore-glob='*' 2>&1 >/dev/null) && code=0 || code=$?
-if ((code == 4)); then # pytest's usage error
-  echo "test.sh: $(grep -m 1 -o 'error: .*' <<<"$refused" | cut -d' ' -f2-) (--help for more)" >&2
+if ((code == 4)); then # pytest's usage error: "...: error: REASON", or "ERROR: REASON"
+  reason=$(grep -m 1 -o 'error: .*' <<<"$refused" || grep -m 1 '^ERROR: ' <<<"$refused" || true)
+  echo "test.sh: ${reason#*: } (--help for more)" >&2
   exit 2
 fi
 

@@ -50,6 +50,7 @@ def test_help_is_usage_on_stdout_and_exit_0(script, flag):
         ("compare.sh", ["--duration"], "--duration"),
         ("test.sh", ["--frobnicate"], "--frobnicate"),
         ("test.sh", ["-k"], "-k"),
+        ("test.sh", ["tests/no_such_test.py"], "tests/no_such_test.py"),
     ],
 )
 def test_a_bad_flag_is_named_on_stderr_with_exit_2(script, args, named):
