@@ -104,7 +104,7 @@ unit_python() { # the Python version and file of each of unitd's Python modules,
     [[ -e $module ]] || continue
     # python3.11.unit.so, or python3.unit.so linked to libpython3.11
     version=$(basename "$module" | grep -oE '^python3\.[0-9]+' ||
-      grep -aoE -m 1 'libpython3\.[0-9]+' "$module" || true)
+      grep -aoE 'libpython3\.[0-9]+' "$module" | sed -n 1p || true)
     [[ -z $version ]] || echo "${version##*python} $module"
   done
 }
