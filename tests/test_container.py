@@ -105,6 +105,8 @@ def container(request):
         assert started.returncode == 0, started.stdout + started.stderr
         assert f"{server} serves both apps in container {name}" in started.stdout
         assert f"building flask-vs-fastapi:{server} from {server}.dockerfile" in started.stdout
+        # The classic builder's warning on every build: start.sh says which builder once.
+        assert "DEPRECATED" not in started.stdout + started.stderr
         yield {"name": name, "server": server, "ports": ports}
     finally:
         docker("rm", "-f", name)
@@ -258,6 +260,17 @@ def test_a_failed_build_leaves_no_layers_behind(tmp_path):
         "start.sh: building flask-vs-fastapi:granian failed; the build's last lines are above"
     )
     assert dangling_images() == []
+
+
+def test_stop_says_when_there_is_no_container():
+    need()
+    name = f"flask-vs-fastapi-test-{uuid.uuid4().hex[:8]}"
+    result = start_sh("--stop", "--name", name, timeout=60)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0,
+        f"start.sh: no container {name}\n",
+        "",
+    )
 
 
 @pytest.mark.parametrize("public", [False, True])

@@ -123,6 +123,23 @@ def test_venv_names_the_virtualenv_and_a_wrong_one_is_refused(tmp_path):
     )
 
 
+def test_venv_chooses_the_virtualenv_the_apps_run_from(tmp_path):
+    copy = project_copy(tmp_path)  # no .venv of its own
+    env = up_env(VENV=str(ROOT / ".venv"))
+    process = subprocess.Popen(
+        [str(copy / "up.sh")], env=env, stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        assert " serves Flask on " in process.stdout.readline()
+        served = psutil.Process(process.pid).children()
+        assert served and all(
+            p.cmdline()[0] == str(ROOT / ".venv" / "bin" / "python") for p in served
+        )
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
 def unit_python_version() -> str:
     """The Python version of unitd's Python module, as Unit itself reports it at start."""
     help_text = subprocess.run([UNITD, "--help"], capture_output=True, text=True).stdout
