@@ -32,8 +32,9 @@
 # control API listens on a unix socket only, in a state directory that is
 # removed on exit, so nothing saved rebinds the ports at the next start.
 #
-# Exit codes: 0 stopped by a signal; 2 a bad setting or argument; 1 anything
-# else that stopped it (a port in use, a missing package, a server that failed).
+# Exit codes: 0 stopped by a signal; 2 a bad setting or argument; 1 anything else
+# that stopped it before it served (a port in use, a missing package, a server
+# that failed to start); a server's own status if one exits later (1 if that was 0).
 set -euo pipefail
 # A relative VENV is the caller's, as any path given on the command line would be.
 [[ -z ${VENV:-} || $VENV == /* ]] || VENV=$PWD/$VENV
