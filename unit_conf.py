@@ -10,7 +10,7 @@ UNIT_CONF=path reads another file instead of conf.json.
 
 conf.json is written for the container: listeners on *:8080 and *:8081, the
 apps in /app. `render` moves the listeners to HOST, FLASK_PORT and
-FASTAPI_PORT, the apps to this folder and its .venv, passes METRICS_* on (Unit
+FASTAPI_PORT, the apps to this folder and VENV (.venv), passes METRICS_* on (Unit
 gives apps no environment of their own), and applies WORKERS and THREADS.
 """
 
@@ -90,7 +90,7 @@ def problems(conf: dict, root: Path = ROOT, import_apps: bool = True) -> list[st
 
 
 def render(conf: dict, environ: dict[str, str], root: Path = ROOT) -> dict:
-    """conf adapted to this folder, its .venv, and the settings in environ."""
+    """conf adapted to this folder, its virtualenv (VENV or .venv) and the settings in environ."""
     host = environ.get("HOST", "127.0.0.1")
     host = "*" if host in ("0.0.0.0", "*") else host
     targets = {listener["pass"]: address for address, listener in conf["listeners"].items()}
@@ -101,8 +101,9 @@ def render(conf: dict, environ: dict[str, str], root: Path = ROOT) -> dict:
     applications = {}
     for name, app in conf["applications"].items():
         app = {**app, "path": str(root)}
-        if (root / ".venv" / "bin" / "python").exists():
-            app["home"] = str(root / ".venv")
+        venv = root / environ.get("VENV", ".venv")  # up.sh's VENV; an absolute one stays
+        if (venv / "bin" / "python").exists():
+            app["home"] = str(venv)
         passed = {key: environ[key] for key in PASSED_ON if key in environ}
         if passed:
             app["environment"] = {**app.get("environment", {}), **passed}

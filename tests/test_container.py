@@ -1,14 +1,17 @@
-"""The image, built and run for real by start.sh: both ports, /stats, health, docker stop.
+"""The image, built and run for real by start.sh: both ports, /stats, health, docker stop,
+and start.sh's failures, each one clear line with nothing left behind.
 
-These need a Docker engine. Without one they skip and say why, unless
-REQUIRE_CONTAINER_TESTS=1 (as .ci/run sets), when that is a failure.
-CONTAINER_BASE_IMAGE replaces python:3.12-slim as the granian target's base
-(.ci/run builds a stand-in from Debian's packages: no registry is reachable).
-The Unit target is built wherever its base image can be had.
+These need a Docker engine, and the tests that run a container need its base image
+(UNIT_IMAGE, PYTHON_IMAGE: start.sh's defaults unless set) here or pullable.
+Without them they skip and say why, unless REQUIRE_CONTAINER_TESTS asks for them
+(1: every server; unit or granian: that one), when that is a failure. .ci/run,
+which reaches no registry, builds a stand-in for python:3.12-slim and requires granian.
 """
 
 import concurrent.futures
+import functools
 import os
+import socket
 import subprocess
 import time
 import uuid
@@ -19,7 +22,13 @@ from conftest import ROOT
 
 from launch import free_port
 
-UNIT_IMAGE = os.environ.get("UNIT_IMAGE", "unit:1.34.2-python3.12")
+pytestmark = pytest.mark.container
+
+BASE_IMAGES = {
+    "unit": ("UNIT_IMAGE", "unit:1.34.2-python3.12"),
+    "granian": ("PYTHON_IMAGE", "python:3.12-slim"),
+}
+LABEL = "label=org.opencontainers.image.title=flask-vs-fastapi"
 
 
 def docker(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -34,47 +43,70 @@ def engine_problem() -> str | None:
     return None if info.returncode == 0 else "no Docker engine is reachable"
 
 
-problem = engine_problem()
-if problem and os.environ.get("REQUIRE_CONTAINER_TESTS") == "1":
-    raise RuntimeError(f"REQUIRE_CONTAINER_TESTS=1, but {problem}")
-pytestmark = [pytest.mark.container, pytest.mark.skipif(bool(problem), reason=problem or "")]
+@functools.cache
+def base_image_problem(server: str) -> str | None:
+    variable, default = BASE_IMAGES[server]
+    image = os.environ.get(variable) or default
+    if docker("image", "inspect", image).returncode == 0:
+        return None
+    if docker("pull", "--quiet", image, timeout=600).returncode == 0:
+        return None
+    return (
+        f"the {server} base image {image} is not here and cannot be pulled:"
+        f" docker load it, or set {variable}"
+    )
 
 
-def unit_image_problem() -> str | None:
-    if docker("image", "inspect", UNIT_IMAGE).returncode == 0:
-        return None
-    if docker("pull", UNIT_IMAGE, timeout=300).returncode == 0:
-        return None
-    return f"the Unit base image {UNIT_IMAGE} cannot be had here (no registry is reachable)"
+def need(server: str | None = None) -> None:
+    """Skip (or fail, where required) unless the engine, and server's base image, are here."""
+    problem = engine_problem() or (server and base_image_problem(server))
+    if problem:
+        asked = os.environ.get("REQUIRE_CONTAINER_TESTS", "")
+        if asked == "1" or (asked and server in (None, asked)):
+            pytest.fail(f"REQUIRE_CONTAINER_TESTS={asked}, but {problem}")
+        pytest.skip(problem)
+
+
+def start_sh(*args: str, timeout: float = 900, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(ROOT / "start.sh"), *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def dangling_images() -> list[str]:
+    """This project's untagged images: what a build left behind."""
+    listed = docker("images", "--quiet", "--filter", "dangling=true", "--filter", LABEL)
+    return listed.stdout.split()
+
+
+def container_exists(name: str) -> bool:
+    return docker("container", "inspect", name).returncode == 0
 
 
 @pytest.fixture(scope="module", params=["granian", "unit"])
 def container(request):
-    """start.sh's container for each server, on free ports, removed afterwards."""
+    """start.sh's container for each server, on free ports and core 0, removed afterwards."""
     server = request.param
-    if server == "unit" and (reason := unit_image_problem()):
-        pytest.skip(reason)
+    need(server)
     name = f"flask-vs-fastapi-test-{uuid.uuid4().hex[:8]}"
     ports = {"flask": free_port(), "fastapi": free_port()}
-    env = {
-        **os.environ,
-        "FLASK_PORT": str(ports["flask"]),
-        "FASTAPI_PORT": str(ports["fastapi"]),
-        "METRICS_INTERVAL": "0.5",
-        "METRICS_SLOTS": "10",
-    }
-    if base := os.environ.get("CONTAINER_BASE_IMAGE"):
-        env["PYTHON_IMAGE"] = base
-    started = subprocess.run(
-        [str(ROOT / "start.sh"), "--server", server, "--name", name, "--cpus", "1"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
+    started = start_sh(
+        *("--server", server, "--name", name, "--cpus", "1", "--cpuset", "0"),
+        FLASK_PORT=str(ports["flask"]),
+        FASTAPI_PORT=str(ports["fastapi"]),
+        METRICS_INTERVAL="0.5",
+        METRICS_SLOTS="10",
     )
     try:
         assert started.returncode == 0, started.stdout + started.stderr
         assert f"{server} serves both apps in container {name}" in started.stdout
+        assert f"building flask-vs-fastapi:{server} from {server}.dockerfile" in started.stdout
+        # The classic builder's warning on every build: start.sh says which builder once.
+        assert "DEPRECATED" not in started.stdout + started.stderr
         yield {"name": name, "server": server, "ports": ports}
     finally:
         docker("rm", "-f", name)
@@ -89,6 +121,17 @@ def test_both_ports_serve_their_app(container):
         status = httpx2.get(f"http://127.0.0.1:{port}/status", timeout=10).json()
         # The container's own limit, which psutil's memory figures do not show.
         assert status["system"]["cgroup"]["cpu_quota_cores"] == 1.0
+
+
+def test_the_container_gets_the_cpuset_asked_for(container):
+    cpuset = docker("inspect", "-f", "{{.HostConfig.CpusetCpus}}", container["name"]).stdout
+    assert cpuset.strip() == "0"
+    allowed = docker("exec", container["name"], "grep", "Cpus_allowed_list", "/proc/1/status")
+    assert allowed.stdout.split() == ["Cpus_allowed_list:", "0"]
+
+
+def test_a_build_leaves_no_dangling_image(container):
+    assert dangling_images() == []
 
 
 def test_stats_fill_at_the_interval_given(container):
@@ -123,6 +166,23 @@ def test_only_the_two_app_ports_are_reachable_from_the_host(container):
         assert found.returncode == 0 and "control.sock" in found.stdout
 
 
+def test_a_container_that_stops_at_once_is_reported_and_removed(container):
+    name = f"flask-vs-fastapi-test-{uuid.uuid4().hex[:8]}"
+    result = start_sh(
+        *("--server", container["server"], "--name", name),
+        FLASK_PORT=str(free_port()),
+        FASTAPI_PORT=str(free_port()),
+        METRICS_INTERVAL="0",
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert "METRICS_INTERVAL='0'" in result.stderr  # up.sh's own words, from the container's log
+    assert result.stderr.rstrip().splitlines()[-1] == (
+        "start.sh: the container stopped; its last log lines are above"
+    )
+    assert not container_exists(name)
+
+
 def test_docker_stop_lets_the_longest_request_finish_then_exits_0(container):
     # /io's longest wait, 10 s, is as long as docker stop's default grace: start.sh
     # gives the container more, and the request finishes before the container exits.
@@ -141,3 +201,97 @@ def test_docker_stop_lets_the_longest_request_finish_then_exits_0(container):
     # 137 would be Docker's SIGKILL: the grace ran out, or SIGTERM was not handled.
     assert docker("inspect", "-f", "{{.State.ExitCode}}", container["name"]).stdout.strip() == "0"
     assert elapsed < 9.5 + 8, f"docker stop took {elapsed:.1f} s"
+
+
+def test_stop_says_what_it_did(container):
+    # The last test of each container: it removes it.
+    stopped = start_sh("--stop", "--name", container["name"], timeout=60)
+    assert (stopped.returncode, stopped.stdout) == (
+        0,
+        f"start.sh: stopped and removed container {container['name']}\n",
+    )
+    again = start_sh("--stop", "--name", container["name"], timeout=60)
+    assert (again.returncode, again.stdout) == (0, f"start.sh: no container {container['name']}\n")
+
+
+# start.sh's failures before any container runs: these need the engine only.
+
+
+def test_a_missing_base_image_is_named_with_how_to_provide_one():
+    need()
+    name = f"flask-vs-fastapi-test-{uuid.uuid4().hex[:8]}"
+    missing = f"flask-vs-fastapi/no-such-base:{uuid.uuid4().hex[:8]}"
+    started = time.monotonic()
+    result = start_sh(
+        "--name",
+        name,
+        UNIT_IMAGE=missing,
+        FLASK_PORT=str(free_port()),
+        FASTAPI_PORT=str(free_port()),
+        timeout=300,
+    )
+    assert result.returncode == 1
+    last = result.stderr.rstrip().splitlines()[-1]
+    assert last.startswith(f"start.sh: cannot get the base image {missing}:")
+    assert "docker load" in last and "UNIT_IMAGE=" in last and "--server granian" in last
+    assert time.monotonic() - started < 60  # no build was tried
+    assert not container_exists(name)
+
+
+def test_a_failed_build_leaves_no_layers_behind(tmp_path):
+    need()
+    # A base image with no shell: the build's first RUN fails after earlier steps
+    # made layers of their own.
+    base = f"flask-vs-fastapi/empty-base:{uuid.uuid4().hex[:8]}"
+    (tmp_path / "empty.tar").write_bytes(b"\0" * 1024)  # an empty tar archive
+    assert docker("import", str(tmp_path / "empty.tar"), base).returncode == 0
+    try:
+        result = start_sh(
+            *("--server", "granian", "--name", f"flask-vs-fastapi-test-{uuid.uuid4().hex[:8]}"),
+            PYTHON_IMAGE=base,
+            FLASK_PORT=str(free_port()),
+            FASTAPI_PORT=str(free_port()),
+            timeout=300,
+        )
+    finally:
+        docker("image", "rm", "--force", base)
+    assert result.returncode == 1
+    assert result.stderr.rstrip().splitlines()[-1] == (
+        "start.sh: building flask-vs-fastapi:granian failed; the build's last lines are above"
+    )
+    assert dangling_images() == []
+
+
+def test_stop_says_when_there_is_no_container():
+    need()
+    name = f"flask-vs-fastapi-test-{uuid.uuid4().hex[:8]}"
+    result = start_sh("--stop", "--name", name, timeout=60)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0,
+        f"start.sh: no container {name}\n",
+        "",
+    )
+
+
+@pytest.mark.parametrize("public", [False, True])
+def test_a_port_in_use_stops_start_sh_before_it_builds(public):
+    need()
+    name = f"flask-vs-fastapi-test-{uuid.uuid4().hex[:8]}"
+    with socket.socket() as taken:
+        # --public publishes on every address: a port held on another one counts too.
+        taken.bind(("127.0.0.2" if public else "127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = start_sh(
+            *(["--public"] if public else []),
+            *("--name", name),
+            FLASK_PORT=str(port),
+            FASTAPI_PORT=str(free_port()),
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"start.sh: port {port} is already in use on this host"
+        " (FLASK_PORT and FASTAPI_PORT choose others)"
+    ]
+    assert not container_exists(name)

@@ -4,7 +4,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -424,12 +423,3 @@ def test_bad_settings_stop_up_sh_before_anything_starts(env, says):
     assert result.returncode == 2
     assert says in result.stderr
     assert "serves Flask" not in result.stdout
-
-
-def test_port_in_use_makes_up_sh_fail(tmp_path):
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        result = run_up(FLASK_PORT=str(taken.getsockname()[1]))
-    assert result.returncode != 0
-    assert "a server exited" in result.stderr

@@ -1,0 +1,31 @@
+# Both apps in one container under NGINX Unit. ./start.sh builds and runs it; by hand:
+#
+#   docker build -f unit.dockerfile -t flask-vs-fastapi:unit .
+#   docker run --rm -p 127.0.0.1:8080:8080 -p 127.0.0.1:8081:8081 flask-vs-fastapi:unit
+#
+# It builds on Unit's image only (granian.dockerfile on Python's only), so that
+# any builder, the classic one included, needs no other base image. The base is
+# a build argument, pinned to a tag: the last Unit images published are 1.34.2
+# for Python 3.12 and 3.13 (there is none for 3.11).
+ARG UNIT_IMAGE=unit:1.34.2-python3.12
+FROM ${UNIT_IMAGE}
+# Marks every layer of this project's builds: start.sh removes those a failed build leaves.
+LABEL org.opencontainers.image.title=flask-vs-fastapi
+WORKDIR /app
+ENV VENV=/venv PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+# A virtualenv made by the image's own python3, the one Unit's Python module embeds:
+# it becomes the apps' "home", and no distribution's pip policy (PEP 668) is in the way.
+COPY requirements.txt ./
+RUN python3 -m venv /venv \
+    && /venv/bin/pip install --no-cache-dir --disable-pip-version-check -r requirements.txt
+COPY flask-wsgi.py fastapi-asgi.py metrics.py workloads.py unit_conf.py conf.json up.sh ./
+# Unit's main process runs as root so that it can run the apps as its unprivileged
+# "unit" user (UNIT_USER); its control socket stays inside the container.
+ENV SERVER=unit HOST=0.0.0.0 UNIT_USER=unit
+EXPOSE 8080 8081
+HEALTHCHECK --interval=5s --timeout=5s --start-period=30s --retries=3 CMD \
+    python3 -c "import os, urllib.request as u; [u.urlopen(f'http://127.0.0.1:{os.environ.get(v, d)}/', timeout=4) for v, d in (('FLASK_PORT', 8080), ('FASTAPI_PORT', 8081))]"
+STOPSIGNAL SIGTERM
+# The image's own entrypoint would configure Unit from /docker-entrypoint.d; up.sh does that.
+ENTRYPOINT []
+CMD ["./up.sh"]
