@@ -19,6 +19,7 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import threading
 import time
 from collections import deque
@@ -26,10 +27,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from statistics import fmean
-from typing import Any
+from typing import Annotated, Any
 
 import psutil
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+)
+from pydantic_core import PydanticCustomError
 
 log = logging.getLogger("metrics")
 
@@ -47,10 +56,29 @@ WORKERS_TTL_S = 1.0
 CGROUP_V1_UNLIMITED = 2**60
 # Keys of a sample that are identifiers or labels, not figures to summarise.
 NOT_FIGURES = frozenset({"timestamp", "time", "pid", "pids", "version"})
+# The largest METRICS_SLOTS: a full buffer must stay small and /stats quick
+# (benchmarks/stats_cost.py measures both).
+MAX_SLOTS = 100_000
 
 
 class ConfigError(RuntimeError):
     """A metrics setting in the environment is invalid; start-up must stop."""
+
+
+def plain_decimal(pattern: str, what: str) -> BeforeValidator:
+    """Refuse a setting's text unless it matches `pattern`, saying it should be `what`.
+
+    pydantic alone accepts '1_000', ' 5', '1e1' and, for an integer, '1.0': a typo
+    there would start the apps with a value nobody meant.
+    """
+    regex = re.compile(pattern)
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and not regex.fullmatch(value):
+            raise PydanticCustomError("plain_decimal", "Input should be {what}", {"what": what})
+        return value
+
+    return BeforeValidator(check)
 
 
 class MetricsConfig(BaseModel):
@@ -58,8 +86,12 @@ class MetricsConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, allow_inf_nan=False, extra="ignore")
 
-    interval_s: float = Field(10.0, ge=0.1, le=3600, validation_alias="METRICS_INTERVAL")
-    slots: int = Field(60, ge=1, le=100_000, validation_alias="METRICS_SLOTS")
+    interval_s: Annotated[
+        float, plain_decimal(r"-?[0-9]+(\.[0-9]+)?", "a plain decimal number such as 10 or 0.5")
+    ] = Field(10.0, ge=0.1, le=3600, validation_alias="METRICS_INTERVAL")
+    slots: Annotated[int, plain_decimal(r"-?[0-9]+", "a plain decimal integer such as 60")] = Field(
+        60, ge=1, le=MAX_SLOTS, validation_alias="METRICS_SLOTS"
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> MetricsConfig:

@@ -2,12 +2,17 @@
 
 import os
 import platform
+import subprocess
+import sys
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 import workloads
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # Every endpoint and every error case; both apps must answer each one alike.
 CASES = [
@@ -156,3 +161,20 @@ def test_fastapi_describes_the_api_in_openapi(clients):
     assert set(spec["paths"]) == {"/", "/status", "/stats", "/json", "/io", "/cpu"}
     io_params = {p["name"]: p["schema"] for p in spec["paths"]["/io"]["get"]["parameters"]}
     assert io_params["ms"]["maximum"] == 10000
+
+
+@pytest.mark.parametrize("module", ["flask-wsgi", "fastapi-asgi"])
+@pytest.mark.parametrize(("name", "value"), [("METRICS_INTERVAL", "1_0"), ("METRICS_SLOTS", "1.0")])
+def test_app_refuses_a_setting_that_is_not_plain_decimal_at_import(module, name, value):
+    imported = subprocess.run(
+        [sys.executable, "-c", f"import importlib; importlib.import_module({module!r})"],
+        cwd=ROOT,
+        env={**os.environ, name: value},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert imported.returncode != 0
+    assert f"invalid metrics setting: {name}={value!r}: Input should be a plain decimal" in (
+        imported.stderr
+    )
