@@ -49,6 +49,13 @@ CASES = [
     ("GET", "/cpu?n=1000001"),
     ("GET", "/cpu?n=1e3"),
     ("GET", "/cpu?n=5&extra=1"),
+    ("GET", "/?x=1"),
+    ("GET", "/status?x=1"),
+    ("GET", "/json?x=1"),
+    ("GET", "/json?x=1&x=2"),
+    ("GET", "/io?ms=%FF"),
+    ("OPTIONS", "/status"),
+    ("PATCH", "/nope"),
 ]
 
 # Figures that differ between two processes or two instants; their shape must still match.
@@ -141,10 +148,29 @@ def test_unknown_query_parameter_is_rejected_not_ignored(clients, framework):
 
 
 @pytest.mark.parametrize("framework", ["flask", "fastapi"])
-def test_wrong_method_is_405_with_allow_header(clients, framework):
-    status, body, headers = call(clients, framework, "POST", "/stats")
+@pytest.mark.parametrize("method", ["POST", "OPTIONS"])
+def test_wrong_method_is_405_with_allow_header(clients, framework, method):
+    status, body, headers = call(clients, framework, method, "/stats")
     assert (status, body) == (405, {"detail": "Method Not Allowed"})
-    assert "GET" in headers["allow"]
+    assert headers["allow"] == "GET, HEAD"
+
+
+@pytest.mark.parametrize("framework", ["flask", "fastapi"])
+def test_head_is_get_without_a_body(clients, framework):
+    get = clients[framework].get("/json")
+    head = clients[framework].head("/json")
+    body = head.data if framework == "flask" else head.content
+    assert (head.status_code, body) == (200, b"")
+    assert head.headers["content-length"] == get.headers["content-length"] != "0"
+
+
+@pytest.mark.parametrize("framework", ["flask", "fastapi"])
+@pytest.mark.parametrize("path", ["/", "/status", "/json"])
+def test_routes_without_parameters_refuse_any(clients, framework, path):
+    status, body, _ = call(clients, framework, "GET", path + "?x=1&x=2")
+    assert status == 422
+    assert body["detail"][0]["loc"] == ["query", "x"]
+    assert body["detail"][0]["input"] == ["1", "2"]  # a repeated unknown key shows every value
 
 
 @pytest.mark.parametrize("framework", ["flask", "fastapi"])
