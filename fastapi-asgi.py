@@ -13,7 +13,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 import metrics
@@ -66,14 +66,17 @@ async def hello(params: Annotated[workloads.NoQuery, Query()]) -> workloads.Gree
     )
 
 
+# /status and /stats are plain `def`, unlike the other routes: FastAPI runs them in its
+# threadpool, so a snapshot's psutil reads (and its wait of up to 0.1 s just after
+# start) or a long /stats never hold the one event loop that every request waits on.
 @app.get("/status")
-async def status(params: Annotated[workloads.NoQuery, Query()]) -> metrics.Snapshot:
+def status(params: Annotated[workloads.NoQuery, Query()]) -> metrics.Snapshot:
     return sampler.status()
 
 
-@app.get("/stats")
-async def stats(params: Annotated[StatsQuery, Query()]) -> metrics.Stats:
-    return sampler.stats(params.last)
+@app.get("/stats", response_model=metrics.Stats)
+def stats(params: Annotated[StatsQuery, Query()]) -> Response:
+    return Response(sampler.stats_json(params.last), media_type="application/json")
 
 
 @app.get("/json")

@@ -74,7 +74,8 @@ def status():
 
 @app.get("/stats")
 def stats():
-    return sampler.stats(query(StatsQuery).last).model_dump(mode="json")
+    stats_json = sampler.stats_json(query(StatsQuery).last)
+    return app.response_class(stats_json, mimetype="application/json")
 
 
 @app.get("/json")

@@ -241,6 +241,38 @@ def test_summary_skips_missing_values_and_null_blocks():
     }
 
 
+def test_ring_buffer_summary_is_summarize_of_its_samples_null_blocks_and_integers_too():
+    _, reference = metrics.take_snapshot(None)
+    snapshot, _ = metrics.take_snapshot(reference)
+    samples = [snapshot.model_copy(update={"timestamp": snapshot.timestamp + i}) for i in range(4)]
+    samples[1].process = samples[1].process.model_copy(update={"uss_mb": None, "rss_mb": 1.5})
+    samples[2].system = samples[2].system.model_copy(update={"cgroup": None})
+    buffer = metrics.RingBuffer(3)
+    for sample in samples:
+        buffer.append(sample)
+    rows = buffer.newest()
+    assert len(buffer) == len(rows) == 3  # the oldest is gone
+    summary = buffer.summary(rows)
+    assert summary == summarize([sample.model_dump() for sample in samples[1:]])
+    assert summary["process"]["rss_mb"]["min"] == 1.5
+    assert type(summary["process"]["num_threads"]["max"]) is int
+    assert buffer.summary(buffer.newest(1)) == summarize([samples[3].model_dump()])
+    assert buffer.summary([]) is None
+
+
+def test_stats_json_is_the_stats_of_the_samples_it_holds():
+    sampler = Sampler(MetricsConfig(METRICS_INTERVAL=0.1, METRICS_SLOTS=4)).start()
+    try:
+        wait_for(lambda: len(sampler.samples()) >= 3)
+    finally:
+        sampler.stop()
+    stats = sampler.stats(last=2)
+    samples = sampler.samples()[-2:]
+    assert stats.samples == samples
+    assert (stats.count, stats.slots, stats.window_s) == (2, 4, 0.2)
+    assert stats.summary == summarize([sample.model_dump() for sample in samples])
+
+
 # --- the sampler ---------------------------------------------------------------------
 
 
