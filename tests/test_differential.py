@@ -22,7 +22,6 @@ import time
 from dataclasses import dataclass
 
 import pytest
-from conftest import serve
 
 SLOTS = 5  # so that /stats?last= has both of its bounds in reach
 
@@ -128,10 +127,10 @@ def requests() -> list[tuple[str, bytes]]:
 
 def _unique(built: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
     """`built` without a request sent twice (a value may come from two lists)."""
-    seen: set[bytes] = set()
-    return [
-        (name, request) for name, request in built if not (request in seen or seen.add(request))
-    ]
+    names: dict[bytes, str] = {}
+    for name, request in built:
+        names.setdefault(request, name)
+    return [(name, request) for request, name in names.items()]
 
 
 def raw(
@@ -221,7 +220,7 @@ def normalised(value, figures: bool):
     return value
 
 
-def comparable(answer: Answer, target: str) -> dict:
+def comparable(answer: Answer) -> dict:
     """What of an answer must be the same from both apps."""
     body: object = answer.body
     if answer.headers.get("content-type") == "application/json" and answer.body:
@@ -236,8 +235,9 @@ def comparable(answer: Answer, target: str) -> dict:
     }
 
 
-def differences(ports: dict[str, int]) -> list[str]:
-    """Every request whose two answers differ, with what differs."""
+def differences(served) -> list[str]:
+    """Every request to which the two apps `served` answer differently, with what differs."""
+    ports = {app: int(url.rsplit(":", 1)[1]) for app, url in served.urls.items()}
     # Both buffers full first, so that both /stats answers hold as many samples.
     deadline = time.monotonic() + 30
     for port in ports.values():
@@ -246,12 +246,12 @@ def differences(ports: dict[str, int]) -> list[str]:
             time.sleep(0.1)
     found = []
     for name, request in requests():
-        target = request.split(b" ")[1].decode("latin-1") if b" " in request else ""
-        answers = {app: comparable(send(port, request), target) for app, port in ports.items()}
-        if answers["flask"] != answers["fastapi"]:
-            found.append(
-                f"{name!r}:\n  flask:   {answers['flask']}\n  fastapi: {answers['fastapi']}"
-            )
+        flask, fastapi = (comparable(send(port, request)) for port in ports.values())
+        if flask != fastapi:
+            differ = {
+                key: (flask[key], fastapi[key]) for key in flask if flask[key] != fastapi[key]
+            }
+            found.append(f"{name!r}: (flask, fastapi) {differ}")
     return found
 
 
@@ -263,16 +263,9 @@ def test_the_generated_requests_cover_enough_ground():
     assert {b"GET", b"HEAD", b"OPTIONS", b"get"} <= methods
 
 
-def ports_of(served) -> dict[str, int]:
-    return {app: int(url.rsplit(":", 1)[1]) for app, url in served.urls.items()}
-
-
-def test_both_apps_answer_every_raw_request_alike_under_granian(tmp_path):
-    served = serve(tmp_path / "up.log", METRICS_SLOTS=str(SLOTS), METRICS_INTERVAL="0.2")
-    try:
-        found = differences(ports_of(served))
-    finally:
-        served.stop()
+def test_both_apps_answer_every_raw_request_alike_under_granian(served_factory):
+    served = served_factory(METRICS_SLOTS=str(SLOTS), METRICS_INTERVAL="0.2")
+    found = differences(served)
     assert not found, f"{len(found)} of {len(requests())} requests differ:\n" + "\n".join(found)
 
 
@@ -284,16 +277,9 @@ UNITD = os.environ.get("UNITD", "unitd")
     shutil.which(UNITD) is None,
     reason=f"NGINX Unit's unitd ({UNITD}) is not on PATH: set UNITD=/path/to/unitd",
 )
-def test_both_apps_answer_every_raw_request_alike_under_unit(tmp_path):
-    served = serve(
-        tmp_path / "up.log",
-        SERVER="unit",
-        UNITD=UNITD,
-        METRICS_SLOTS=str(SLOTS),
-        METRICS_INTERVAL="0.2",
+def test_both_apps_answer_every_raw_request_alike_under_unit(served_factory):
+    served = served_factory(
+        SERVER="unit", UNITD=UNITD, METRICS_SLOTS=str(SLOTS), METRICS_INTERVAL="0.2"
     )
-    try:
-        found = differences(ports_of(served))
-    finally:
-        served.stop()
+    found = differences(served)
     assert not found, f"{len(found)} of {len(requests())} requests differ:\n" + "\n".join(found)
