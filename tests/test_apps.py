@@ -1,9 +1,11 @@
 """Both apps through their frameworks' test clients: every endpoint, every error, and parity."""
 
+import concurrent.futures
 import os
 import platform
 import subprocess
 import sys
+import threading
 from importlib.metadata import version
 from pathlib import Path
 
@@ -204,3 +206,31 @@ def test_app_refuses_a_setting_that_is_not_plain_decimal_at_import(module, name,
     assert f"invalid metrics setting: {name}={value!r}: Input should be a plain decimal" in (
         imported.stderr
     )
+
+
+@pytest.mark.parametrize(("path", "method"), [("/status", "status"), ("/stats", "stats_json")])
+def test_fastapi_answers_others_while_a_snapshot_or_stats_is_made(
+    fastapi_module, monkeypatch, path, method
+):
+    # The sampler's call hangs until released: were it made on the event loop, no
+    # other request could be answered meanwhile.
+    release, called = threading.Event(), threading.Event()
+    made = getattr(fastapi_module.sampler, method)
+
+    def hanging(*args):
+        called.set()
+        assert release.wait(30)
+        return made(*args)
+
+    monkeypatch.setattr(fastapi_module.sampler, method, hanging)
+    with TestClient(fastapi_module.app) as client:
+        slow = concurrent.futures.ThreadPoolExecutor(1)
+        answer = slow.submit(client.get, path)
+        try:
+            assert called.wait(30)
+            assert client.get("/json").status_code == 200
+            assert not answer.done()
+        finally:
+            release.set()
+            slow.shutdown()
+        assert answer.result().status_code == 200
