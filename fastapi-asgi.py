@@ -5,13 +5,16 @@ curl http://127.0.0.1:8081/stats
 """
 
 import asyncio
+import functools
 import os
 import platform
 from importlib.metadata import version
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 import metrics
 import workloads
@@ -24,8 +27,35 @@ FRAMEWORK_VERSION = version("fastapi")  # read once: a lookup costs 0.7 ms
 app = FastAPI(title="flask-vs-fastapi: FastAPI", version=FRAMEWORK_VERSION, redirect_slashes=False)
 
 
+class ReadAsFlask:
+    """Read a request as Flask does: HEAD as GET without the body (Unit would send it),
+    and raw non-ASCII bytes in the query as UTF-8 (Starlette would read them as latin-1)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            if scope["method"] == "HEAD":
+                scope = {**scope, "method": "GET"}
+                send = functools.partial(self.send_no_body, send)
+            if not scope["query_string"].isascii():
+                pairs = workloads.query_pairs(scope["query_string"])
+                scope = {**scope, "query_string": urlencode(pairs).encode()}
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def send_no_body(send, message):
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+
+app.add_middleware(ReadAsFlask)
+
+
 @app.get("/")
-async def hello() -> workloads.Greeting:
+async def hello(params: Annotated[workloads.NoQuery, Query()]) -> workloads.Greeting:
     return workloads.Greeting(
         message="Hello from FastAPI",
         framework="fastapi",
@@ -36,18 +66,21 @@ async def hello() -> workloads.Greeting:
     )
 
 
+# /status and /stats are plain `def`, unlike the other routes: FastAPI runs them in its
+# threadpool, so a snapshot's psutil reads (and its wait of up to 0.1 s just after
+# start) or a long /stats never hold the one event loop that every request waits on.
 @app.get("/status")
-async def status() -> metrics.Snapshot:
+def status(params: Annotated[workloads.NoQuery, Query()]) -> metrics.Snapshot:
     return sampler.status()
 
 
-@app.get("/stats")
-async def stats(params: Annotated[StatsQuery, Query()]) -> metrics.Stats:
-    return sampler.stats(params.last)
+@app.get("/stats", response_model=metrics.Stats)
+def stats(params: Annotated[StatsQuery, Query()]) -> Response:
+    return Response(sampler.stats_json(params.last), media_type="application/json")
 
 
 @app.get("/json")
-async def json_items() -> workloads.ItemList:
+async def json_items(params: Annotated[workloads.NoQuery, Query()]) -> workloads.ItemList:
     return workloads.items()
 
 
@@ -60,6 +93,13 @@ async def io(params: Annotated[workloads.IoQuery, Query()]) -> workloads.Waited:
 @app.get("/cpu")
 async def cpu(params: Annotated[workloads.CpuQuery, Query()]) -> workloads.Primes:
     return workloads.Primes(n=params.n, primes=workloads.count_primes(params.n))
+
+
+@app.exception_handler(HTTPException)
+async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+    # List the allowed methods in one order, as Flask does.
+    headers = {"Allow": workloads.ALLOW} if error.status_code == 405 else error.headers
+    return JSONResponse({"detail": error.detail}, error.status_code, headers)
 
 
 @app.exception_handler(Exception)

@@ -11,7 +11,8 @@ from importlib.metadata import version
 
 from flask import Flask, request
 from pydantic import ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 import metrics
 import workloads
@@ -20,17 +21,41 @@ sampler = metrics.start_sampler()
 StatsQuery = metrics.stats_query(sampler.config.slots)
 FRAMEWORK_VERSION = version("flask")  # read once: a lookup costs 0.7 ms
 
+
 app = Flask(__name__)
 app.json.sort_keys = False  # keep the models' field order, as FastAPI does
+app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False  # GET and HEAD only, as in FastAPI
+# The routes do not depend on the Host header, and FastAPI never reads it: a fixed
+# name keeps Werkzeug from encoding the client's Host (a 400 for a label over 63 bytes).
+app.config["SERVER_NAME"] = "localhost"
 
 
 def query(model):
-    """The query string validated by `model`; the last of repeated keys wins, as in Starlette."""
-    return model.model_validate(dict(request.args.items(multi=True)))
+    """The query string validated by `model`, as FastAPI reads it: the last of a repeated
+    parameter wins, and an unknown one repeated shows all its values."""
+    args = MultiDict(workloads.query_pairs(request.query_string))
+    return model.model_validate(
+        {
+            key: values[-1] if key in model.model_fields or len(values) == 1 else values
+            for key, values in args.lists()
+        }
+    )
+
+
+@app.before_request
+def route_as_written():
+    """Take the path and the method as written, as Starlette does: Werkzeug would route
+    `//status` and `status` to /status, redirect an empty path, and upper-case `get`."""
+    path = request.environ.get("PATH_INFO", "")
+    if not path.startswith("/") or path.startswith("//"):
+        raise NotFound()
+    if request.url_rule and request.environ["REQUEST_METHOD"] not in request.url_rule.methods:
+        raise MethodNotAllowed()
 
 
 @app.get("/")
 def hello():
+    query(workloads.NoQuery)
     return workloads.Greeting(
         message="Hello from Flask",
         framework="flask",
@@ -43,16 +68,19 @@ def hello():
 
 @app.get("/status")
 def status():
+    query(workloads.NoQuery)
     return sampler.status().model_dump(mode="json")
 
 
 @app.get("/stats")
 def stats():
-    return sampler.stats(query(StatsQuery).last).model_dump(mode="json")
+    stats_json = sampler.stats_json(query(StatsQuery).last)
+    return app.response_class(stats_json, mimetype="application/json")
 
 
 @app.get("/json")
 def json_items():
+    query(workloads.NoQuery)
     return workloads.items().model_dump()
 
 
@@ -77,6 +105,6 @@ def invalid_query(error):
 
 @app.errorhandler(HTTPException)
 def http_error(error):
-    # Keep headers such as Allow on 405, but answer in JSON like FastAPI.
-    headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+    # Answer in JSON like FastAPI, and list the allowed methods in one order.
+    headers = {"Allow": workloads.ALLOW} if error.code == 405 else {}
     return {"detail": error.name}, error.code, headers

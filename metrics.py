@@ -17,19 +17,31 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import logging
+import math
 import os
+import re
 import threading
 import time
+from array import array
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from statistics import fmean
-from typing import Any
+from typing import Annotated, Any
 
 import psutil
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+)
+from pydantic_core import PydanticCustomError
 
 log = logging.getLogger("metrics")
 
@@ -50,10 +62,30 @@ UNIT_SERVER_TITLES = ("unit: controller", "unit: router")
 CGROUP_V1_UNLIMITED = 2**60
 # Keys of a sample that are identifiers or labels, not figures to summarise.
 NOT_FIGURES = frozenset({"timestamp", "time", "pid", "pids", "version", "cpu_affinity"})
+# The largest METRICS_SLOTS: a full buffer must stay well under 50 MiB per worker,
+# with room for larger samples, and /stats of it under 200 ms on a busy machine
+# (benchmarks/stats_cost.py measures both). 100000 met neither.
+MAX_SLOTS = 20_000
 
 
 class ConfigError(RuntimeError):
     """A metrics setting in the environment is invalid; start-up must stop."""
+
+
+def plain_decimal(pattern: str, what: str) -> BeforeValidator:
+    """Refuse a setting's text unless it matches `pattern`, saying it should be `what`.
+
+    pydantic alone accepts '1_000', ' 5', '1e1' and, for an integer, '1.0': a typo
+    there would start the apps with a value nobody meant.
+    """
+    regex = re.compile(pattern)
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and not regex.fullmatch(value):
+            raise PydanticCustomError("plain_decimal", "Input should be {what}", {"what": what})
+        return value
+
+    return BeforeValidator(check)
 
 
 class MetricsConfig(BaseModel):
@@ -61,8 +93,12 @@ class MetricsConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, allow_inf_nan=False, extra="ignore")
 
-    interval_s: float = Field(10.0, ge=0.1, le=3600, validation_alias="METRICS_INTERVAL")
-    slots: int = Field(60, ge=1, le=100_000, validation_alias="METRICS_SLOTS")
+    interval_s: Annotated[
+        float, plain_decimal(r"-?[0-9]+(\.[0-9]+)?", "a plain decimal number such as 10 or 0.5")
+    ] = Field(10.0, ge=0.1, le=3600, validation_alias="METRICS_INTERVAL")
+    slots: Annotated[int, plain_decimal(r"-?[0-9]+", "a plain decimal integer such as 60")] = Field(
+        60, ge=1, le=MAX_SLOTS, validation_alias="METRICS_SLOTS"
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> MetricsConfig:
@@ -533,20 +569,107 @@ def take_snapshot(
     return snapshot, reading
 
 
+FigurePath = tuple[str, ...]
+
+
+def figures(row: dict[str, Any]) -> dict[FigurePath, float | int | None]:
+    """The numeric figures of a dumped snapshot by their path, None where a figure or
+    a whole block is null; identifiers and labels (NOT_FIGURES) left out."""
+    found: dict[FigurePath, float | int | None] = {}
+
+    def walk(block: dict[str, Any], path: FigurePath) -> None:
+        for key, value in block.items():
+            if key in NOT_FIGURES:
+                continue
+            if isinstance(value, dict):
+                walk(value, (*path, key))
+            elif value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+                found[(*path, key)] = value
+
+    walk(row, ())
+    return found
+
+
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """min, max and avg of every numeric figure of `rows` (dumped snapshots), nested alike."""
+    columns: dict[FigurePath, list[float | int]] = {}
+    for row in rows:
+        for path, value in figures(row).items():
+            columns.setdefault(path, []).extend([] if value is None else [value])
+    return summarize_columns(columns)
+
+
+def summarize_columns(
+    columns: dict[FigurePath, list[float | int]], integers: frozenset[FigurePath] = frozenset()
+) -> dict[str, Any]:
+    """min, max and avg of each column of figures, nested by path; a column with no
+    values (its figure, or its block, null in every row) is null. The `integers` get
+    integer min and max."""
     summary: dict[str, Any] = {}
-    for key in rows[0]:
-        if key in NOT_FIGURES:
-            continue
-        values = [row[key] for row in rows if row[key] is not None]
+    for path, values in columns.items():
+        *parents, key = path
+        block = summary
+        for parent in parents:
+            if block.get(parent) is None:  # a block null so far, or not met yet
+                block[parent] = {}
+            block = block[parent]
         if not values:
-            summary[key] = None
-        elif isinstance(values[0], dict):
-            summary[key] = summarize(values)
-        elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-            summary[key] = {"min": min(values), "max": max(values), "avg": round(fmean(values), 3)}
+            block.setdefault(key, None)
+            continue
+        low, high = min(values), max(values)
+        if path in integers:
+            low, high = int(low), int(high)
+        block[key] = {"min": low, "max": high, "avg": round(fmean(values), 3)}
     return summary
+
+
+Row = tuple[bytes, tuple[FigurePath, ...], array]  # a sample's JSON, its figures' paths and values
+
+
+class RingBuffer:
+    """The newest `slots` samples, each kept as its JSON and its figures only: a
+    fraction of a Snapshot's memory, and /stats needs no serialising."""
+
+    def __init__(self, slots: int):
+        self._rows: deque[Row] = deque(maxlen=slots)
+        # The figures' paths, one tuple shared by every sample that has them: they
+        # change only where a block is null in some samples and not in others.
+        self._layouts: dict[tuple[FigurePath, ...], tuple[FigurePath, ...]] = {}
+        # The paths of integer figures: their min and max stay integers.
+        self._integers: frozenset[FigurePath] = frozenset()
+
+    def append(self, snapshot: Snapshot) -> None:
+        found = figures(snapshot.model_dump())
+        layout = self._layouts.setdefault(tuple(found), tuple(found))
+        integers = {path for path, value in found.items() if isinstance(value, int)}
+        if not integers <= self._integers:
+            self._integers |= integers
+        values = array("d", [math.nan if v is None else v for v in found.values()])
+        self._rows.append((snapshot.model_dump_json().encode(), layout, values))
+
+    def clear(self) -> None:
+        self._rows.clear()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def newest(self, last: int | None = None) -> list[Row]:
+        """The newest `last` rows (all by default), oldest first; the caller holds a lock."""
+        rows = list(self._rows)
+        return rows[-last:] if last else rows
+
+    def summary(self, rows: list[Row]) -> dict[str, Any] | None:
+        """summarize() of `rows` (from newest()), None for no rows."""
+        if not rows:
+            return None
+        columns: dict[FigurePath, list[float]] = {}
+        for layout, group in itertools.groupby(rows, key=lambda row: row[1]):
+            for path, column in zip(
+                layout, zip(*(row[2] for row in group), strict=True), strict=True
+            ):
+                # NaN stands for null, and is the one value not equal to itself.
+                columns.setdefault(path, []).extend([v for v in column if v == v])
+        return summarize_columns(columns, self._integers)
 
 
 class Sampler:
@@ -555,7 +678,7 @@ class Sampler:
     def __init__(self, config: MetricsConfig):
         self.config = config
         self._lock = threading.Lock()
-        self._samples: deque[Snapshot] = deque(maxlen=config.slots)
+        self._samples = RingBuffer(config.slots)
         # The last two CPU readings: the sampler's window starts at the newest;
         # /status may need the one before when the newest is too recent.
         self._references: deque[CpuReading] = deque(maxlen=2)
@@ -641,20 +764,31 @@ class Sampler:
     def samples(self, last: int | None = None) -> list[Snapshot]:
         """A consistent copy of the newest `last` samples (all by default), oldest first."""
         with self._lock:
-            samples = list(self._samples)
-        return samples[-last:] if last else samples
+            rows = self._samples.newest(last)
+        return [Snapshot.model_validate_json(sample_json) for sample_json, _, _ in rows]
 
     def stats(self, last: int | None = None) -> Stats:
-        samples = self.samples(last)
-        slots = last or self.config.slots
-        return Stats(
+        """The newest `last` samples (all by default) with their summary."""
+        return Stats.model_validate_json(self.stats_json(last))
+
+    def stats_json(self, last: int | None = None) -> bytes:
+        """stats(last) as JSON, made without parsing or serialising a sample: /stats of a
+        full buffer at MAX_SLOTS stays small and quick."""
+        with self._lock:
+            rows = self._samples.newest(last)
+        head = Stats(
             interval_s=self.config.interval_s,
             slots=self.config.slots,
-            window_s=round(slots * self.config.interval_s, 3),
-            count=len(samples),
-            samples=samples,
-            summary=summarize([s.model_dump() for s in samples]) if samples else None,
-        )
+            window_s=round((last or self.config.slots) * self.config.interval_s, 3),
+            count=len(rows),
+            samples=[],
+            summary=self._samples.summary(rows),
+        ).model_dump_json()
+        # The samples are JSON already: put them in the place of the empty list.
+        before, empty, after = head.encode().partition(b'"samples":[]')
+        assert empty, head
+        samples = b",".join(sample_json for sample_json, _, _ in rows)
+        return b"".join([before, b'"samples":[', samples, b"]", after])
 
 
 _sampler: Sampler | None = None

@@ -1,14 +1,29 @@
 """The work behind / /json /io /cpu, and the query and response models both apps share.
 
-Both apps validate their query strings with the same models, so a bad value gets
-the same 422 body from both; unknown parameters are rejected, never ignored.
+Both apps read their query strings alike (query_pairs) and validate them with the
+same models, so a bad value gets the same 422 body from both; unknown parameters
+are rejected, never ignored, on every route.
 """
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, quote_from_bytes
+
 from pydantic import BaseModel, ConfigDict, Field
 
 ITEM_COUNT = 20
+# The methods every route answers, as a 405's Allow lists them in both apps
+# (HEAD is GET without the body).
+ALLOW = "GET, HEAD"
+VISIBLE_ASCII = "".join(map(chr, range(0x21, 0x7F)))
+
+
+def query_pairs(query_string: bytes) -> list[tuple[str, str]]:
+    """The parameters of a raw query string as both apps read them: escaped and raw bytes
+    alike decoded as UTF-8, each invalid byte as U+FFFD, `+` as a space."""
+    # Escape the raw bytes first: parse_qsl would decode those as they are.
+    escaped = quote_from_bytes(query_string, safe=VISIBLE_ASCII)
+    return parse_qsl(escaped, keep_blank_values=True)
 
 
 class Greeting(BaseModel):
@@ -18,6 +33,12 @@ class Greeting(BaseModel):
     interface: str
     python_version: str
     pid: int
+
+
+class NoQuery(BaseModel):
+    """The query of a route that takes no parameters: any parameter is refused."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class Item(BaseModel):

@@ -1,13 +1,20 @@
 """Both apps through their frameworks' test clients: every endpoint, every error, and parity."""
 
+import concurrent.futures
 import os
 import platform
+import subprocess
+import sys
+import threading
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 import workloads
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # Every endpoint and every error case; both apps must answer each one alike.
 CASES = [
@@ -44,6 +51,13 @@ CASES = [
     ("GET", "/cpu?n=1000001"),
     ("GET", "/cpu?n=1e3"),
     ("GET", "/cpu?n=5&extra=1"),
+    ("GET", "/?x=1"),
+    ("GET", "/status?x=1"),
+    ("GET", "/json?x=1"),
+    ("GET", "/json?x=1&x=2"),
+    ("GET", "/io?ms=%FF"),
+    ("OPTIONS", "/status"),
+    ("PATCH", "/nope"),
 ]
 
 # Figures that differ between two processes or two instants; their shape must still match.
@@ -136,10 +150,29 @@ def test_unknown_query_parameter_is_rejected_not_ignored(clients, framework):
 
 
 @pytest.mark.parametrize("framework", ["flask", "fastapi"])
-def test_wrong_method_is_405_with_allow_header(clients, framework):
-    status, body, headers = call(clients, framework, "POST", "/stats")
+@pytest.mark.parametrize("method", ["POST", "OPTIONS"])
+def test_wrong_method_is_405_with_allow_header(clients, framework, method):
+    status, body, headers = call(clients, framework, method, "/stats")
     assert (status, body) == (405, {"detail": "Method Not Allowed"})
-    assert "GET" in headers["allow"]
+    assert headers["allow"] == "GET, HEAD"
+
+
+@pytest.mark.parametrize("framework", ["flask", "fastapi"])
+def test_head_is_get_without_a_body(clients, framework):
+    get = clients[framework].get("/json")
+    head = clients[framework].head("/json")
+    body = head.data if framework == "flask" else head.content
+    assert (head.status_code, body) == (200, b"")
+    assert head.headers["content-length"] == get.headers["content-length"] != "0"
+
+
+@pytest.mark.parametrize("framework", ["flask", "fastapi"])
+@pytest.mark.parametrize("path", ["/", "/status", "/json"])
+def test_routes_without_parameters_refuse_any(clients, framework, path):
+    status, body, _ = call(clients, framework, "GET", path + "?x=1&x=2")
+    assert status == 422
+    assert body["detail"][0]["loc"] == ["query", "x"]
+    assert body["detail"][0]["input"] == ["1", "2"]  # a repeated unknown key shows every value
 
 
 @pytest.mark.parametrize("framework", ["flask", "fastapi"])
@@ -156,3 +189,48 @@ def test_fastapi_describes_the_api_in_openapi(clients):
     assert set(spec["paths"]) == {"/", "/status", "/stats", "/json", "/io", "/cpu"}
     io_params = {p["name"]: p["schema"] for p in spec["paths"]["/io"]["get"]["parameters"]}
     assert io_params["ms"]["maximum"] == 10000
+
+
+@pytest.mark.parametrize("module", ["flask-wsgi", "fastapi-asgi"])
+@pytest.mark.parametrize(("name", "value"), [("METRICS_INTERVAL", "1_0"), ("METRICS_SLOTS", "1.0")])
+def test_app_refuses_a_setting_that_is_not_plain_decimal_at_import(module, name, value):
+    imported = subprocess.run(
+        [sys.executable, "-c", f"import importlib; importlib.import_module({module!r})"],
+        cwd=ROOT,
+        env={**os.environ, name: value},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert imported.returncode != 0
+    assert f"invalid metrics setting: {name}={value!r}: Input should be a plain decimal" in (
+        imported.stderr
+    )
+
+
+@pytest.mark.parametrize(("path", "method"), [("/status", "status"), ("/stats", "stats_json")])
+def test_fastapi_answers_others_while_a_snapshot_or_stats_is_made(
+    fastapi_module, monkeypatch, path, method
+):
+    # The sampler's call hangs until released: were it made on the event loop, no
+    # other request could be answered meanwhile.
+    release, called = threading.Event(), threading.Event()
+    made = getattr(fastapi_module.sampler, method)
+
+    def hanging(*args):
+        called.set()
+        assert release.wait(30)
+        return made(*args)
+
+    monkeypatch.setattr(fastapi_module.sampler, method, hanging)
+    with TestClient(fastapi_module.app) as client:
+        slow = concurrent.futures.ThreadPoolExecutor(1)
+        answer = slow.submit(client.get, path)
+        try:
+            assert called.wait(30)
+            assert client.get("/json").status_code == 200
+            assert not answer.done()
+        finally:
+            release.set()
+            slow.shutdown()
+        assert answer.result().status_code == 200

@@ -67,17 +67,35 @@ def test_config_reads_the_environment():
 @pytest.mark.parametrize(
     ("name", "value", "says"),
     [
-        ("METRICS_INTERVAL", "abc", "valid number"),
-        ("METRICS_INTERVAL", "", "valid number"),
         ("METRICS_INTERVAL", "0", "greater than or equal to 0.1"),
         ("METRICS_INTERVAL", "-5", "greater than or equal to 0.1"),
-        ("METRICS_INTERVAL", "nan", "finite number"),
-        ("METRICS_INTERVAL", "inf", "finite number"),
-        ("METRICS_SLOTS", "ten", "valid integer"),
+        ("METRICS_INTERVAL", "3601", "less than or equal to 3600"),
         ("METRICS_SLOTS", "0", "greater than or equal to 1"),
         ("METRICS_SLOTS", "-1", "greater than or equal to 1"),
-        ("METRICS_SLOTS", "2.5", "valid integer"),
-        ("METRICS_SLOTS", "1000000", "less than or equal to 100000"),
+        ("METRICS_SLOTS", str(metrics.MAX_SLOTS + 1), f"less than or equal to {metrics.MAX_SLOTS}"),
+        # Only plain decimals: what pydantic alone would read as a number is refused.
+        *[
+            ("METRICS_INTERVAL", value, "a plain decimal number such as 10 or 0.5")
+            for value in [
+                "abc",
+                "",
+                " 5",
+                "5 ",
+                "1_0",
+                "1e1",
+                "0x10",
+                "+5",
+                "5.",
+                ".5",
+                "nan",
+                "inf",
+                "\u0665",  # ARABIC-INDIC DIGIT FIVE: a digit to \d, not to us
+            ]
+        ],
+        *[
+            ("METRICS_SLOTS", value, "a plain decimal integer such as 60")
+            for value in ["ten", "", "1.0", "2.5", "1_000", "1e1", " 5", "0x10", "+5"]
+        ],
     ],
 )
 def test_bad_setting_stops_start_up_with_its_name_and_value(name, value, says):
@@ -309,6 +327,38 @@ def test_summary_skips_missing_values_and_null_blocks():
         "cgroup": {"mem": {"min": 5.0, "max": 5.0, "avg": 5.0}},
         "x": {"min": 1.0, "max": 1.0, "avg": 1.0},
     }
+
+
+def test_ring_buffer_summary_is_summarize_of_its_samples_null_blocks_and_integers_too():
+    _, reference = metrics.take_snapshot(None)
+    snapshot, _ = metrics.take_snapshot(reference)
+    samples = [snapshot.model_copy(update={"timestamp": snapshot.timestamp + i}) for i in range(4)]
+    samples[1].process = samples[1].process.model_copy(update={"uss_mb": None, "rss_mb": 1.5})
+    samples[2].system = samples[2].system.model_copy(update={"cgroup": None})
+    buffer = metrics.RingBuffer(3)
+    for sample in samples:
+        buffer.append(sample)
+    rows = buffer.newest()
+    assert len(buffer) == len(rows) == 3  # the oldest is gone
+    summary = buffer.summary(rows)
+    assert summary == summarize([sample.model_dump() for sample in samples[1:]])
+    assert summary["process"]["rss_mb"]["min"] == 1.5
+    assert type(summary["process"]["num_threads"]["max"]) is int
+    assert buffer.summary(buffer.newest(1)) == summarize([samples[3].model_dump()])
+    assert buffer.summary([]) is None
+
+
+def test_stats_json_is_the_stats_of_the_samples_it_holds():
+    sampler = Sampler(MetricsConfig(METRICS_INTERVAL=0.1, METRICS_SLOTS=4)).start()
+    try:
+        wait_for(lambda: len(sampler.samples()) >= 3)
+    finally:
+        sampler.stop()
+    stats = sampler.stats(last=2)
+    samples = sampler.samples()[-2:]
+    assert stats.samples == samples
+    assert (stats.count, stats.slots, stats.window_s) == (2, 4, 0.2)
+    assert stats.summary == summarize([sample.model_dump() for sample in samples])
 
 
 # --- the sampler ---------------------------------------------------------------------

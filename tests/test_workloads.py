@@ -35,8 +35,28 @@ def test_items_are_fresh_but_always_the_same():
         (workloads.IoQuery, {"delay": "1"}),
         (workloads.CpuQuery, {"n": "1"}),
         (workloads.CpuQuery, {"n": "1000001"}),
+        (workloads.NoQuery, {"x": "1"}),
+        (workloads.NoQuery, {"": ""}),
     ],
 )
 def test_query_models_bound_every_parameter(model, query):
     with pytest.raises(ValidationError):
         model.model_validate(query)
+
+
+@pytest.mark.parametrize(
+    ("query_string", "pairs"),
+    [
+        (b"", []),
+        (b"ms=5&ms=6", [("ms", "5"), ("ms", "6")]),
+        (b"x&=1&y=", [("x", ""), ("", "1"), ("y", "")]),
+        (b"a+b=%2B", [("a b", "+")]),
+        ("n=\u00e9".encode(), [("n", "\u00e9")]),  # raw UTF-8
+        (b"n=%C3%A9", [("n", "\u00e9")]),  # the same, escaped
+        (b"n=\xff", [("n", "\ufffd")]),  # raw, not UTF-8
+        (b"%FF=%ff", [("\ufffd", "\ufffd")]),  # escaped, not UTF-8
+        (b"n=\xc3", [("n", "\ufffd")]),  # a UTF-8 sequence cut short
+    ],
+)
+def test_query_pairs_decode_raw_and_escaped_bytes_alike(query_string, pairs):
+    assert workloads.query_pairs(query_string) == pairs
