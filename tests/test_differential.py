@@ -200,6 +200,7 @@ VARYING_KEYS = {
     "interface",
     "pid",
     "pids",
+    "names",  # the server's processes: under Unit, each app's own prototype
     "timestamp",
     "time",
 }
