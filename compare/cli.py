@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -54,51 +55,62 @@ class Plan(BaseModel):
 
 
 def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError
-    return value
+    if not re.fullmatch(r"[0-9]+", text) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return int(text)
 
 
 def positive_float(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
     if not 0 < value < float("inf"):
-        raise ValueError
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number above 0")
     return value
 
 
-def int_list(text: str) -> list[int]:
-    values = [positive_int(part) for part in text.split(",")]
+def distinct(values: list) -> list:
     if len(values) != len(set(values)):
-        raise ValueError
+        raise argparse.ArgumentTypeError(f"{values} repeats a level")
     return values
+
+
+def int_list(text: str) -> list[int]:
+    return distinct([positive_int(part) for part in text.split(",")])
 
 
 def float_list(text: str) -> list[float]:
-    values = [positive_float(part) for part in text.split(",")]
-    if len(values) != len(set(values)):
-        raise ValueError
-    return values
+    return distinct([positive_float(part) for part in text.split(",")])
 
 
 def scenario_list(text: str) -> list[str]:
     names = [part.strip() for part in text.split(",")]
     unknown = [name for name in names if name not in SCENARIOS]
-    if unknown or not names or len(names) != len(set(names)):
-        raise ValueError
-    return names
+    if unknown:
+        raise argparse.ArgumentTypeError(f"{unknown} not of {','.join(SCENARIOS)}")
+    return distinct(names)
 
 
 def fraction(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
     if not 0 <= value <= 1:
-        raise ValueError
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share from 0 to 1")
     return value
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        """One line naming the flag, and exit 2, as every script of this project does."""
+        self.exit(2, f"{self.prog}: {message} (--help lists every option)\n")
 
 
 def parse(argv: list[str] | None = None) -> Plan:
     """The Plan the flags describe; a bad flag exits 2 with one line naming it."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="compare.sh",
         description="Loads the Flask and the FastAPI app identically and reports their"
         " CPU and RAM cost side by side.",

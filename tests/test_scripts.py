@@ -57,9 +57,6 @@ def test_a_bad_flag_is_named_on_stderr_with_exit_2(script, args, named):
     result = run(script, *args)
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stdout == ""
-    # The last line says what is wrong, and names the flag: the one line a reader needs.
-    # (compare.py's argparse puts its usage above it.)
-    last = result.stderr.rstrip().splitlines()[-1]
-    assert named in last
-    if script != "compare.sh":
-        assert len(result.stderr.splitlines()) == 1
+    # One line says what is wrong, and names the flag: the one line a reader needs.
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert named in result.stderr
