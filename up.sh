@@ -22,17 +22,21 @@
 #   THREADS           threads per process, 1-256 (default: conf.json's "threads");
 #                     under granian FastAPI's event loop has one thread (granian
 #                     allows no more for ASGI), so THREADS applies to Flask only
-#   METRICS_INTERVAL  seconds between samples (10); METRICS_SLOTS samples kept (60)
+#   METRICS_INTERVAL  seconds between samples, 0.1-3600 (10)
+#   METRICS_SLOTS     samples kept, 1-20000 (60)
 #   UNIT_CONF         another Unit configuration to try instead of conf.json
 #
 # It says that it serves once both apps answer. It stays in the foreground.
 # SIGTERM, SIGINT or SIGHUP (a closed terminal) stops
-# everything, as does any other way up.sh ends (an error, a closed stdout); if a
-# server exits on its own, up.sh stops the rest and exits non-zero. Under Unit the
+# everything, as does any other way up.sh ends (an error, a closed stdout); a stop
+# drains: new connections are refused, and the requests already accepted get up to
+# 15 s to be answered. A killed worker is replaced; if a server itself exits on its
+# own, up.sh stops the rest and exits non-zero. Under Unit the
 # control API listens on a unix socket only, in a state directory that is
 # removed on exit, so nothing saved rebinds the ports at the next start.
 #
-# Exit codes: 0 stopped by a signal; 2 a bad setting or argument; 1 anything else
+# Exit codes: 0 stopped by a signal, every request answered (1 if some were cut off
+# at 15 s, or a second signal cut the wait short); 2 a bad setting or argument; 1 anything else
 # that stopped it before it served (a port in use, a missing package, a server
 # that failed to start); a server's own status if one exits later (1 if that was 0).
 set -euo pipefail
