@@ -69,9 +69,11 @@ async def hello(params: Annotated[workloads.NoQuery, Query()]) -> workloads.Gree
 # /status and /stats are plain `def`, unlike the other routes: FastAPI runs them in its
 # threadpool, so a snapshot's psutil reads (and its wait of up to 0.1 s just after
 # start) or a long /stats never hold the one event loop that every request waits on.
-@app.get("/status")
-def status(params: Annotated[workloads.NoQuery, Query()]) -> metrics.Snapshot:
-    return sampler.status()
+# Both answer JSON that pydantic made once, rather than a model for FastAPI to
+# validate and serialise again: /status is what the comparison polls.
+@app.get("/status", response_model=metrics.Snapshot)
+def status(params: Annotated[workloads.NoQuery, Query()]) -> Response:
+    return Response(sampler.status().model_dump_json(), media_type="application/json")
 
 
 @app.get("/stats", response_model=metrics.Stats)

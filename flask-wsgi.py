@@ -69,7 +69,7 @@ def hello():
 @app.get("/status")
 def status():
     query(workloads.NoQuery)
-    return sampler.status().model_dump(mode="json")
+    return app.response_class(sampler.status().model_dump_json(), mimetype="application/json")
 
 
 @app.get("/stats")
