@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 from datetime import datetime
 from pathlib import Path
@@ -60,14 +61,19 @@ def positive_int(text: str) -> int:
     return int(text)
 
 
-def positive_float(text: str) -> float:
+def number(text: str, valid, says: str) -> float:
+    """text as a float for which valid(value) holds, else an error that says what it takes."""
     try:
         value = float(text)
     except ValueError:
-        value = 0.0
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number above 0")
+        value = math.nan
+    if not valid(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {says}")
     return value
+
+
+def positive_float(text: str) -> float:
+    return number(text, lambda value: 0 < value < math.inf, "a number above 0")
 
 
 def distinct(values: list) -> list:
@@ -93,13 +99,7 @@ def scenario_list(text: str) -> list[str]:
 
 
 def fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a share from 0 to 1")
-    return value
+    return number(text, lambda value: 0 <= value <= 1, "a share from 0 to 1")
 
 
 class Parser(argparse.ArgumentParser):

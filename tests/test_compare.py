@@ -36,6 +36,8 @@ def run_compare(*argv: str, env: dict[str, str] | None = None) -> subprocess.Com
     )
 
 
+# One short counted run per app and level, no warm-up.
+QUICK = ("--duration=1", "--warmup=0", "--repeats=1")
 TWO_CORES = len(os.sched_getaffinity(0)) >= 2
 # The kernel counts CPU time in 10 ms ticks: either end of a gap may be a tick off.
 TICK_S = 0.01
@@ -121,9 +123,7 @@ def test_sweeps_relaunch_per_worker_level_and_draw_their_charts(tmp_path):
         "--workers=1,2",
         "--connections=4,8",
         "--scenarios=hello",
-        "--duration=1",
-        "--warmup=0",
-        "--repeats=1",
+        *QUICK,
         f"--out={out}",
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -170,9 +170,7 @@ def test_no_pin_shares_the_cores_and_says_so(tmp_path):
         "--launch",
         "--no-pin",
         "--scenarios=hello",
-        "--duration=1",
-        "--warmup=0",
-        "--repeats=1",
+        *QUICK,
         f"--out={out}",
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -194,9 +192,7 @@ def test_running_apps_on_their_own_cores_keep_the_load_tool_off_them(tmp_path):
             "--flask=" + apps.urls["flask"],
             "--fastapi=" + apps.urls["fastapi"],
             "--scenarios=hello",
-            "--duration=1",
-            "--warmup=0",
-            "--repeats=1",
+            *QUICK,
             f"--out={out}",
         )
     finally:
@@ -229,9 +225,7 @@ def test_no_answers_at_all_exit_5_and_still_write_the_report(tmp_path):
         "--launch",
         "--scenarios=io",
         "--io-ms=5000",
-        "--duration=1",
-        "--warmup=0",
-        "--repeats=1",
+        *QUICK,
         "--connections=2",
         f"--out={out}",
     )
