@@ -11,7 +11,6 @@ from importlib.metadata import version
 
 from flask import Flask, request
 from pydantic import ValidationError
-from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 import metrics
@@ -31,31 +30,34 @@ app.config["SERVER_NAME"] = "localhost"
 
 
 def query(model):
-    """The query string validated by `model`, as FastAPI reads it: the last of a repeated
-    parameter wins, and an unknown one repeated shows all its values."""
-    args = MultiDict(workloads.query_pairs(request.query_string))
-    return model.model_validate(
-        {
-            key: values[-1] if key in model.model_fields or len(values) == 1 else values
-            for key, values in args.lists()
-        }
-    )
+    """The query string validated by `model`, as FastAPI reads it (workloads.query_values)."""
+    query_string = request.query_string
+    pairs = workloads.query_pairs(query_string) if query_string else []
+    return model.model_validate(workloads.query_values(pairs, model))
 
 
 @app.before_request
-def route_as_written():
+def read_as_fastapi():
     """Take the path and the method as written, as Starlette does: Werkzeug would route
-    `//status` and `status` to /status, redirect an empty path, and upper-case `get`."""
-    path = request.environ.get("PATH_INFO", "")
+    `//status` and `status` to /status, redirect an empty path, and upper-case `get`.
+    Then refuse any parameter to a route that takes none, once routing found it, as
+    fastapi-asgi.py does."""
+    environ = request.environ
+    path = environ.get("PATH_INFO", "")
     if not path.startswith("/") or path.startswith("//"):
         raise NotFound()
-    if request.url_rule and request.environ["REQUEST_METHOD"] not in request.url_rule.methods:
+    rule = request.url_rule
+    if rule and environ["REQUEST_METHOD"] not in rule.methods:
         raise MethodNotAllowed()
+    if rule and path in workloads.NO_QUERY_PATHS and request.query_string:
+        refused = workloads.unknown_parameters(request.query_string)
+        if refused:
+            return {"detail": refused}, 422
+    return None
 
 
 @app.get("/")
 def hello():
-    query(workloads.NoQuery)
     return workloads.Greeting(
         message="Hello from Flask",
         framework="flask",
@@ -68,7 +70,6 @@ def hello():
 
 @app.get("/status")
 def status():
-    query(workloads.NoQuery)
     return app.response_class(sampler.status().model_dump_json(), mimetype="application/json")
 
 
@@ -80,7 +81,6 @@ def stats():
 
 @app.get("/json")
 def json_items():
-    query(workloads.NoQuery)
     return workloads.items().model_dump()
 
 
@@ -99,8 +99,7 @@ def cpu():
 
 @app.errorhandler(ValidationError)
 def invalid_query(error):
-    detail = [{**err, "loc": ["query", *err["loc"]]} for err in error.errors(include_url=False)]
-    return {"detail": detail}, 422
+    return {"detail": workloads.query_errors(error)}, 422
 
 
 @app.errorhandler(HTTPException)

@@ -56,6 +56,8 @@ SHORTEST_WINDOW_S = 0.1
 # The processes serving the app are looked for again after this long, or at once
 # when one of them is gone.
 ROLES_TTL_S = 1.0
+# Whether this kernel lists each thread's children in /proc (CONFIG_PROC_CHILDREN).
+HAS_PROC_CHILDREN = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
 # NGINX Unit's own processes beside the apps' prototypes, by title.
 UNIT_SERVER_TITLES = ("unit: controller", "unit: router")
 # cgroup v1 reports "no limit" as a huge page-aligned number.
@@ -227,23 +229,15 @@ def _children(pid: int) -> list[int]:
     psutil's children() reads every process on the machine to find them; these
     files name them directly (Linux 3.5 and later, CONFIG_PROC_CHILDREN).
     """
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
+    if not HAS_PROC_CHILDREN:
+        with contextlib.suppress(psutil.Error):
+            return [child.pid for child in psutil.Process(pid).children()]
         return []
     pids = []
-    for task in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{task}/children") as children:
-                pids += [int(child) for child in children.read().split()]
-        except FileNotFoundError:
-            if not os.path.exists(f"/proc/{pid}/task/{task}"):
-                continue  # the thread ended
-            with contextlib.suppress(psutil.Error):  # no such files in this kernel
-                return [child.pid for child in psutil.Process(pid).children()]
-            return []
-        except OSError:
-            continue
+    with contextlib.suppress(OSError):  # the process is gone
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/children") as kids:
+                pids += [int(child) for child in kids.read().split()]  # (a thread may end)
     return pids
 
 

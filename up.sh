@@ -240,8 +240,6 @@ start() { # command...: in a process group of its own, so that stop() reaches it
 }
 
 serve_granian() { # port module interface [granian options]
-  # As many open files as allowed: every connection, idle or not, takes one.
-  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
   local files connections timeout_s
   files=$(ulimit -n)
   [[ $files =~ ^[0-9]+$ ]] || files=1048576
@@ -280,7 +278,6 @@ PY
 }
 
 serve_unit() {
-  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true # every connection takes an open file
   state=$(mktemp -d "${TMPDIR:-/tmp}/flask-vs-fastapi-unit.XXXXXX")
   local socket=$state/control.sock
   # Unit's log goes to stderr, and to a file that up.sh reads for what Unit's
@@ -316,6 +313,9 @@ serve_unit() {
   done
 }
 
+# As many open files as allowed, under either server: every connection, idle or not,
+# takes one.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [[ $SERVER == unit ]]; then
   serve_unit
 else

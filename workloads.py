@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, quote_from_bytes
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 ITEM_COUNT = 20
 # The methods every route answers, as a 405's Allow lists them in both apps
 # (HEAD is GET without the body).
 ALLOW = "GET, HEAD"
+# The routes that take no parameters: both apps check their query strings before
+# routing, and only where there is one, so that an empty query costs nothing.
+NO_QUERY_PATHS = frozenset({"/", "/status", "/json"})
 VISIBLE_ASCII = "".join(map(chr, range(0x21, 0x7F)))
 
 
@@ -24,6 +27,32 @@ def query_pairs(query_string: bytes) -> list[tuple[str, str]]:
     # Escape the raw bytes first: parse_qsl would decode those as they are.
     escaped = quote_from_bytes(query_string, safe=VISIBLE_ASCII)
     return parse_qsl(escaped, keep_blank_values=True)
+
+
+def query_values(pairs: list[tuple[str, str]], model: type[BaseModel]) -> dict[str, object]:
+    """The parameters as both apps validate them with `model`: a known one repeated counts
+    by its last value, as in Starlette; an unknown one repeated shows all its values."""
+    values: dict[str, list[str]] = {}
+    for key, value in pairs:
+        values.setdefault(key, []).append(value)
+    return {
+        key: found[-1] if key in model.model_fields or len(found) == 1 else found
+        for key, found in values.items()
+    }
+
+
+def unknown_parameters(query_string: bytes) -> list[dict]:
+    """The 422 `detail` for the parameters of a route that takes none ([] for none)."""
+    try:
+        NoQuery.model_validate(query_values(query_pairs(query_string), NoQuery))
+    except ValidationError as error:
+        return query_errors(error)
+    return []
+
+
+def query_errors(error: ValidationError) -> list[dict]:
+    """A query's validation errors as the `detail` of a 422, as FastAPI gives them."""
+    return [{**err, "loc": ["query", *err["loc"]]} for err in error.errors(include_url=False)]
 
 
 class Greeting(BaseModel):
