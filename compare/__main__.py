@@ -115,8 +115,8 @@ def levels(plan: Plan, workers: int) -> list[Level]:
 class Comparison:
     """Every warm-up and counted run, Flask and FastAPI alternating, with a live progress bar."""
 
-    def __init__(self, plan: Plan, console: Console, origin: float):
-        self.plan, self.console, self.origin = plan, console, origin
+    def __init__(self, plan: Plan, origin: float):
+        self.plan, self.origin = plan, origin
         self.runs: list[Run] = []
         per_level_s = len(APPS) * (plan.warmup_s + plan.repeats * plan.duration_s)
         steps = len(levels(plan, 1)) * (len(plan.workers) if plan.launch else 1)
@@ -174,7 +174,7 @@ def compare(plan: Plan, console: Console) -> int:
     loadtools.require(plan.load_tool)
     origin = time.monotonic()
     runner_start = time.process_time()
-    comparison = Comparison(plan, console, origin)
+    comparison = Comparison(plan, origin)
     env: dict[str, Any] = {}
     console.print(
         f"compare: {comparison.total_s / 60:.1f} min of load ({comparison.total_s:g} s), plus"

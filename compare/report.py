@@ -11,10 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from compare.run import Level, Run
-from compare.targets import APPS
+from compare.targets import APPS, NAMES
 
 COLORS = {"flask": "#1f77b4", "fastapi": "#2ca02c"}
-NAMES = {"flask": "Flask", "fastapi": "FastAPI"}
 BAR_CHARTS = [
     ("requests_per_s", "requests per second (median, min-max)", "req/s"),
     ("pss_mb_peak", "peak PSS of the workers (median, min-max)", "MiB"),

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 import httpx2
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 import metrics
 from compare import loadtools
@@ -59,16 +59,11 @@ class Run(BaseModel):
     load: loadtools.LoadResult
     cpu_s: float  # the workers' process.cpu_time_s after minus before
     server_cpu_s: float | None  # the server's own processes, likewise
-    total_cpu_s: float
-    cpu_s_per_1k: float | None
-    server_cpu_s_per_1k: float | None
-    total_cpu_s_per_1k: float | None
     cpu_percent_avg: float  # cpu_s over the time between the two readings: exact
     total_cpu_percent_avg: float
     cpu_percent_peak: float | None  # highest over one poll gap
     rss_mb_before: float
     rss_mb_after: float
-    rss_growth_mb: float
     rss_mb_avg: float
     rss_mb_peak: float
     uss_mb_avg: float | None
@@ -83,13 +78,50 @@ class Run(BaseModel):
     load_tool_cpu_s: float
     load_tool_cores: int
     load_tool_busy: float  # share of its cores the tool kept busy
-    tool_bound: bool  # busy >= TOOL_BOUND_SHARE: req/s and latency may be the tool's
     rate_reached: float | None  # with a fixed rate: responses per second
-    rate_missed: bool  # off the asked rate by more than RATE_TOLERANCE: no verdict
     runner_cpu_s: float
     polls: list[Poll]
     poll_failures: int  # polls unanswered within 5 s: they wait in the app's queue like any request
     stats_summary: dict[str, Any] | None  # the app's own /stats view of the window
+
+    @computed_field
+    @property
+    def total_cpu_s(self) -> float:
+        return round(self.cpu_s + (self.server_cpu_s or 0.0), 3)
+
+    @computed_field
+    @property
+    def cpu_s_per_1k(self) -> float | None:
+        return per_1k(self.cpu_s, self.load.requests)
+
+    @computed_field
+    @property
+    def server_cpu_s_per_1k(self) -> float | None:
+        return per_1k(self.server_cpu_s, self.load.requests)
+
+    @computed_field
+    @property
+    def total_cpu_s_per_1k(self) -> float | None:
+        return per_1k(self.total_cpu_s, self.load.requests)
+
+    @computed_field
+    @property
+    def rss_growth_mb(self) -> float:
+        return round(self.rss_mb_after - self.rss_mb_before, 2)
+
+    @computed_field
+    @property
+    def tool_bound(self) -> bool:
+        """The tool kept TOOL_BOUND_SHARE of its cores busy, or sent late: req/s and
+        latency may be the tool's."""
+        return self.load_tool_busy >= TOOL_BOUND_SHARE or self.load.generator_late
+
+    @computed_field
+    @property
+    def rate_missed(self) -> bool:
+        """Off the asked rate by more than RATE_TOLERANCE: no verdict."""
+        rate = self.level.rate
+        return bool(rate) and abs(self.rate_reached / rate - 1) > RATE_TOLERANCE
 
     @property
     def comparable(self) -> bool:
@@ -245,14 +277,13 @@ def measure(
         if after.server and before.server
         else None
     )
-    total_cpu_s = round(cpu_s + (server_cpu_s or 0.0), 3)
+    total_cpu_s = cpu_s + (server_cpu_s or 0.0)
     processes = (before.process, *polls, after.process)
     rss = [p.rss_mb for p in processes]
     uss = [p.uss_mb for p in processes if p.uss_mb is not None]
     pss = [p.pss_mb for p in processes if p.pss_mb is not None]
     peaks = [p.cpu_percent for p in polls if p.cpu_percent is not None]
     busy = tool_cpu_s / (load.duration_s * len(tool_cores)) if load.duration_s else 0.0
-    rate_reached = reached(load, plan.duration_s) if level.rate else None
     return Run(
         level=level,
         app=app,
@@ -261,16 +292,11 @@ def measure(
         load=load,
         cpu_s=cpu_s,
         server_cpu_s=server_cpu_s,
-        total_cpu_s=total_cpu_s,
-        cpu_s_per_1k=per_1k(cpu_s, load.requests),
-        server_cpu_s_per_1k=per_1k(server_cpu_s, load.requests),
-        total_cpu_s_per_1k=per_1k(total_cpu_s, load.requests),
         cpu_percent_avg=metrics.cpu_percent(cpu_s, window_s, limit),
         total_cpu_percent_avg=metrics.cpu_percent(total_cpu_s, window_s, limit),
         cpu_percent_peak=max(peaks) if peaks else None,
         rss_mb_before=before.process.rss_mb,
         rss_mb_after=after.process.rss_mb,
-        rss_growth_mb=round(after.process.rss_mb - before.process.rss_mb, 2),
         rss_mb_avg=_mean(rss),
         rss_mb_peak=max(rss),
         uss_mb_avg=_mean(uss),
@@ -289,9 +315,7 @@ def measure(
         load_tool_cpu_s=round(tool_cpu_s, 3),
         load_tool_cores=len(tool_cores),
         load_tool_busy=round(busy, 3),
-        tool_bound=busy >= TOOL_BOUND_SHARE or load.generator_late,
-        rate_reached=rate_reached,
-        rate_missed=bool(level.rate) and abs(rate_reached / level.rate - 1) > RATE_TOLERANCE,
+        rate_reached=reached(load, plan.duration_s) if level.rate else None,
         runner_cpu_s=round(time.process_time() - runner_before, 3),
         polls=polls,
         poll_failures=poller.failures,

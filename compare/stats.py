@@ -9,9 +9,8 @@ from pydantic import BaseModel
 
 from compare.cli import SCENARIOS
 from compare.run import Level, Run
-from compare.targets import APPS
+from compare.targets import APPS, NAMES
 
-NAMES = {"flask": "Flask", "fastapi": "FastAPI"}
 # Medians closer than this are "no clear difference" even where the runs do not
 # overlap: two runs of the same comparison must not name opposite winners.
 SMALLEST_DIFFERENCE = 0.05

@@ -11,6 +11,7 @@ import metrics
 import workloads
 
 APPS = ("flask", "fastapi")
+NAMES = {"flask": "Flask", "fastapi": "FastAPI"}
 
 
 class TargetError(RuntimeError):
