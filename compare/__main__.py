@@ -34,12 +34,12 @@ import psutil
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-import metrics
 from compare import cli, launcher, loadtools, report
 from compare.cli import Plan
 from compare.run import Level, Run, load_argv, measure, run_load
 from compare.stats import error_rate, summarize_runs
 from compare.targets import APPS, TargetError, check_targets, status
+from metrics.schema import Snapshot
 
 EXIT_TARGET, EXIT_LOAD_TOOL, EXIT_ERRORS = 3, 4, 5
 
@@ -56,7 +56,7 @@ def environment(
     plan: Plan,
     urls: dict[str, str],
     greetings: dict[str, dict[str, Any]],
-    statuses: dict[str, metrics.Snapshot],
+    statuses: dict[str, Snapshot],
     cores: launcher.Cores,
     launch_command: list[str] | None,
 ) -> dict[str, Any]:
