@@ -37,7 +37,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from compare import cli, launcher, loadtools, report
 from compare.cli import Plan
 from compare.run import Level, Run, load_argv, measure, run_load
-from compare.stats import error_rate, summarize_runs
+from compare.statistics import error_rate, summarize_runs
 from compare.targets import APPS, TargetError, check_targets, status
 from metrics.schema import Snapshot
 

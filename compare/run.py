@@ -218,7 +218,7 @@ def run_load(argv: list[str], tool: str, duration_s: int) -> tuple[loadtools.Loa
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     tool_cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     try:
-        parsed = loadtools.parse(tool, result.stdout + result.stderr)
+        parsed = loadtools.parse_output(tool, result.stdout + result.stderr)
     except loadtools.LoadToolError as error:
         raise loadtools.LoadToolError(
             f"{' '.join(argv)} exited {result.returncode}: {error}"
