@@ -1,6 +1,9 @@
 """A Snapshot: the system's, the workers' and the server's figures, with CPU % over a window.
 
-snapshot, reading = take_snapshot(reference)   # CPU figures since `reference`
+The window runs from the reading given; the very first call has none to give:
+
+    _, reading = take_snapshot(None)              # the first reading: no window yet
+    snapshot, reading = take_snapshot(reading)    # the figures since that reading
 """
 
 from __future__ import annotations
