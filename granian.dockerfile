@@ -16,7 +16,8 @@ COPY requirements.txt ./
 RUN python3 -m venv /venv \
     && /venv/bin/pip install --no-cache-dir --disable-pip-version-check -r requirements.txt \
     && useradd --system --no-create-home unit
-COPY flask-wsgi.py fastapi-asgi.py metrics.py workloads.py unit_conf.py conf.json up.sh ./
+COPY flask-wsgi.py fastapi-asgi.py workloads.py unit_conf.py conf.json up.sh ./
+COPY metrics/*.py metrics/
 USER unit
 ENV SERVER=granian HOST=0.0.0.0
 EXPOSE 8080 8081

@@ -18,7 +18,8 @@ ENV VENV=/venv PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 COPY requirements.txt ./
 RUN python3 -m venv /venv \
     && /venv/bin/pip install --no-cache-dir --disable-pip-version-check -r requirements.txt
-COPY flask-wsgi.py fastapi-asgi.py metrics.py workloads.py unit_conf.py conf.json up.sh ./
+COPY flask-wsgi.py fastapi-asgi.py workloads.py unit_conf.py conf.json up.sh ./
+COPY metrics/*.py metrics/
 # Unit's main process runs as root so that it can run the apps as its unprivileged
 # "unit" user (UNIT_USER); its control socket stays inside the container.
 ENV SERVER=unit HOST=0.0.0.0 UNIT_USER=unit

@@ -169,11 +169,11 @@ if missing:
         f" {venv}/bin/pip install -r requirements.txt"
     )
 
-import metrics
+from metrics.config import ConfigError, MetricsConfig
 
 try:
-    metrics.MetricsConfig.from_env()
-except metrics.ConfigError as error:
+    MetricsConfig.from_env()
+except ConfigError as error:
     print(f"up.sh: {error}", file=sys.stderr)
     sys.exit(2)
 PY

@@ -26,7 +26,8 @@ import httpx2
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import launch
-import metrics
+from metrics.processes import find_roles
+from metrics.snapshot import take_snapshot
 
 
 def p90(values: list[float]) -> float:
@@ -35,14 +36,14 @@ def p90(values: list[float]) -> float:
 
 def sample_cpu_ms(pid: int, count: int) -> tuple[list[float], list[float]]:
     """CPU ms of each look-up of pid's roles, and of each snapshot of them."""
-    roles = metrics.find_roles(pid)
-    _, reference = metrics.take_snapshot(None, roles)
+    roles = find_roles(pid)
+    _, reference = take_snapshot(None, roles)
     lookups, snapshots = [], []
     for _ in range(count):
         start = time.process_time()
-        roles = metrics.find_roles(pid)
+        roles = find_roles(pid)
         middle = time.process_time()
-        _, reference = metrics.take_snapshot(reference, roles)
+        _, reference = take_snapshot(reference, roles)
         lookups.append((middle - start) * 1000)
         snapshots.append((time.process_time() - middle) * 1000)
     return lookups, snapshots

@@ -13,9 +13,7 @@ after every run and polls it during the run. It prints a table of medians with
 their min-max, and writes report.json, report.md and PNG charts to --out
 (default results/<timestamp>/).
 
-Exit codes: 0 done; 2 bad flags; 3 a target is unreachable, not one of these
-apps, or both URLs are the same app; 4 the load tool is missing or failed;
-5 errors or non-2xx answers over --max-error-rate (the report is still written).
+Exit codes: `./compare.sh --help` lists them, from compare/cli.py's EXIT_CODES.
 """
 
 from __future__ import annotations
@@ -34,14 +32,12 @@ import psutil
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-import metrics
 from compare import cli, launcher, loadtools, report
-from compare.cli import Plan
+from compare.cli import EXIT_DONE, EXIT_ERRORS, EXIT_LOAD_TOOL, EXIT_SIGNAL_BASE, EXIT_TARGET, Plan
 from compare.run import Level, Run, load_argv, measure, run_load
-from compare.stats import error_rate, summarize_runs
+from compare.statistics import error_rate, summarize_runs
 from compare.targets import APPS, TargetError, check_targets, status
-
-EXIT_TARGET, EXIT_LOAD_TOOL, EXIT_ERRORS = 3, 4, 5
+from metrics.schema import Snapshot
 
 
 def cpu_model() -> str:
@@ -56,7 +52,7 @@ def environment(
     plan: Plan,
     urls: dict[str, str],
     greetings: dict[str, dict[str, Any]],
-    statuses: dict[str, metrics.Snapshot],
+    statuses: dict[str, Snapshot],
     cores: launcher.Cores,
     launch_command: list[str] | None,
 ) -> dict[str, Any]:
@@ -228,14 +224,14 @@ def compare(plan: Plan, console: Console) -> int:
                 f" --max-error-rate {plan.max_error_rate:.1%})[/red]"
             )
         return EXIT_ERRORS
-    return 0
+    return EXIT_DONE
 
 
 def main(argv: list[str] | None = None) -> int:
     # SIGTERM and SIGHUP (a closed terminal) unwind like Ctrl-C, so that launched apps,
     # which run in a session of their own, are stopped on the way out.
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda number, _: sys.exit(128 + number))
+        signal.signal(sig, lambda number, _: sys.exit(EXIT_SIGNAL_BASE + number))
     plan = cli.parse(argv)
     # A terminal sets the width; in a log or pipe, wide enough for the table.
     console = Console(width=None if sys.stdout.isatty() else 160)
@@ -249,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_LOAD_TOOL
     except KeyboardInterrupt:
         console.print("compare: interrupted; no report written")
-        return 128 + signal.SIGINT
+        return EXIT_SIGNAL_BASE + signal.SIGINT
 
 
 if __name__ == "__main__":

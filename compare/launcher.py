@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import launch
-import metrics
 from compare.targets import TargetError
+from metrics.schema import Snapshot
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def for_launch(pin: bool | None) -> Cores:
     return Cores(apps, tool, f"load tool on cores {tool}, apps on cores {apps}")
 
 
-def for_targets(pin: bool | None, statuses: dict[str, metrics.Snapshot]) -> Cores:
+def for_targets(pin: bool | None, statuses: dict[str, Snapshot]) -> Cores:
     """The load tool on the cores the running apps may not use, as their /status says."""
     cores = our_cores()
     if pin is False:

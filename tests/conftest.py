@@ -28,6 +28,19 @@ def fastapi_module():
     return load_app("fastapi-asgi")
 
 
+def running(processes: list[psutil.Process], attrs: list[str]) -> list[psutil.Process]:
+    """Those of `processes` still running, each with `.info` holding `attrs` as
+    psutil.process_iter gives it: a process listed a moment ago may have exited since."""
+    alive = []
+    for process in processes:
+        try:
+            process.info = process.as_dict(attrs)
+        except psutil.NoSuchProcess:
+            continue
+        alive.append(process)
+    return alive
+
+
 def processes_serving(ports: list[int]) -> list[psutil.Process]:
     """Every process whose command line serves one of `ports` (granian's --port)."""
     return [

@@ -13,7 +13,7 @@ from statistics import fmean
 import httpx2
 import psutil
 import pytest
-from conftest import ROOT, processes_serving, serve
+from conftest import ROOT, processes_serving, running, serve
 from hostile import Hostile, raise_open_files
 
 import unit_conf
@@ -178,8 +178,8 @@ def test_a_server_dying_stops_up_sh_with_an_error(served_factory):
     served = served_factory()
     fastapi_master = next(
         p
-        for p in psutil.Process(served.process.pid).children()
-        if "fastapi-asgi" in " ".join(p.cmdline())
+        for p in running(psutil.Process(served.process.pid).children(), ["cmdline"])
+        if "fastapi-asgi" in " ".join(p.info["cmdline"] or [])
     )
     tree = served.tree()
     fastapi_master.kill()

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx2
 import psutil
 import pytest
-from conftest import ROOT, processes_serving
+from conftest import ROOT, processes_serving, running
 from test_serve import up_env
 
 UNITD = os.environ.get("UNITD", "unitd")
@@ -131,9 +131,9 @@ def test_venv_chooses_the_virtualenv_the_apps_run_from(tmp_path):
     )
     try:
         assert " serves Flask on " in process.stdout.readline()
-        served = psutil.Process(process.pid).children()
+        served = running(psutil.Process(process.pid).children(), ["cmdline"])
         assert served and all(
-            p.cmdline()[0] == str(ROOT / ".venv" / "bin" / "python") for p in served
+            p.info["cmdline"][0] == str(ROOT / ".venv" / "bin" / "python") for p in served
         )
     finally:
         process.terminate()
