@@ -21,7 +21,6 @@ import itertools
 import logging
 import math
 import os
-import re
 import threading
 import time
 from array import array
@@ -30,18 +29,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from statistics import fmean
-from typing import Annotated, Any
+from typing import Any
 
 import psutil
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    create_model,
-)
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+# The METRICS_* settings and their rules have one home, serving's configuration, which
+# start.sh runs with a bare python3 before it builds anything.
+from serve.config import MAX_SLOTS, ConfigError, MetricsConfig  # noqa: F401 (re-exported)
 
 log = logging.getLogger("metrics")
 
@@ -64,54 +59,6 @@ UNIT_SERVER_TITLES = ("unit: controller", "unit: router")
 CGROUP_V1_UNLIMITED = 2**60
 # Keys of a sample that are identifiers or labels, not figures to summarise.
 NOT_FIGURES = frozenset({"timestamp", "time", "pid", "pids", "version", "cpu_affinity"})
-# The largest METRICS_SLOTS: a full buffer must stay well under 50 MiB per worker,
-# with room for larger samples, and /stats of it under 200 ms on a busy machine
-# (benchmarks/stats_cost.py measures both). 100000 met neither.
-MAX_SLOTS = 20_000
-
-
-class ConfigError(RuntimeError):
-    """A metrics setting in the environment is invalid; start-up must stop."""
-
-
-def plain_decimal(pattern: str, what: str) -> BeforeValidator:
-    """Refuse a setting's text unless it matches `pattern`, saying it should be `what`.
-
-    pydantic alone accepts '1_000', ' 5', '1e1' and, for an integer, '1.0': a typo
-    there would start the apps with a value nobody meant.
-    """
-    regex = re.compile(pattern)
-
-    def check(value: Any) -> Any:
-        if isinstance(value, str) and not regex.fullmatch(value):
-            raise PydanticCustomError("plain_decimal", "Input should be {what}", {"what": what})
-        return value
-
-    return BeforeValidator(check)
-
-
-class MetricsConfig(BaseModel):
-    """The sampler's settings, read and validated once from the environment."""
-
-    model_config = ConfigDict(frozen=True, allow_inf_nan=False, extra="ignore")
-
-    interval_s: Annotated[
-        float, plain_decimal(r"-?[0-9]+(\.[0-9]+)?", "a plain decimal number such as 10 or 0.5")
-    ] = Field(10.0, ge=0.1, le=3600, validation_alias="METRICS_INTERVAL")
-    slots: Annotated[int, plain_decimal(r"-?[0-9]+", "a plain decimal integer such as 60")] = Field(
-        60, ge=1, le=MAX_SLOTS, validation_alias="METRICS_SLOTS"
-    )
-
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> MetricsConfig:
-        environ = dict(os.environ if environ is None else environ)
-        try:
-            return cls.model_validate(environ)
-        except ValidationError as error:
-            problems = "; ".join(
-                f"{err['loc'][0]}={err['input']!r}: {err['msg']}" for err in error.errors()
-            )
-            raise ConfigError(f"invalid metrics setting: {problems}") from None
 
 
 class Cgroup(BaseModel):

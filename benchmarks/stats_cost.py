@@ -32,7 +32,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import metrics
-from launch import free_port
+from serve.ports import free_port
 
 MB = 1024 * 1024
 
@@ -65,7 +65,7 @@ def full_fastapi():
 def buffer_mb(slots: int) -> tuple[float, float, int]:
     """MiB that a full buffer of `slots` holds here: traced allocations, RSS growth; and
     the bytes of one sample's JSON."""
-    sampler = metrics.Sampler(metrics.MetricsConfig(METRICS_SLOTS=slots))
+    sampler = metrics.Sampler(metrics.MetricsConfig(slots=slots))
     process = psutil.Process()
     rss_before = process.memory_info().rss
     tracemalloc.start()

@@ -16,7 +16,8 @@ import psutil
 import pytest
 from conftest import ROOT, processes_serving
 
-from launch import free_port, launch
+from serve.launch import launch
+from serve.ports import free_port
 
 # --- real runs -----------------------------------------------------------------------
 

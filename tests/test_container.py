@@ -20,7 +20,7 @@ import httpx2
 import pytest
 from conftest import ROOT
 
-from launch import free_port
+from serve.ports import free_port
 
 pytestmark = pytest.mark.container
 

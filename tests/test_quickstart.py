@@ -21,10 +21,9 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import ROOT, processes_serving
-from test_up_start import project_copy
+from conftest import ROOT, processes_serving, project_copy
 
-from launch import free_port
+from serve.ports import free_port
 
 
 def quick_start_commands() -> list[list[str]]:

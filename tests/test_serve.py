@@ -16,8 +16,9 @@ import pytest
 from conftest import ROOT, processes_serving, serve
 from hostile import Hostile, raise_open_files
 
-import unit_conf
-from launch import Launched, free_port
+from serve.config import load_conf
+from serve.launch import Launch
+from serve.ports import free_port
 
 INTERVAL_S = 0.2
 SLOTS = 5
@@ -194,10 +195,10 @@ def test_a_server_dying_stops_up_sh_with_an_error(served_factory):
 IDLE, SLOW = 1100, 5
 
 
-def assert_hostile_clients_starve_no_app(served: Launched) -> None:
+def assert_hostile_clients_starve_no_app(served: Launch) -> None:
     """With IDLE + SLOW hostile connections open at each port, both apps answer; and
     the server closes every one of them within conf.json's header read timeout."""
-    timeout_s = unit_conf.load()["settings"]["http"]["header_read_timeout"]
+    timeout_s = load_conf(ROOT / "conf.json")["settings"]["http"]["header_read_timeout"]
     needed = 2 * (IDLE + SLOW) + 256
     if raise_open_files(needed) < needed:
         pytest.skip(f"this test needs {needed} open files; the hard limit is lower")
@@ -249,7 +250,7 @@ class Watcher:
                     self.failures.append(status)
 
 
-def assert_a_killed_worker_is_replaced(served: Launched, app: str, workers: int) -> None:
+def assert_a_killed_worker_is_replaced(served: Launch, app: str, workers: int) -> None:
     """kill -9 of a worker of `app`: a new one takes its place in /status, the other app
     answers every request meanwhile, and up.sh keeps serving."""
     other = next(name for name in served.urls if name != app)
@@ -298,7 +299,7 @@ def io_requests(url: str, waits_ms: list[int]) -> list:
     return futures
 
 
-def assert_a_stop_drains(served: Launched, threads: int) -> None:
+def assert_a_stop_drains(served: Launch, threads: int) -> None:
     """SIGTERM while each app has its longest request (10 s) running and a queue longer
     than its threads: new connections are refused, every request accepted before gets
     its answer, and up.sh exits 0 once all are answered."""
@@ -324,7 +325,7 @@ def test_sigterm_answers_the_longest_request_and_a_queue_then_stops(served_facto
     assert_a_stop_drains(served_factory(THREADS="2"), threads=2)
 
 
-def assert_a_stop_past_the_grace_period_says_so(served: Launched) -> str:
+def assert_a_stop_past_the_grace_period_says_so(served: Launch) -> str:
     """Flask with one thread and two 10 s requests: the second would end 20 s after they
     started, past up.sh's 15 s. SIGTERM: one is answered, the other cut off, and up.sh
     says so and exits 1, leaving nothing behind. up.sh's log."""
@@ -388,18 +389,20 @@ def test_a_closed_stdout_stops_every_process():
     assert alive == []
 
 
-def up_env(**env: str) -> dict[str, str]:
-    """up.sh's environment: granian on two free ports, unless `env` says otherwise."""
-    return {
+def up_env(**env: str | None) -> dict[str, str]:
+    """up.sh's environment: granian on two free ports, unless `env` says otherwise (None:
+    unset)."""
+    merged = {
         **os.environ,
         "SERVER": "granian",
         "FLASK_PORT": str(free_port()),
         "FASTAPI_PORT": str(free_port()),
         **env,
     }
+    return {name: value for name, value in merged.items() if value is not None}
 
 
-def run_up(**env: str) -> subprocess.CompletedProcess:
+def run_up(**env: str | None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(ROOT / "up.sh")], env=up_env(**env), capture_output=True, text=True, timeout=60
     )
@@ -416,6 +419,11 @@ def run_up(**env: str) -> subprocess.CompletedProcess:
         ({"WORKERS": "0"}, "WORKERS='0'"),
         ({"THREADS": "many"}, "THREADS='many'"),
         ({"SERVER": "gunicorn"}, "SERVER='gunicorn'"),
+        # Empty is no default: the same rule for every setting.
+        ({"WORKERS": ""}, "WORKERS='' is not a number of processes"),
+        ({"THREADS": ""}, "THREADS='' is not a number of threads"),
+        ({"FLASK_PORT": ""}, "FLASK_PORT='' is not a port number"),
+        ({"METRICS_SLOTS": ""}, "METRICS_SLOTS=''"),
     ],
 )
 def test_bad_settings_stop_up_sh_before_anything_starts(env, says):

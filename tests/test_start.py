@@ -10,7 +10,7 @@ import psutil
 import pytest
 from conftest import ROOT
 
-from launch import free_port
+from serve.ports import free_port
 
 
 def start_sh(*args: str, **env: str) -> subprocess.Popen:
