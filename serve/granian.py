@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import resource
 import subprocess
+import time
 from collections.abc import Callable
 
 from serve.config import PORTS, Config
 from serve.exits import Refused
 from serve.ports import listen_problem
-from serve.supervise import ServerLog, spawn
+from serve.supervise import POLL_S, ServerLog, spawn
 
 
 def backpressure(open_files: int) -> int:
@@ -75,8 +76,39 @@ class Granian:
         return Refused("a server exited before both apps answered; its output is above")
 
     def drain(self, deadline: float, hurried: Callable[[], bool]) -> str:
-        return ""  # SIGTERM is granian's drain: it refuses new connections and lets its
-        # workers answer the requests they have
+        """SIGTERM is granian's drain: it refuses new connections and lets its workers
+        answer the requests they have. But a worker still loading the app loses that
+        signal: until it has, it runs the copy of its master's handler it was forked with,
+        which only takes note, and its master then waits for it with no time limit. A
+        second SIGTERM is no remedy: it cuts off a draining worker's requests. So wait
+        until every worker has loaded the app (up to the deadline, or a second signal)."""
+        while self.loading():
+            if time.monotonic() >= deadline or hurried():
+                return "a granian worker was still loading the app"
+            time.sleep(POLL_S)
+        return ""
+
+    def loading(self) -> bool:
+        """Whether a granian has fewer workers than asked, or one that does not listen yet
+        (it listens once it has loaded the app and set its own signal handlers)."""
+        import psutil  # in VENV, which runs this; up.sh's checks before need no psutil
+
+        for app, process in zip(self.apps, self.processes, strict=True):
+            try:
+                workers = psutil.Process(process.pid).children() if process.poll() is None else []
+                if process.poll() is None and len(workers) < self.config.workers:
+                    return True
+                for worker in workers:
+                    listening = {
+                        c.laddr.port
+                        for c in worker.net_connections("inet")
+                        if c.status == psutil.CONN_LISTEN
+                    }
+                    if self.config.ports[app] not in listening:
+                        return True
+            except psutil.NoSuchProcess:
+                continue  # gone meanwhile: it loads nothing
+        return False
 
     def check(self) -> None:
         pass  # nothing of granian's own: the virtualenv has it, or up.sh said so

@@ -228,8 +228,11 @@ class Supervisor:
 
         processes = self.server.processes
         left = self.server.drain(deadline, hurried)
-        for process in processes:  # orphaned workers of a server that died included
-            signal_group(process, signal.SIGTERM)
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)  # the server stops its own processes
+            else:
+                signal_group(process, signal.SIGTERM)  # what a server that died left behind
         while any(p.poll() is None for p in processes):
             if time.monotonic() >= deadline or hurried():
                 break

@@ -13,7 +13,7 @@ from statistics import fmean
 import httpx2
 import psutil
 import pytest
-from conftest import ROOT, processes_serving, serve
+from conftest import ROOT, processes_serving, project_copy, serve
 from hostile import Hostile, raise_open_files
 
 from serve.config import load_conf
@@ -279,6 +279,61 @@ def test_a_killed_worker_is_replaced_and_the_other_app_never_notices(served_fact
     served = served_factory(WORKERS="2")
     assert_a_killed_worker_is_replaced(served, app, workers=2)
     assert served.stop() == 0
+
+
+# Put before an app's code: its import lasts until the file RELEASE exists. LOADING is
+# made once it waits, and TERMED if a SIGTERM comes meanwhile, which it takes no action
+# on, as a granian worker still loading the app does (it runs the copy of its master's
+# handler that it was forked with, which only takes note).
+LOADS_UNTIL_RELEASED = """import os as _os, signal as _signal, time as _time
+_before = _signal.signal(
+    _signal.SIGTERM, lambda *_: open(_os.environ["TERMED"], "w").close()
+)
+open(_os.environ["LOADING"], "w").close()
+while not _os.path.exists(_os.environ["RELEASE"]):
+    _time.sleep(0.05)
+_signal.signal(_signal.SIGTERM, _before)
+"""
+
+
+def test_a_stop_while_a_worker_loads_the_app_waits_for_it_and_drains(tmp_path):
+    # A SIGTERM to such a worker is lost, and granian's master then waits for it with
+    # no limit: up.sh must not send it before the worker has loaded the app.
+    copy = project_copy(tmp_path)
+    app = copy / "fastapi-asgi.py"
+    app.write_text(LOADS_UNTIL_RELEASED + app.read_text())
+    files = {name: tmp_path / name.lower() for name in ("LOADING", "RELEASE", "TERMED")}
+    env = up_env(
+        VENV=os.environ.get("VENV") or str(ROOT / ".venv"),
+        **{name: str(path) for name, path in files.items()},
+    )
+    process = subprocess.Popen(
+        [str(copy / "up.sh")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not files["LOADING"].exists():
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        tree = psutil.Process(process.pid).children(recursive=True)
+        process.send_signal(signal.SIGTERM)
+        time.sleep(1)  # a SIGTERM passed on at once would reach the worker meanwhile
+        files["RELEASE"].touch()
+        code = process.wait(30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        output = process.communicate()[0]
+    assert not files["TERMED"].exists(), output
+    assert code == 0, output
+    assert "had not answered" not in output
+    _, alive = psutil.wait_procs(tree, timeout=5)
+    assert alive == []
 
 
 CUT_OFF = ("RemoteProtocolError", "ReadError")  # how httpx2 says a request got no answer
