@@ -4,7 +4,7 @@
 #   docker build -f granian.dockerfile -t flask-vs-fastapi:granian .
 #   docker run --rm -p 127.0.0.1:8080:8080 -p 127.0.0.1:8081:8081 flask-vs-fastapi:granian
 #
-# It builds on Python's image only (unit.dockerfile on Unit's only). The base is a build
+# It builds on Python's image only (Dockerfile on Unit's only). The base is a build
 # argument, pinned to a tag.
 ARG PYTHON_IMAGE=python:3.12-slim
 FROM ${PYTHON_IMAGE}

@@ -6,8 +6,8 @@
 #   ./start.sh --cpus 1 --memory 512m --cpuset 1
 #   ./start.sh --stop             # stop and remove the container
 #
-# With Docker it builds the image from the server's own dockerfile (unit.dockerfile
-# on UNIT_IMAGE, granian.dockerfile on PYTHON_IMAGE), replaces a container of the
+# With Docker it builds the image from the server's own dockerfile (Dockerfile on
+# UNIT_IMAGE, granian.dockerfile on PYTHON_IMAGE), replaces a container of the
 # same name, publishes both ports on 127.0.0.1, waits until both apps serve and
 # says what to do next. Where Docker is not installed or its daemon is not
 # reachable, it says so and runs ./up.sh here instead, in the foreground, from
@@ -167,7 +167,7 @@ fi
 server=${server:-unit}
 image=flask-vs-fastapi:$server
 if [[ $server == unit ]]; then
-  dockerfile=unit.dockerfile base_variable=UNIT_IMAGE base=${UNIT_IMAGE:-unit:1.34.2-python3.12}
+  dockerfile=Dockerfile base_variable=UNIT_IMAGE base=${UNIT_IMAGE:-unit:1.34.2-python3.12}
   other="--server granian builds on python:3.12-slim instead"
 else
   dockerfile=granian.dockerfile base_variable=PYTHON_IMAGE base=${PYTHON_IMAGE:-python:3.12-slim}

@@ -106,7 +106,8 @@ def container(request):
     try:
         assert started.returncode == 0, started.stdout + started.stderr
         assert f"{server} serves both apps in container {name}" in started.stdout
-        assert f"building flask-vs-fastapi:{server} from {server}.dockerfile" in started.stdout
+        dockerfile = {"unit": "Dockerfile", "granian": "granian.dockerfile"}[server]
+        assert f"building flask-vs-fastapi:{server} from {dockerfile}" in started.stdout
         # The classic builder's warning on every build: start.sh says which builder once.
         assert "DEPRECATED" not in started.stdout + started.stderr
         yield {"name": name, "server": server, "ports": ports}

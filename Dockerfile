@@ -1,6 +1,7 @@
-# Both apps in one container under NGINX Unit. ./start.sh builds and runs it; by hand:
+# Both apps in one container under NGINX Unit: the default image. ./start.sh builds and
+# runs it; by hand:
 #
-#   docker build -f unit.dockerfile -t flask-vs-fastapi:unit .
+#   docker build -t flask-vs-fastapi:unit .
 #   docker run --rm -p 127.0.0.1:8080:8080 -p 127.0.0.1:8081:8081 flask-vs-fastapi:unit
 #
 # It builds on Unit's image only (granian.dockerfile on Python's only), so that
