@@ -94,20 +94,20 @@ class Granian:
         import psutil  # in VENV, which runs this; up.sh's checks before need no psutil
 
         for app, process in zip(self.apps, self.processes, strict=True):
+            if process.poll() is not None:
+                continue  # its master is gone: no worker of it will load the app
             try:
-                workers = psutil.Process(process.pid).children() if process.poll() is None else []
-                if process.poll() is None and len(workers) < self.config.workers:
-                    return True
-                for worker in workers:
-                    listening = {
-                        c.laddr.port
-                        for c in worker.net_connections("inet")
-                        if c.status == psutil.CONN_LISTEN
-                    }
-                    if self.config.ports[app] not in listening:
-                        return True
-            except psutil.NoSuchProcess:
-                continue  # gone meanwhile: it loads nothing
+                workers = psutil.Process(process.pid).children()
+                ports = [
+                    {c.laddr.port for c in w.net_connections("inet") if c.status == "LISTEN"}
+                    for w in workers
+                ]
+            except psutil.Error:  # a worker gone, or not yet reaped: one is being replaced
+                return True
+            if len(workers) < self.config.workers:
+                return True
+            if any(self.config.ports[app] not in listening for listening in ports):
+                return True
         return False
 
     def check(self) -> None:

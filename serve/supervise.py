@@ -120,8 +120,10 @@ class Server(Protocol):
     processes: list[subprocess.Popen]  # each leads its own process group
     logs: dict[str, ServerLog]  # by app: where its errors are logged
 
+    # Before any server starts: what would make this one fail, raised as Refused.
     def check(self) -> None: ...
     def start(self) -> None: ...
+    # Why processes[index] exited before both apps answered.
     def exited_early(self, index: int) -> Refused: ...
     # Before SIGTERM: whatever the server needs to stop without cutting a request off,
     # up to the deadline or a second signal; what it could not do, if anything.
