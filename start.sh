@@ -27,8 +27,10 @@
 # The limits apply to both apps alike: they share the container.
 #
 # Environment: FLASK_PORT and FASTAPI_PORT (the host's ports); METRICS_INTERVAL,
-# METRICS_SLOTS, WORKERS and THREADS (passed into the container); UNIT_IMAGE
-# (unit:1.34.2-python3.12) and PYTHON_IMAGE (python:3.12-slim), the base images.
+# METRICS_SLOTS, WORKERS and THREADS (passed into the container); the base images,
+# by default the dockerfiles' own:
+#   UNIT_IMAGE     {UNIT_IMAGE}
+#   PYTHON_IMAGE   {PYTHON_IMAGE}
 # Run here, every setting of ./up.sh applies. ./up.sh --help says what each setting
 # takes and its default; start.sh checks them by the same rules (serve/config.py, with
 # this machine's python3) before it builds or starts anything.
@@ -48,8 +50,14 @@ bad_usage() {
   echo "start.sh: $* (--help lists the options)" >&2
   exit 2
 }
+base_default() { # UNIT_IMAGE or PYTHON_IMAGE: the base image its dockerfile names
+  local dockerfile=Dockerfile
+  [[ $1 == UNIT_IMAGE ]] || dockerfile=granian.dockerfile
+  sed -n "s/^ARG $1=//p" "$dockerfile"
+}
 usage() {
-  sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+  sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' |
+    sed "s|{UNIT_IMAGE}|$(base_default UNIT_IMAGE)|; s|{PYTHON_IMAGE}|$(base_default PYTHON_IMAGE)|"
   exit 0
 }
 
@@ -167,11 +175,12 @@ fi
 server=${server:-unit}
 image=flask-vs-fastapi:$server
 if [[ $server == unit ]]; then
-  dockerfile=Dockerfile base_variable=UNIT_IMAGE base=${UNIT_IMAGE:-unit:1.34.2-python3.12}
-  other="--server granian builds on python:3.12-slim instead"
+  dockerfile=Dockerfile base_variable=UNIT_IMAGE base=${UNIT_IMAGE:-$(base_default UNIT_IMAGE)}
+  other="--server granian builds on $(base_default PYTHON_IMAGE) instead"
 else
-  dockerfile=granian.dockerfile base_variable=PYTHON_IMAGE base=${PYTHON_IMAGE:-python:3.12-slim}
-  other="the default server, unit, builds on unit:1.34.2-python3.12 instead"
+  dockerfile=granian.dockerfile base_variable=PYTHON_IMAGE
+  base=${PYTHON_IMAGE:-$(base_default PYTHON_IMAGE)}
+  other="the default server, unit, builds on $(base_default UNIT_IMAGE) instead"
 fi
 
 for port in "$flask_port" "$fastapi_port"; do
