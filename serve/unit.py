@@ -107,7 +107,8 @@ def check_python(config: Config) -> None:
         text=True,
     )
     if asked.returncode != 0:
-        raise Refused(f"cannot ask libpython its version: {asked.stderr.strip().splitlines()[-1:]}")
+        said = (asked.stderr.strip().splitlines() or ["no word"])[-1]
+        raise Refused(f"VENV's python could not ask Unit's libpython its version: {said}")
     versions = json.loads(asked.stdout)
     venv_version = one_line(versions["venv"])
     if any(one_line(versions[str(library)]) == venv_version for library in libraries.values()):
@@ -117,8 +118,8 @@ def check_python(config: Config) -> None:
     unit_version = one_line(versions[str(library)])
     python = python_of_build(library, unit_version)
     advice = (
-        f"make one with it: {python} -m venv DIR && DIR/bin/pip install -r requirements.txt,"
-        " then VENV=DIR"
+        f"make one with that Python: {python} -m venv DIR && DIR/bin/pip install -r"
+        " requirements.txt, then VENV=DIR"
         if python
         else "make one with that Python (none on PATH here is that build), or build Unit's"
         " Python module against VENV's"

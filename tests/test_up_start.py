@@ -202,7 +202,7 @@ def test_under_unit_a_virtualenv_of_another_python_build_is_refused_before_unit_
     assert f"but VENV {venv} was made by Python {python_version(venv / 'bin/python')} (" in line
     assert list(state.iterdir()) == []
     # It names the Python to make one with, and that Python is the one Unit runs.
-    named = re.search(r"make one with it: (\S+) -m venv DIR && DIR/bin/pip install", line)
+    named = re.search(r"make one with that Python: (\S+) -m venv DIR && DIR/bin/pip install", line)
     assert named, line
     assert python_version(named[1]) == unit_version
 
