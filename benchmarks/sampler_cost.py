@@ -25,9 +25,9 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import launch
 from metrics.processes import find_roles
 from metrics.snapshot import take_snapshot
+from serve.launch import launch
 
 
 def p90(values: list[float]) -> float:
@@ -86,12 +86,12 @@ def main() -> None:
 
     interval_s = 0.1
     log = Path("/tmp/sampler_cost_up.log")
-    apps = launch.launch(log, {"METRICS_INTERVAL": "3600"})
+    apps = launch(log, {"METRICS_INTERVAL": "3600"})
     try:
         baseline = idle_cpu_s_per_s(apps.urls, args.idle)
     finally:
         apps.stop()
-    apps = launch.launch(log, {"METRICS_INTERVAL": str(interval_s)})
+    apps = launch(log, {"METRICS_INTERVAL": str(interval_s)})
     try:
         with httpx2.Client(timeout=10) as client:
             server = client.get(apps.urls["flask"] + "/").headers.get("server", "unknown")

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/stats_cost.py [--slots N] [--repeats 5]
 
-With METRICS_SLOTS=N (default: the largest allowed, metrics.config.MAX_SLOTS), fills a
+With METRICS_SLOTS=N (default: the largest allowed, serve.config.MAX_SLOTS), fills a
 sampler's buffer with N samples (copies of a real snapshot, each stored as the
 sampler stores it) and prints the memory they hold here (Python allocations and
 the growth of RSS), also for samples 30% larger. Then serves each app under
@@ -31,10 +31,10 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from launch import free_port
-from metrics.config import MAX_SLOTS, MetricsConfig
 from metrics.sampler import Sampler
 from metrics.schema import MB
+from serve.config import MAX_SLOTS, MetricsConfig
+from serve.ports import free_port
 
 
 def fill(sampler: Sampler, count: int) -> None:
@@ -65,7 +65,7 @@ def full_fastapi():
 def buffer_mb(slots: int) -> tuple[float, float, int]:
     """MiB that a full buffer of `slots` holds here: traced allocations, RSS growth; and
     the bytes of one sample's JSON."""
-    sampler = Sampler(MetricsConfig(METRICS_SLOTS=slots))
+    sampler = Sampler(MetricsConfig(slots=slots))
     process = psutil.Process()
     rss_before = process.memory_info().rss
     tracemalloc.start()

@@ -32,12 +32,13 @@ import psutil
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from compare import cli, launcher, loadtools, report
+from compare import cli, loadtools, pinning, report
 from compare.cli import EXIT_DONE, EXIT_ERRORS, EXIT_LOAD_TOOL, EXIT_SIGNAL_BASE, EXIT_TARGET, Plan
 from compare.run import Level, Run, load_argv, measure, run_load
 from compare.statistics import error_rate, summarize_runs
 from compare.targets import APPS, TargetError, check_targets, status
 from metrics.schema import Snapshot
+from serve.launch import LaunchError, launch
 
 
 def cpu_model() -> str:
@@ -53,7 +54,7 @@ def environment(
     urls: dict[str, str],
     greetings: dict[str, dict[str, Any]],
     statuses: dict[str, Snapshot],
-    cores: launcher.Cores,
+    cores: pinning.Cores,
     launch_command: list[str] | None,
 ) -> dict[str, Any]:
     return {
@@ -189,22 +190,22 @@ def compare(plan: Plan, console: Console) -> int:
     ):
         task = progress.add_task("starting", total=comparison.total_s)
         if plan.launch:
-            cores = launcher.for_launch(plan.pin)
+            cores = pinning.for_launch(plan.pin)
             for workers in plan.workers:
                 log = plan.out / ("up.log" if len(plan.workers) == 1 else f"up-w{workers}.log")
-                with launcher.launched(workers, cores, log) as apps:
+                with launch(log, {"WORKERS": str(workers)}, cores.taskset()) as apps:
                     greetings = check_targets(client, apps.urls)
                     statuses = {app: status(client, url) for app, url in apps.urls.items()}
                     env = env or environment(plan, apps.urls, greetings, statuses, cores, apps.argv)
-                    tool_cores = cores.tool or launcher.our_cores()
+                    tool_cores = cores.tool or pinning.our_cores()
                     comparison.execute(progress, task, client, apps.urls, workers, tool_cores)
         else:
             urls = {"flask": plan.flask_url, "fastapi": plan.fastapi_url}
             greetings = check_targets(client, urls)
             statuses = {app: status(client, url) for app, url in urls.items()}
-            cores = launcher.for_targets(plan.pin, statuses)
+            cores = pinning.for_targets(plan.pin, statuses)
             env = environment(plan, urls, greetings, statuses, cores, None)
-            tool_cores = cores.tool or launcher.our_cores()
+            tool_cores = cores.tool or pinning.our_cores()
             workers = statuses["flask"].process.workers
             comparison.execute(progress, task, client, urls, workers, tool_cores)
     runs = comparison.runs
@@ -237,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(width=None if sys.stdout.isatty() else 160)
     try:
         return compare(plan, console)
-    except TargetError as error:
+    except (TargetError, LaunchError) as error:
         console.print(f"[red]compare: {error}[/red]")
         return EXIT_TARGET
     except loadtools.LoadToolError as error:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 import workloads
 from compare import loadtools
+from serve.config import WORKERS
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ("hello", "json", "io", "cpu")
@@ -268,8 +269,8 @@ def parse(argv: list[str] | None = None) -> Plan:
     except ValidationError as error:
         first = error.errors()[0]
         parser.error(f"--{'io-ms' if first['loc'][0] == 'ms' else 'cpu-n'}: {first['msg']}")
-    if max(args.workers) > 64:
-        parser.error("--workers must be 1-64")
+    if max(args.workers) > WORKERS.high:
+        parser.error(f"--workers must be {WORKERS.range}")
     if args.workers != [1] and not args.launch:
         parser.error("--workers needs --launch: running apps have the workers they have")
     if not args.launch and args.flask.rstrip("/") == args.fastapi.rstrip("/"):

@@ -9,7 +9,6 @@ seconds (default 10) into a ring buffer of METRICS_SLOTS (default 60), so that
     sampler.stats(last=6).summary        # min, max and avg of the last six samples
 
 schema       the contract with the runner: Snapshot, Stats, the /stats query (no psutil)
-config       METRICS_INTERVAL and METRICS_SLOTS, read and validated once
 processes    the workers and the server's own processes around this one
 cgroup       the memory and CPU limits of this process's cgroup
 cpu          CPU counters read together: two readings make a window
@@ -17,6 +16,9 @@ snapshot     a Snapshot assembled from all of the above
 summary      min, max and avg of every figure of the samples (no psutil)
 ring_buffer  the newest samples, kept as their JSON and figures
 sampler      the thread that fills the buffer, and /status and /stats of it
+
+Its settings, METRICS_INTERVAL and METRICS_SLOTS, are read by serve.config, where every
+setting of serving has its rules (start.sh checks them with a bare python3).
 
 This file runs on every `import metrics.x`, the runner's `import metrics.schema`
 included: it imports the schema only, and the sampler when one is started.
@@ -40,8 +42,8 @@ _sampler_lock = threading.Lock()
 
 def start_sampler() -> Sampler:
     """The process's one Sampler, configured from the environment and running."""
-    from metrics.config import MetricsConfig
     from metrics.sampler import Sampler
+    from serve.config import MetricsConfig
 
     global _sampler
     with _sampler_lock:

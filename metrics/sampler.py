@@ -14,11 +14,11 @@ import threading
 import time
 from collections import deque
 
-from metrics.config import MetricsConfig
 from metrics.cpu import CpuReading
 from metrics.ring_buffer import RingBuffer
 from metrics.schema import Snapshot, Stats
 from metrics.snapshot import take_snapshot
+from serve.config import MetricsConfig
 
 log = logging.getLogger("metrics")
 

@@ -17,7 +17,8 @@ import pytest
 from conftest import ROOT, processes_serving, running
 
 from compare.targets import APPS, NAMES
-from launch import free_port, launch
+from serve.launch import launch
+from serve.ports import free_port
 
 # --- real runs -----------------------------------------------------------------------
 

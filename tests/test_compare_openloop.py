@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from compare.openloop import percentile
-from launch import free_port
+from serve.ports import free_port
 
 OPENLOOP = Path(__file__).resolve().parent.parent / "compare" / "openloop.py"
 

@@ -16,13 +16,13 @@ from conftest import ROOT
 
 import metrics.sampler
 from metrics.cgroup import read_cgroup
-from metrics.config import MAX_SLOTS, ConfigError, MetricsConfig
 from metrics.processes import find_roles, is_worker_of
 from metrics.ring_buffer import RingBuffer
 from metrics.sampler import FIRST_SAMPLE_S, MIN_STATUS_WINDOW_S, SHORTEST_WINDOW_S, Sampler
 from metrics.schema import Cgroup, cpu_percent
 from metrics.snapshot import take_snapshot, usable_cores
 from metrics.summary import summarize
+from serve.config import MAX_SLOTS, ConfigError, MetricsConfig
 
 
 def burn_cpu(seconds: float) -> None:
@@ -41,7 +41,7 @@ def sampler_factory():
     started: list[Sampler] = []
 
     def start(interval_s: float = 0.1, slots: int = 5) -> Sampler:
-        sampler = Sampler(MetricsConfig(METRICS_INTERVAL=interval_s, METRICS_SLOTS=slots))
+        sampler = Sampler(MetricsConfig(interval_s=interval_s, slots=slots))
         started.append(sampler.start())
         return sampler
 
@@ -376,7 +376,7 @@ def test_ring_buffer_summary_is_summarize_of_its_samples_null_blocks_and_integer
 
 
 def test_stats_json_is_the_stats_of_the_samples_it_holds():
-    sampler = Sampler(MetricsConfig(METRICS_INTERVAL=0.1, METRICS_SLOTS=4)).start()
+    sampler = Sampler(MetricsConfig(interval_s=0.1, slots=4)).start()
     try:
         wait_for(lambda: len(sampler.samples()) >= 3)
     finally:
@@ -482,7 +482,7 @@ def test_status_calls_leave_the_samplers_windows_whole(sampler_factory):
 
 
 def test_status_right_after_start_waits_for_a_real_window():
-    sampler = Sampler(MetricsConfig(METRICS_INTERVAL=5, METRICS_SLOTS=5)).start()
+    sampler = Sampler(MetricsConfig(interval_s=5, slots=5)).start()
     try:
         assert sampler.status().cpu_window_s >= SHORTEST_WINDOW_S
     finally:
