@@ -25,19 +25,22 @@ import pytest
 
 SLOTS = 5  # so that /stats?last= has both of its bounds in reach
 
-# Endpoints with their valid queries (cheap ones: /io waits at most 5 ms, /cpu counts
-# below at most 100000) and invalid ones; /io?ms=10000 and /cpu?n=1000000 are valid
-# bounds, left out because they take seconds: the parity test covers their neighbours.
+# Endpoints with their valid queries, the bounds included (/io?ms=1000 waits 1 s, the
+# longest any request takes), and invalid ones.
 VALID = {
     "/": [""],
     "/status": [""],
     "/stats": ["", "last=1", f"last={SLOTS}", "last=01"],
     "/json": [""],
-    "/io": ["", "ms=0", "ms=5", "ms=1&ms=2"],
-    "/cpu": ["", "n=2", "n=3", "n=100000", "n=5&n=7"],
+    "/io": ["", "ms=0", "ms=5", "ms=1&ms=2", "ms=1000"],
+    "/cpu": ["", "n=2", "n=3", "n=100000", "n=1000000", "n=5&n=7"],
 }
 PARAMETER = {"/stats": "last", "/io": "ms", "/cpu": "n"}
-OUT_OF_RANGE = {"/stats": ["0", "-1", str(SLOTS + 1)], "/io": ["-1", "10001"], "/cpu": ["1", "0"]}
+OUT_OF_RANGE = {
+    "/stats": ["0", "-1", str(SLOTS + 1)],
+    "/io": ["-1", "1001"],
+    "/cpu": ["1", "0", "1000001"],
+}
 # Values no parameter accepts, as they would arrive in a query string.
 MALFORMED = [
     "",
