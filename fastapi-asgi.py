@@ -13,11 +13,12 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException
 
 import metrics
 import workloads
+from metrics.stats_body import StatsBusy
 
 sampler = metrics.start_sampler()
 StatsQuery = metrics.stats_query(sampler.config.slots)
@@ -63,6 +64,16 @@ class ReadAsFlask:
 app.add_middleware(ReadAsFlask)
 
 
+class SentAsRead(StreamingResponse):
+    """A streamed answer that goes out as the client reads it, as Flask's does, without
+    StreamingResponse's wait for a disconnect beside it: under Unit that wait's receive()
+    logs a traceback per answer when it is cancelled. A client that has gone ends the
+    stream at the next piece instead."""
+
+    async def __call__(self, scope, receive, send):
+        await self.stream_response(send)
+
+
 @app.get("/")
 async def hello() -> workloads.Greeting:
     return workloads.Greeting(
@@ -79,7 +90,8 @@ async def hello() -> workloads.Greeting:
 # threadpool, so a snapshot's psutil reads (and its wait of up to 0.1 s just after
 # start) or a long /stats never hold the one event loop that every request waits on.
 # Both answer JSON that pydantic made once, rather than a model for FastAPI to
-# validate and serialise again: /status is what the comparison polls.
+# validate and serialise again: /status is what the comparison polls. /stats sends it
+# in pieces as the client reads (metrics/stats_body.py).
 @app.get("/status", response_model=metrics.Snapshot)
 def status() -> Response:
     return Response(sampler.status().model_dump_json(), media_type="application/json")
@@ -87,7 +99,9 @@ def status() -> Response:
 
 @app.get("/stats", response_model=metrics.Stats)
 def stats(params: Annotated[StatsQuery, Query()]) -> Response:
-    return Response(sampler.stats_json(params.last), media_type="application/json")
+    body = sampler.stats_body(params.last)
+    length = {"Content-Length": str(body.length)}
+    return SentAsRead(body, media_type="application/json", headers=length)
 
 
 @app.get("/json")
@@ -104,6 +118,11 @@ async def io(params: Annotated[workloads.IoQuery, Query()]) -> workloads.Waited:
 @app.get("/cpu")
 async def cpu(params: Annotated[workloads.CpuQuery, Query()]) -> workloads.Primes:
     return workloads.Primes(n=params.n, primes=workloads.count_primes(params.n))
+
+
+@app.exception_handler(StatsBusy)
+async def stats_busy(request: Request, error: StatsBusy) -> JSONResponse:
+    return JSONResponse({"detail": error.detail}, error.status, error.headers)
 
 
 @app.exception_handler(HTTPException)

@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 import metrics
 import workloads
+from metrics.stats_body import StatsBusy
 
 sampler = metrics.start_sampler()
 StatsQuery = metrics.stats_query(sampler.config.slots)
@@ -75,8 +76,9 @@ def status():
 
 @app.get("/stats")
 def stats():
-    stats_json = sampler.stats_json(query(StatsQuery).last)
-    return app.response_class(stats_json, mimetype="application/json")
+    body = sampler.stats_body(query(StatsQuery).last)
+    length = {"Content-Length": str(body.length)}
+    return app.response_class(body, mimetype="application/json", headers=length)
 
 
 @app.get("/json")
@@ -100,6 +102,11 @@ def cpu():
 @app.errorhandler(ValidationError)
 def invalid_query(error):
     return {"detail": workloads.query_errors(error)}, 422
+
+
+@app.errorhandler(StatsBusy)
+def stats_busy(error):
+    return {"detail": error.detail}, error.status, error.headers
 
 
 @app.errorhandler(HTTPException)

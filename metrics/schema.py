@@ -79,6 +79,10 @@ class Stats(BaseModel):
     interval_s: float
     slots: int
     window_s: float = Field(description="the span the requested slots cover")
+    started: float = Field(
+        description="UNIX time at which the answering worker's sampler started: its samples"
+        " begin there, so a worker that replaced one that died has none from before"
+    )
     count: int
     samples: list[Snapshot]
     summary: dict[str, Any] | None = Field(description="min, max and avg of every figure")

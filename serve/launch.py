@@ -96,11 +96,12 @@ def launch(
     env: dict[str, str] | None = None,
     prefix: list[str] | None = None,
     within_s: float = READY_WITHIN_S + 15,  # up.sh gives up first, and says why
+    root: Path = ROOT,
 ) -> Launch:
-    """Start ./up.sh (after `prefix`, e.g. taskset) with `env` on top of this process's
-    environment and two free ports; return once both apps serve."""
+    """Start `root`/up.sh (after `prefix`, e.g. taskset) with `env` on top of this
+    process's environment and two free ports; return once both apps serve."""
     ports = {"flask": free_port(), "fastapi": free_port()}
-    argv = [*(prefix or []), str(ROOT / "up.sh")]
+    argv = [*(prefix or []), str(root / "up.sh")]
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as log_file:
         process = subprocess.Popen(

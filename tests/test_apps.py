@@ -208,7 +208,7 @@ def test_app_refuses_a_setting_that_is_not_plain_decimal_at_import(module, name,
     )
 
 
-@pytest.mark.parametrize(("path", "method"), [("/status", "status"), ("/stats", "stats_json")])
+@pytest.mark.parametrize(("path", "method"), [("/status", "status"), ("/stats", "stats_body")])
 def test_fastapi_answers_others_while_a_snapshot_or_stats_is_made(
     fastapi_module, monkeypatch, path, method
 ):
