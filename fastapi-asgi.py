@@ -29,7 +29,9 @@ app = FastAPI(title="flask-vs-fastapi: FastAPI", version=FRAMEWORK_VERSION, redi
 
 
 class ReadAsFlask:
-    """Read a request as Flask does: HEAD as GET without the body (Unit would send it),
+    """Read a request as Flask does: refuse one for a WebSocket (workloads.asks_for_websocket;
+    NGINX Unit hands a handshake over as a WebSocket session, closed here before it is
+    accepted, which Unit answers 403), HEAD as GET without the body (Unit would send it),
     and raw non-ASCII bytes in the query as UTF-8 (Starlette would read them as latin-1).
     Then refuse any parameter to a route that takes none, as flask-wsgi.py does: a
     parameter model on those routes would cost every request 9 us, query or not."""
@@ -39,6 +41,10 @@ class ReadAsFlask:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"upgrade" and workloads.asks_for_websocket(value.decode("latin-1")):
+                    await self.refuse_websocket(send)
+                    return
             if scope["method"] == "HEAD":
                 scope = {**scope, "method": "GET"}
                 send = functools.partial(self.send_no_body, send)
@@ -52,7 +58,20 @@ class ReadAsFlask:
                 if refused:
                     await JSONResponse({"detail": refused}, 422)(scope, receive, send)
                     return
+        elif scope["type"] == "websocket":
+            await receive()  # websocket.connect: Unit takes no close before it
+            await send({"type": "websocket.close"})
+            return
         await self.app(scope, receive, send)
+
+    @staticmethod
+    async def refuse_websocket(send):
+        """No body, type or length, as Unit answers a WebSocket closed before it is accepted
+        (and Flask's refusal): the server frames it."""
+        start = {"type": "http.response.start", "status": workloads.WEBSOCKET_REFUSED}
+        await send({**start, "headers": []})
+        await send({"type": "http.response.body", "body": b"", "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
 
     @staticmethod
     async def send_no_body(send, message):

@@ -39,11 +39,18 @@ def query(model):
 
 @app.before_request
 def read_as_fastapi():
-    """Take the path and the method as written, as Starlette does: Werkzeug would route
+    """Refuse a request for a WebSocket (workloads.asks_for_websocket), whatever its route.
+    Take the path and the method as written, as Starlette does: Werkzeug would route
     `//status` and `status` to /status, redirect an empty path, and upper-case `get`.
     Then refuse any parameter to a route that takes none, once routing found it, as
     fastapi-asgi.py does."""
     environ = request.environ
+    upgrade = environ.get("HTTP_UPGRADE")
+    if upgrade is not None and workloads.asks_for_websocket(upgrade):
+        # No body, type or length, as NGINX Unit refuses FastAPI's: the server frames it.
+        refused = app.response_class(iter(()), status=workloads.WEBSOCKET_REFUSED)
+        del refused.headers["Content-Type"]
+        return refused
     path = environ.get("PATH_INFO", "")
     if not path.startswith("/") or path.startswith("//"):
         raise NotFound()

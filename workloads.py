@@ -24,6 +24,16 @@ VISIBLE_ASCII = "".join(map(chr, range(0x21, 0x7F)))
 # with benchmarks/abandoned_requests.py), so N abandoned /io requests hold an app of T
 # threads for N / T times this: 10 s let 40 requests hold Flask for 99 s.
 IO_MAX_MS = 1_000
+WEBSOCKET_REFUSED = 403  # the status of a request for a WebSocket (asks_for_websocket)
+
+
+def asks_for_websocket(upgrade: str) -> bool:
+    """Whether a request with this Upgrade header asks for a WebSocket, as NGINX Unit reads
+    it. Such a request is refused with 403 and no body, by both apps under both servers:
+    Unit hands an ASGI app a WebSocket handshake as a WebSocket session, which it may
+    accept or close (Unit then answers 403 on its own), never answer. Any other Upgrade
+    (h2c, say) is ignored, as HTTP/1.1 allows: the request is answered as it is."""
+    return upgrade.lower() == "websocket"
 
 
 def query_pairs(query_string: bytes) -> list[tuple[str, str]]:

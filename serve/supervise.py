@@ -51,9 +51,14 @@ def say(message: str) -> None:
 
 class ServerLog:
     """A server's output, passed on to our stderr as it comes, its last lines kept to tell
-    what went wrong (an app's traceback, a port Unit could not bind)."""
+    what went wrong (an app's traceback, a port Unit could not bind). Lines that match
+    `unsaid` are left out: what a client may cause once per request, so that no client
+    makes the log grow faster than it sends."""
 
-    def __init__(self, stream: IO[bytes], keep_lines: int = 2000):
+    def __init__(
+        self, stream: IO[bytes], keep_lines: int = 2000, unsaid: re.Pattern[bytes] | None = None
+    ):
+        self._unsaid = unsaid
         self._lines: collections.deque[str] = collections.deque(maxlen=keep_lines)
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._copy, args=(stream,), daemon=True)
@@ -62,6 +67,8 @@ class ServerLog:
     def _copy(self, stream: IO[bytes]) -> None:
         with stream:
             for line in stream:
+                if self._unsaid is not None and self._unsaid.search(line):
+                    continue
                 with contextlib.suppress(OSError, ValueError):
                     sys.stderr.buffer.write(line)
                     sys.stderr.buffer.flush()
@@ -87,10 +94,12 @@ class ServerLog:
         self._thread.join(timeout_s)
 
 
-def spawn(argv: list[str]) -> tuple[subprocess.Popen, ServerLog]:
+def spawn(
+    argv: list[str], unsaid: re.Pattern[bytes] | None = None
+) -> tuple[subprocess.Popen, ServerLog]:
     """argv in the project's folder, in a session and process group of its own (so that a
     stop reaches its workers even when their master died and left them), its output
-    (stdout and stderr) through a ServerLog."""
+    (stdout and stderr) through a ServerLog that leaves out the lines `unsaid` matches."""
     process = subprocess.Popen(
         argv,
         cwd=ROOT,
@@ -100,7 +109,7 @@ def spawn(argv: list[str]) -> tuple[subprocess.Popen, ServerLog]:
         start_new_session=True,
     )
     assert process.stdout is not None
-    return process, ServerLog(process.stdout)
+    return process, ServerLog(process.stdout, unsaid=unsaid)
 
 
 def signal_group(process: subprocess.Popen, number: int) -> None:

@@ -33,6 +33,10 @@ CONTROL_TIMEOUT_S = 2.0  # a control request that is no configuration
 # imported its app first, which on a busy machine takes long.
 APPLY_WITHIN_S = 60.0
 SOCKET_WITHIN_S = 10.0
+# Unit's notes about one client's connection ("[info] 12#14 *26 h1p upgrade: bad method"),
+# one per malformed request: a client sending those would make the log grow faster than
+# it sends, and Unit's log has no level to leave them out. Its warnings and errors stay.
+CLIENT_NOTE = re.compile(rb"\[info\] \d+#\d+ \*\d+ ")
 # Run by VENV's python with the libpythons to ask: its own version, then each of theirs.
 ASK_VERSIONS = """
 import ctypes, json, sys
@@ -227,7 +231,8 @@ class Unit:
         user = self.config.unit_user
         group = grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
         # Unit's log goes to our stderr, and to the ServerLog, which up.sh reads for what
-        # Unit's answers leave out (an app's own import error, a port held).
+        # Unit's answers leave out (an app's own import error, a port held); less its
+        # notes about single clients.
         unitd, log = spawn(
             [
                 self.config.unitd,
@@ -235,7 +240,8 @@ class Unit:
                 *("--statedir", str(self.state), "--pid", str(self.state / "unit.pid")),
                 *("--tmpdir", str(self.state), "--log", "/dev/stderr"),
                 *("--user", user, "--group", group),
-            ]
+            ],
+            unsaid=CLIENT_NOTE,
         )
         self.processes.append(unitd)
         self.logs = dict.fromkeys(self.config.ports, log)
