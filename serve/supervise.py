@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import pwd
 import re
 import resource
 import select
@@ -26,7 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 from serve import readiness
 from serve.config import ROOT, Config
@@ -94,12 +95,22 @@ class ServerLog:
         self._thread.join(timeout_s)
 
 
+def as_user(user: str) -> dict[str, Any]:
+    """subprocess's arguments that run a child as `user`, with its own group only; none
+    where that is who runs up.sh (only root may name another)."""
+    entry = pwd.getpwnam(user)
+    if entry.pw_uid == os.getuid():
+        return {}
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
 def spawn(
-    argv: list[str], unsaid: re.Pattern[bytes] | None = None
+    argv: list[str], unsaid: re.Pattern[bytes] | None = None, user: str | None = None
 ) -> tuple[subprocess.Popen, ServerLog]:
-    """argv in the project's folder, in a session and process group of its own (so that a
-    stop reaches its workers even when their master died and left them), its output
-    (stdout and stderr) through a ServerLog that leaves out the lines `unsaid` matches."""
+    """argv in the project's folder (as `user`, if given), in a session and process group
+    of its own (so that a stop reaches its workers even when their master died and left
+    them), its output (stdout and stderr) through a ServerLog that leaves out the lines
+    `unsaid` matches."""
     process = subprocess.Popen(
         argv,
         cwd=ROOT,
@@ -107,6 +118,7 @@ def spawn(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        **(as_user(user) if user else {}),
     )
     assert process.stdout is not None
     return process, ServerLog(process.stdout, unsaid=unsaid)

@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import json
 import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -15,7 +16,7 @@ from statistics import fmean
 import httpx2
 import psutil
 import pytest
-from conftest import ROOT, processes_serving, project_copy, running, serve
+from conftest import ROOT, processes_serving, project_copy, running, serve, venv_usable_by
 from hostile import Hostile, raise_open_files
 
 import workloads
@@ -282,6 +283,47 @@ def test_a_killed_worker_is_replaced_and_the_other_app_never_notices(served_fact
     served = served_factory(WORKERS="2")
     assert_a_killed_worker_is_replaced(served, app, workers=2)
     assert served.stop() == 0
+
+
+run_by_root = pytest.mark.skipif(
+    os.getuid() != 0, reason="up.sh runs the apps as another user only when root runs it"
+)
+
+
+def nobody_can_serve() -> dict[str, str | None]:
+    """up.sh's settings to run the apps as nobody, its default for root: the suite's VENV,
+    which nobody must be able to run (else a skip), and no APP_USER."""
+    venv = venv_usable_by("nobody")
+    if venv is None:
+        pytest.skip(
+            "nobody cannot run the suite's VENV in the project's folder (a Python under"
+            " /root?): set VENV to a virtualenv that nobody can run, as for the Unit tests"
+        )
+    return {"VENV": str(venv), "APP_USER": None}
+
+
+def assert_the_apps_run_as_nobody(served: Launch, server_roots: list[str]) -> None:
+    """No process of either app runs as root: every worker runs as nobody, and of the
+    processes below up.sh only those titled by `server_roots` (Unit's main process, which
+    switches users) may run as root. A request body over 8 KiB, which Unit's router (as
+    nobody) keeps in a file, is answered as any other."""
+    nobody = pwd.getpwnam("nobody").pw_uid
+    for url in served.urls.values():
+        for pid in get(url + "/status")["process"]["pids"]:
+            assert set(psutil.Process(pid).uids()) == {nobody}, pid
+    as_root = [
+        " ".join(p.info["cmdline"] or [])
+        for p in running(served.tree()[1:], ["cmdline", "uids"])
+        if 0 in p.info["uids"]
+    ]
+    assert all(title.startswith(tuple(server_roots)) for title in as_root), as_root
+    for url in served.urls.values():
+        assert httpx2.post(url + "/json", content=b"x" * 100_000, timeout=10).status_code == 405
+
+
+@run_by_root
+def test_run_by_root_the_apps_run_as_nobody(served_factory):
+    assert_the_apps_run_as_nobody(served_factory(**nobody_can_serve()), server_roots=[])
 
 
 # Put before an app's code: its import lasts until the file RELEASE exists. LOADING is

@@ -21,6 +21,9 @@ from test_serve import (
     assert_a_stop_drains,
     assert_a_stop_past_the_grace_period_says_so,
     assert_hostile_clients_starve_no_app,
+    assert_the_apps_run_as_nobody,
+    nobody_can_serve,
+    run_by_root,
 )
 
 UNITD = os.environ.get("UNITD", "unitd")
@@ -120,3 +123,8 @@ def test_sigterm_answers_the_longest_request_and_a_queue_under_unit(unit):
 def test_a_stop_that_outlasts_the_grace_period_says_so_under_unit(unit):
     log = assert_a_stop_past_the_grace_period_says_so(unit(THREADS="1"))
     assert re.search(r"Unit still had \d+ connection\(s\) with a request", log)
+
+
+@run_by_root
+def test_run_by_root_the_apps_and_units_router_run_as_nobody(unit):
+    assert_the_apps_run_as_nobody(unit(**nobody_can_serve()), server_roots=["unit: main "])
