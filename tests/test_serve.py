@@ -256,11 +256,13 @@ class Watcher:
 
 def assert_a_killed_worker_is_replaced(served: Launch, app: str, workers: int) -> None:
     """kill -9 of a worker of `app`: a new one takes its place in /status, the other app
-    answers every request meanwhile, and up.sh keeps serving."""
+    answers every request meanwhile, and up.sh keeps serving. The new worker's /stats
+    says that its history starts after the kill, and has no sample from before."""
     other = next(name for name in served.urls if name != app)
     victim = get(served.urls[app] + "/status")["process"]["pid"]
     with Watcher(served.urls[other]) as watcher:
         time.sleep(0.3)
+        killed_at = time.time()
         os.kill(victim, signal.SIGKILL)
         deadline, pids = time.monotonic() + 10, [victim]
         while time.monotonic() < deadline:
@@ -275,6 +277,13 @@ def assert_a_killed_worker_is_replaced(served: Launch, app: str, workers: int) -
     assert watcher.answers > 5 and watcher.failures == []
     assert served.process.poll() is None  # up.sh serves on
     assert get(served.urls[app] + "/")["pid"] in pids
+    deadline, stats = time.monotonic() + 15, {"started": 0}
+    while stats["started"] < killed_at and time.monotonic() < deadline:
+        with httpx2.Client() as client:  # a new connection may land on the new worker
+            stats = client.get(served.urls[app] + "/stats", timeout=10).json()
+    assert stats["started"] > killed_at, stats["started"]
+    assert all(sample["timestamp"] >= stats["started"] for sample in stats["samples"])
+    assert {sample["process"]["pid"] for sample in stats["samples"]} <= set(pids) - {victim}
 
 
 @pytest.mark.parametrize("app", ["flask", "fastapi"])
@@ -538,6 +547,7 @@ def run_up(**env: str | None) -> subprocess.CompletedProcess:
         ({"WORKERS": ""}, "WORKERS='' is not a number of processes"),
         ({"THREADS": ""}, "THREADS='' is not a number of threads"),
         ({"FLASK_PORT": ""}, "FLASK_PORT='' is not a port number"),
+        ({"FASTAPI_PORT": ""}, "FASTAPI_PORT='' is not a port number"),
         ({"METRICS_SLOTS": ""}, "METRICS_SLOTS=''"),
     ],
 )
