@@ -16,12 +16,15 @@ once. Figures vary by machine; compare within one run.
 import argparse
 import http.client
 import math
-import socket
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# hostile.py: the clients that the tests use too
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from hostile import abandon
 
 import workloads
 from serve.config import ROOT, load_conf
@@ -42,14 +45,7 @@ def attack(text: str) -> tuple[int, float]:
 
 def answered_after_s(port: int, requests: int, ms: int, give_up_s: float) -> float:
     """Seconds from the hang-up of `requests` abandoned /io?ms=`ms` to the answer of GET /."""
-    clients = []
-    for _ in range(requests):
-        client = socket.create_connection(("127.0.0.1", port))
-        client.sendall(f"GET /io?ms={ms} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-        clients.append(client)
-    time.sleep(give_up_s)
-    for client in clients:
-        client.close()
+    abandon(port, f"/io?ms={ms}", requests, give_up_s)
     hung_up = time.monotonic()
     probe = http.client.HTTPConnection("127.0.0.1", port, timeout=GIVE_UP_AFTER_S)
     try:

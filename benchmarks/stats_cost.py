@@ -24,7 +24,6 @@ Under Unit, VENV and UNITD as for ./up.sh. Figures vary by machine; compare with
 import argparse
 import collections
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -37,10 +36,11 @@ import httpx2
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-# full_buffer.py: the apps with a full buffer, as the tests serve them
+# full_buffer.py: the apps with a full buffer, as the tests serve them; hostile.py: the clients
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from full_buffer import fill, filled_copy
+from hostile import Watch, take_answer
 
 from metrics.sampler import Sampler
 from metrics.schema import MB
@@ -99,61 +99,6 @@ def held_up_ms(client: httpx2.Client, url: str, repeats: int, pause_s: float) ->
     return worst
 
 
-def ask_for_stats(port: int, way: str, hold_s: float) -> bytes:
-    """GET /stats on a new connection, its answer taken `way`; the status it got."""
-    with socket.create_connection(("127.0.0.1", port), timeout=hold_s + 30) as client:
-        client.sendall(b"GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        started = time.monotonic()
-        if way == "never":
-            time.sleep(hold_s)
-        head = client.recv(1024 if way == "slowly" else 65536)
-        while way != "never" and time.monotonic() - started < hold_s:
-            if not client.recv(1024 if way == "slowly" else 65536):
-                break
-            if way == "slowly":
-                time.sleep(0.05)
-    return head[9:12] or b"---"
-
-
-class Watch:
-    """Meanwhile, every 0.2 s: the peak RSS of `app`'s workers, and GET /json to each app."""
-
-    def __init__(self, served: Launch, app: str, workers: list[psutil.Process]):
-        self.served, self.app, self.workers = served, app, workers
-        self.rss_before_mb = self.rss_peak_mb = self.rss_mb()
-        self.probes = {name: [0, 0, 0.0] for name in served.urls}  # sent, failed, worst s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch)
-
-    def rss_mb(self) -> float:
-        return sum(worker.memory_info().rss for worker in self.workers) / MB
-
-    def _watch(self) -> None:
-        with httpx2.Client(timeout=5) as client:
-            while not self._stop.wait(0.2):
-                self.rss_peak_mb = max(self.rss_peak_mb, self.rss_mb())
-                for name, url in self.served.urls.items():
-                    start = time.monotonic()
-                    try:
-                        ok = client.get(url + "/json").status_code == 200
-                    except httpx2.HTTPError:
-                        ok = False
-                    sent, failed, worst = self.probes[name]
-                    self.probes[name] = [
-                        sent + 1,
-                        failed + (not ok),
-                        max(worst, time.monotonic() - start),
-                    ]
-
-    def __enter__(self) -> "Watch":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def clients_at_once(
     served: Launch, app: str, way: str, clients: int, hold_s: float, every_s: float
 ):
@@ -161,12 +106,12 @@ def clients_at_once(
     url = served.urls[app]
     pids = httpx2.get(url + "/status", timeout=30).json()["process"]["pids"]
     statuses: list[bytes] = []
-    with Watch(served, app, [psutil.Process(pid) for pid in pids]) as watch:
+    with Watch(served.urls, [psutil.Process(pid) for pid in pids]) as watch:
         threads = []
         for _ in range(clients):
 
             def one():
-                statuses.append(ask_for_stats(served.ports[app], way, hold_s))
+                statuses.append(take_answer(served.ports[app], "/stats", way, hold_s))
 
             threads.append(threading.Thread(target=one))
             threads[-1].start()

@@ -92,21 +92,21 @@ def venv_usable_by(user: str) -> Path | None:
     return venv if ran.returncode == 0 else None
 
 
-def serve(log: Path, **env: str | None) -> Launch:
-    """./up.sh under granian (unless `env` says otherwise), both apps answering."""
+def serve(log: Path, root: Path = ROOT, **env: str | None) -> Launch:
+    """`root`/up.sh under granian (unless `env` says otherwise), both apps answering."""
     try:
-        return launch(log, {"SERVER": "granian", **env})
+        return launch(log, {"SERVER": "granian", **env}, root=root)
     except LaunchError as error:
         pytest.fail(str(error))
 
 
 @pytest.fixture
 def served_factory(tmp_path):
-    """serve(**env), stopped and cleaned up after the test."""
+    """serve(root, **env), stopped and cleaned up after the test."""
     started: list[Launch] = []
 
-    def start(**env: str | None) -> Launch:
-        served = serve(tmp_path / f"up-{len(started)}.log", **env)
+    def start(root: Path = ROOT, **env: str | None) -> Launch:
+        served = serve(tmp_path / f"up-{len(started)}.log", root, **env)
         started.append(served)
         return served
 

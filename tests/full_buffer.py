@@ -13,7 +13,10 @@ nothing but the apps' own requirements.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+from serve.config import MAX_SLOTS
 
 # Appended to each app of the copy: the module-level sampler is filled at import.
 FILL_AT_IMPORT = """
@@ -35,6 +38,18 @@ def fill(sampler, count: int) -> None:
         sample = snapshot.model_copy(update={"timestamp": snapshot.timestamp + i})
         sample.process = sample.process.model_copy(update={"rss_mb": 40 + i % 1000 / 100})
         sampler._samples.append(sample)
+
+
+def served_full(tmp_path: Path) -> dict[str, Path | str]:
+    """serve()'s arguments (conftest) for both apps with MAX_SLOTS samples from the start."""
+    from conftest import ROOT  # the tests' own, as in filled_copy
+
+    return {
+        "root": filled_copy(tmp_path),
+        "VENV": os.environ.get("VENV") or str(ROOT / ".venv"),  # the copy has none
+        "METRICS_SLOTS": str(MAX_SLOTS),
+        "METRICS_INTERVAL": "3600",  # the buffer as filled: no sample pushes one out
+    }
 
 
 def filled_copy(tmp_path: Path) -> Path:

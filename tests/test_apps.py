@@ -1,6 +1,7 @@
 """Both apps through their frameworks' test clients: every endpoint, every error, and parity."""
 
 import concurrent.futures
+import json
 import os
 import platform
 import subprocess
@@ -12,7 +13,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+import metrics.sampler
 import workloads
+from metrics.stats_body import LARGE_BYTES_PER_S, LargeAnswers, StatsBusy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -234,3 +237,55 @@ def test_fastapi_answers_others_while_a_snapshot_or_stats_is_made(
             release.set()
             slow.shutdown()
         assert answer.result().status_code == 200
+
+
+@pytest.mark.parametrize("framework", ["flask", "fastapi"])
+def test_stats_is_sent_with_its_length(clients, framework):
+    response = clients[framework].get("/stats")
+    body = response.data if framework == "flask" else response.content
+    assert int(response.headers["content-length"]) == len(body) > 0
+    assert json.loads(body)["samples"]
+
+
+def test_a_large_stats_answer_waits_its_turn_alike(
+    clients, flask_module, fastapi_module, monkeypatch
+):
+    # Every answer counts as large here, and the worker's turn is taken for an hour.
+    monkeypatch.setattr(metrics.sampler, "LARGE_BYTES", 0)
+    answers = {}
+    for framework, module in (("flask", flask_module), ("fastapi", fastapi_module)):
+        taken = LargeAnswers()
+        taken.take(3600 * LARGE_BYTES_PER_S)
+        monkeypatch.setattr(module.sampler, "_large_answers", taken)
+        answers[framework] = call(clients, framework, "GET", "/stats")
+        assert answers[framework][1] == {"detail": StatsBusy.detail}
+        assert answers[framework][2]["retry-after"] == "3600"
+        monkeypatch.setattr(module.sampler, "_large_answers", LargeAnswers())  # its turn
+        assert call(clients, framework, "GET", "/stats")[0] == 200
+    assert answers["flask"][0] == answers["fastapi"][0] == 503
+
+
+@pytest.mark.parametrize("framework", ["flask", "fastapi"])
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST"])
+@pytest.mark.parametrize("path", ["/", "/json?x=1", "/nope"])
+def test_a_request_for_a_websocket_is_refused_with_403_and_nothing_more(
+    clients, framework, method, path
+):
+    headers = {"Upgrade": "WebSocket", "Connection": "Upgrade"}
+    if framework == "flask":
+        response = clients["flask"].open(path, method=method, headers=headers)
+        body = response.data
+    else:
+        response = clients["fastapi"].request(method, path, headers=headers)
+        body = response.content
+    assert (response.status_code, body) == (403, b"")
+    assert "content-type" not in response.headers
+
+
+@pytest.mark.parametrize("framework", ["flask", "fastapi"])
+@pytest.mark.parametrize("upgrade", ["h2c", "TLS/1.0", "websocket, h2c"])
+def test_any_other_upgrade_is_ignored(clients, framework, upgrade):
+    headers = {"Upgrade": upgrade, "Connection": "Upgrade"}
+    response = clients[framework].get("/json", headers=headers)
+    assert response.status_code == 200
+    assert (response.get_json() if framework == "flask" else response.json())["count"] == 20

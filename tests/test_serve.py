@@ -1,8 +1,10 @@
 """End to end: both apps served for real by ./up.sh (granian) on loopback ports."""
 
 import asyncio
+import collections
 import contextlib
 import json
+import math
 import os
 import pwd
 import signal
@@ -17,10 +19,12 @@ import httpx2
 import psutil
 import pytest
 from conftest import ROOT, processes_serving, project_copy, running, serve, venv_usable_by
-from hostile import Hostile, raise_open_files
+from full_buffer import served_full
+from hostile import WAYS, Hostile, Watch, abandon, raise_open_files, take_answer
 
 import workloads
-from serve.config import load_conf
+from metrics.stats_body import LARGE_BYTES_PER_S
+from serve.config import MAX_SLOTS, load_conf
 from serve.launch import Launch
 from serve.ports import free_port
 
@@ -292,6 +296,62 @@ def test_a_killed_worker_is_replaced_and_the_other_app_never_notices(served_fact
     served = served_factory(WORKERS="2")
     assert_a_killed_worker_is_replaced(served, app, workers=2)
     assert served.stop() == 0
+
+
+def assert_clients_giving_up_hold_flask_only_within_the_bound(served: Launch) -> None:
+    """40 clients ask Flask for the longest /io at once and hang up after 1 s (issue 15's
+    attack; before /io was bounded, Flask answered nothing for 99 s). Flask answers a new
+    request within the bound, 40 / THREADS x 1 s from the start, with a margin of 20 s
+    for a loaded machine; FastAPI answers at once meanwhile."""
+    threads = load_conf(ROOT / "conf.json")["applications"]["flask"]["threads"]
+    bound_s = math.ceil(40 / threads) * workloads.IO_MAX_MS / 1000
+    assert bound_s <= 10  # what the README states: seconds, not minutes
+    started = time.monotonic()
+    abandon(served.ports["flask"], f"/io?ms={workloads.IO_MAX_MS}", 40, after_s=1)
+    assert get(served.urls["fastapi"] + "/")["framework"] == "fastapi"
+    assert time.monotonic() - started < 5  # FastAPI's answer did not wait for Flask's
+    assert get(served.urls["flask"] + "/")["framework"] == "flask"  # queued behind the 40
+    assert time.monotonic() - started < bound_s + 20
+
+
+def test_clients_giving_up_on_io_hold_flask_only_within_the_bound(served_factory):
+    assert_clients_giving_up_hold_flask_only_within_the_bound(served_factory())
+
+
+HOLD_S = 3  # how long a client of the full /stats keeps its connection
+MAX_GROWTH_MB = 100  # a worker's RSS over its figure before: 780-900 MB before the bound
+
+
+def assert_full_stats_keeps_each_worker_within_the_bound(served: Launch) -> None:
+    """50 clients at once ask an app for the full /stats (MAX_SLOTS samples, 12-14 MB),
+    taking their answers all at once, 1 KiB every 50 ms, or never, for HOLD_S; each app in
+    turn. Every answer is the full buffer (200) or a 503 (tests/test_apps.py checks its
+    body); the worker's RSS stays within MAX_GROWTH_MB of its figure before; /json answers
+    on both ports throughout."""
+    body = httpx2.get(served.urls["flask"] + "/stats", timeout=60)
+    assert body.json()["count"] == MAX_SLOTS
+    pause_s = len(body.content) / LARGE_BYTES_PER_S + 1  # the worker's budget, paid back
+    for way in WAYS:
+        for app, url in served.urls.items():
+            time.sleep(pause_s)
+            pids = get(url + "/status")["process"]["pids"]
+            with Watch(served.urls, [psutil.Process(pid) for pid in pids]) as watch:
+                with ThreadPoolExecutor(50) as pool:
+                    taken = [
+                        pool.submit(take_answer, served.ports[app], "/stats", way, HOLD_S)
+                        for _ in range(50)
+                    ]
+                statuses = collections.Counter(answer.result() for answer in taken)
+            assert set(statuses) <= {b"200", b"503"} and statuses[b"200"] >= 1, (way, statuses)
+            grown_mb = watch.rss_peak_mb - watch.rss_before_mb
+            assert grown_mb < MAX_GROWTH_MB, (way, app, watch.rss_before_mb, grown_mb)
+            assert [failed for _, failed, _ in watch.probes.values()] == [0, 0], watch.probes
+            assert all(sent > 0 for sent, _, _ in watch.probes.values()), watch.probes
+
+
+def test_clients_of_the_full_stats_keep_each_worker_within_the_bound(served_factory, tmp_path):
+    served = served_factory(**served_full(tmp_path))
+    assert_full_stats_keeps_each_worker_within_the_bound(served)
 
 
 run_by_root = pytest.mark.skipif(
