@@ -18,7 +18,37 @@ the project whose apps load with a full buffer, and prints per app:
     RSS before and at its peak, and GET /json sent to both ports every 0.2 s meanwhile
     (how many, not answered 200 within 5 s, worst latency).
 
-Under Unit, VENV and UNITD as for ./up.sh. Figures vary by machine; compare within one run.
+Under Unit, VENV and UNITD as for ./up.sh. Figures vary by machine; compare within one
+run. A run on a busy 2-core machine (the /json column: failed/sent:slowest, Flask's then
+FastAPI's):
+
+    $ .venv/bin/python benchmarks/stats_cost.py
+    a full buffer at METRICS_SLOTS=20000 holds 17.7 MiB
+      (RSS grew 24.2 MiB); one sample's JSON is 574 bytes;
+      with samples 30% larger: 23.0 MiB
+    granian: /stats body 12.0 MiB
+    app      request           median ms     max ms
+    flask    /stats                226.5      514.4
+    flask    /stats?last=60          4.2       11.7
+    flask    /status                12.8       15.9
+    flask    / during /stats                  408.3
+    fastapi  /stats                195.7      352.9
+    fastapi  /stats?last=60          2.8        5.9
+    fastapi  /status                 9.6       13.5
+    fastapi  / during /stats                  174.7
+    50 clients ask for the full /stats, at once and 0.7 s apart:
+    app      reads   apart   200  503     RSS MiB  /json failed/sent:max s
+    flask    all     0 s       1   49     77 > 89  0/1:0.01 0/1:0.00
+    fastapi  all     0 s       1   49     80 > 90  0/1:0.05 0/1:0.02
+    flask    slowly  0 s       1   49     80 > 86  0/65:0.86 0/65:0.02
+    fastapi  slowly  0 s       1   49    91 > 100  0/70:0.01 0/70:0.20
+    flask    never   0 s       1   49     82 > 83  0/73:0.01 0/73:0.01
+    fastapi  never   0 s       1   49     94 > 98  0/71:0.01 0/71:0.08
+    flask    never   0.7 s     3   47     83 > 96  0/236:0.11 0/236:0.01
+    fastapi  never   0.7 s     3   47    95 > 100  0/240:0.01 0/240:0.01
+
+Before answers were sent in pieces and in turn, the same clients took FastAPI's
+worker from 79 to 716-982 MB, and GET /json went unanswered for 5 s at times.
 """
 
 import argparse
