@@ -1,7 +1,7 @@
 """How long an app stays busy with requests whose clients have gone.
 
     .venv/bin/python benchmarks/abandoned_requests.py [--server granian|unit] [--threads 4]
-                                                       [--ms 1000] [--attack 40:1 --attack 200:30]
+                                                       [--ms 2000] [--attack 40:1 --attack 200:30]
 
 Starts both apps with ./up.sh on free loopback ports. For each attack N:S and each
 app, sends N requests GET /io?ms=--ms at once, each on its own connection, and closes

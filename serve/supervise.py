@@ -34,7 +34,7 @@ from serve.config import ROOT, Config
 from serve.exits import Exit, Refused
 
 # At a stop, the requests already accepted, running or queued, get this long to be
-# answered: the longest, /io at workloads.IO_MAX_MS, takes 1 s, so a queue of 15 per
+# answered: the longest, /io at workloads.IO_MAX_MS, takes 2 s, so a queue of 7 per
 # thread fits; start.sh gives the container 20 s.
 GRACE_S = 15.0
 # An app's first answer may wait for its import, on a busy machine for long.

@@ -4,7 +4,7 @@ requests given up on, and answers read slowly or never.
     with Hostile(port, idle=300, slow=5) as hostile:
         ...                        # the connections are open (or opening) here
         hostile.wait_closed(8)     # True once the server has closed every one
-    abandon(port, "/io?ms=1000", 40, after_s=1)    # 40 requests, their clients gone
+    abandon(port, "/io?ms=2000", 40, after_s=1)    # 40 requests, their clients gone
     take_answer(port, "/stats", "never", hold_s=5)  # b"200": the status it got
     with Watch(urls, workers) as watch: ...         # meanwhile: peak RSS, GET /json
 

@@ -26,20 +26,20 @@ import pytest
 
 SLOTS = 5  # so that /stats?last= has both of its bounds in reach
 
-# Endpoints with their valid queries, the bounds included (/io?ms=1000 waits 1 s, the
+# Endpoints with their valid queries, the bounds included (/io?ms=2000 waits 2 s, the
 # longest any request takes), and invalid ones.
 VALID = {
     "/": [""],
     "/status": [""],
     "/stats": ["", "last=1", f"last={SLOTS}", "last=01"],
     "/json": [""],
-    "/io": ["", "ms=0", "ms=5", "ms=1&ms=2", "ms=1000"],
+    "/io": ["", "ms=0", "ms=5", "ms=1&ms=2", "ms=2000"],
     "/cpu": ["", "n=2", "n=3", "n=100000", "n=1000000", "n=5&n=7"],
 }
 PARAMETER = {"/stats": "last", "/io": "ms", "/cpu": "n"}
 OUT_OF_RANGE = {
     "/stats": ["0", "-1", str(SLOTS + 1)],
-    "/io": ["-1", "1001"],
+    "/io": ["-1", "2001"],
     "/cpu": ["1", "0", "1000001"],
 }
 # Values no parameter accepts, as they would arrive in a query string.

@@ -301,16 +301,17 @@ def test_a_killed_worker_is_replaced_and_the_other_app_never_notices(served_fact
 def assert_clients_giving_up_hold_flask_only_within_the_bound(served: Launch) -> None:
     """40 clients ask Flask for the longest /io at once and hang up after 1 s (issue 15's
     attack; before /io was bounded, Flask answered nothing for 99 s). Flask answers a new
-    request within the bound, 40 / THREADS x 1 s from the start, with a margin of 20 s
+    request within the bound, 40 / THREADS x 2 s from the start, with a margin of 20 s
     for a loaded machine; FastAPI answers at once meanwhile."""
     threads = load_conf(ROOT / "conf.json")["applications"]["flask"]["threads"]
     bound_s = math.ceil(40 / threads) * workloads.IO_MAX_MS / 1000
-    assert bound_s <= 10  # what the README states: seconds, not minutes
+    assert bound_s <= 20  # what the README states: seconds, not minutes
     started = time.monotonic()
     abandon(served.ports["flask"], f"/io?ms={workloads.IO_MAX_MS}", 40, after_s=1)
     assert get(served.urls["fastapi"] + "/")["framework"] == "fastapi"
     assert time.monotonic() - started < 5  # FastAPI's answer did not wait for Flask's
-    assert get(served.urls["flask"] + "/")["framework"] == "flask"  # queued behind the 40
+    queued = httpx2.get(served.urls["flask"] + "/", timeout=bound_s + 60)  # behind the 40
+    assert queued.json()["framework"] == "flask"
     assert time.monotonic() - started < bound_s + 20
 
 
@@ -482,10 +483,10 @@ def io_requests(url: str, waits_ms: list[int]) -> list:
 
 
 def assert_a_stop_drains(served: Launch, threads: int) -> None:
-    """SIGTERM while each app has its longest requests (1 s) running and a queue of them
-    four times its threads: new connections are refused, every request accepted before
+    """SIGTERM while each app has its longest requests (2 s) running and a queue of them
+    three times its threads: new connections are refused, every request accepted before
     gets its answer, and up.sh exits 0 once all are answered."""
-    waits_ms = [workloads.IO_MAX_MS] * (4 * threads)  # 4 s in all, 3 s after the signal
+    waits_ms = [workloads.IO_MAX_MS] * (3 * threads)  # 6 s in all, 5 s after the signal
     futures = {url: io_requests(url, waits_ms) for url in served.urls.values()}
     time.sleep(1)  # every request accepted and started or queued
     tree = served.tree()
@@ -508,11 +509,11 @@ def test_sigterm_answers_the_longest_request_and_a_queue_then_stops(served_facto
 
 
 def assert_a_stop_past_the_grace_period_says_so(served: Launch) -> str:
-    """Flask with one thread and twenty 1 s requests: the last would end 20 s after they
+    """Flask with one thread and ten 2 s requests: the last would end 20 s after they
     started, past up.sh's 15 s after the signal. SIGTERM: the first are answered, the
     rest cut off, and up.sh says so and exits 1, leaving nothing behind. up.sh's log."""
     longest = workloads.IO_MAX_MS
-    answers = io_requests(served.urls["flask"], [longest] * 20)
+    answers = io_requests(served.urls["flask"], [longest] * 10)
     time.sleep(1)
     tree = served.tree()
     served.process.send_signal(signal.SIGTERM)
@@ -534,7 +535,7 @@ def test_a_stop_that_outlasts_the_grace_period_says_so_and_exits_1(served_factor
 
 def test_a_second_signal_cuts_the_drain_short_and_says_so(served_factory):
     served = served_factory(THREADS="1")
-    answers = io_requests(served.urls["flask"], [workloads.IO_MAX_MS] * 4)  # 4 s at least
+    answers = io_requests(served.urls["flask"], [workloads.IO_MAX_MS] * 3)  # 6 s at least
     time.sleep(1)
     tree = served.tree()
     served.process.send_signal(signal.SIGTERM)

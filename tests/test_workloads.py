@@ -31,7 +31,7 @@ def test_items_are_fresh_but_always_the_same():
     ("model", "query"),
     [
         (workloads.IoQuery, {"ms": "-1"}),
-        (workloads.IoQuery, {"ms": "1001"}),
+        (workloads.IoQuery, {"ms": "2001"}),
         (workloads.IoQuery, {"delay": "1"}),
         (workloads.CpuQuery, {"n": "1"}),
         (workloads.CpuQuery, {"n": "1000001"}),
