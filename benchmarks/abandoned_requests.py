@@ -10,17 +10,19 @@ on a new connection and prints how long after the hang-up it was answered, with 
 bound the limits give: the queue's N x ms over the app's threads, less the S seconds
 already spent. Neither server drops a request whose client has gone, so the figure
 for Flask is about that bound; FastAPI waits without holding a thread, and answers at
-once. Figures vary by machine; compare within one run. A run on a busy 2-core machine:
+once. Under Unit, VENV and UNITD as for ./up.sh; run by root, the apps run as nobody,
+who must be able to run VENV (or APP_USER=root). Figures vary by machine; compare within
+one run. A run on a busy 2-core machine, under either server (Unit's figures were the same):
 
-    $ .venv/bin/python benchmarks/abandoned_requests.py
-    granian, 1 process of 4 thread(s) per app, /io?ms=1000
+    $ VENV=/opt/venv .venv/bin/python benchmarks/abandoned_requests.py
+    granian, 1 process of 4 thread(s) per app, /io?ms=2000
     app      requests hang-up s  answered after s  bound s
-    flask          40         1               9.0      9.0
+    flask          40         1              19.0     19.0
     fastapi        40         1               0.0      0.0
-    flask         200        30              20.0     20.0
+    flask         200        30              70.0     70.0
     fastapi       200        30               0.0      0.0
 
-With --ms 10000, the old maximum, Flask answered the first attack after 99.0 s.
+With --ms 10000, the old maximum, Flask answered these after 99.0 and 470.1 s.
 """
 
 import argparse

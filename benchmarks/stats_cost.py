@@ -18,8 +18,8 @@ the project whose apps load with a full buffer, and prints per app:
     RSS before and at its peak, and GET /json sent to both ports every 0.2 s meanwhile
     (how many, not answered 200 within 5 s, worst latency).
 
-Under Unit, VENV and UNITD as for ./up.sh. Figures vary by machine; compare within one
-run. A run on a busy 2-core machine (the /json column: failed/sent:slowest, Flask's then
+Under Unit, VENV and UNITD as for ./up.sh; run by root, the apps run as nobody, who must
+be able to run VENV (or APP_USER=root). Figures vary by machine; compare within one run. A run on a busy 2-core machine (the /json column: failed/sent:slowest, Flask's then
 FastAPI's):
 
     $ .venv/bin/python benchmarks/stats_cost.py
