@@ -14,12 +14,13 @@ the project whose apps load with a full buffer, and prints per app:
     GET / sent while a full /stats is answered, and the worker's RSS;
   - for each way a client may take its answer (all at once; 1 KiB every 50 ms; never),
     --clients clients asking for the full /stats at once (never reading: also one every
-    0.7 s), each keeping its connection up to --hold-s: how many got 200 and 503, the worker's
-    RSS before and at its peak, and GET /json sent to both ports every 0.2 s meanwhile
-    (how many, not answered 200 within 5 s, worst latency).
+    0.7 s), each keeping its connection up to --hold-s: how many got 200 and 503, the
+    worker's RSS before and at its peak, and GET /json sent to both ports every 0.2 s
+    meanwhile (how many, not answered 200 within 5 s, worst latency).
 
 Under Unit, VENV and UNITD as for ./up.sh; run by root, the apps run as nobody, who must
-be able to run VENV (or APP_USER=root). Figures vary by machine; compare within one run. A run on a busy 2-core machine (the /json column: failed/sent:slowest, Flask's then
+be able to run VENV (or APP_USER=root). Figures vary by machine; compare within one run.
+A run on a busy 2-core machine (the /json column: failed/sent:slowest, Flask's then
 FastAPI's):
 
     $ .venv/bin/python benchmarks/stats_cost.py
