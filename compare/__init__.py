@@ -7,4 +7,6 @@ loadtools  wrk, ab, hey and openloop: command lines and output parsers
 run        one counted run and what the app and its server spent on it
 stats      medians, spreads, ratios and verdicts
 report     the table, report.json, report.md and the charts
+instructions  instructions per request of an app's callable, counted by callgrind
+app_driver    what instructions runs under valgrind: the app called in-process
 """

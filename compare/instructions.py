@@ -1,0 +1,101 @@
+"""Instructions per request of an app's own callable, counted by valgrind's callgrind:
+a figure that no load on the machine can move.
+
+    from compare import instructions
+    instructions.per_request(Path("flask-wsgi.py"), ["/", "/json"], requests=200)
+    # {"/": Counted(per_request=395512.3, status=200, ...), "/json": ...}
+
+compare/app_driver.py imports the app once under callgrind, warms it up on each
+target, then forks two runs that differ only in their count of requests, 0 and
+`requests`: their difference, divided by `requests`, is what one request costs.
+Python's hash seed is fixed, so that the interpreter does the same work each time.
+
+What the figure counts: the framework, the app and the interpreter running them,
+from the server's hand-over (a WSGI environ, an ASGI scope) to the answer's last
+byte, with the garbage collections the requests make due. What it leaves out: the
+server (parsing, sockets, granian's or Unit's own work, its task per request), the
+kernel (system calls are one instruction each), waiting, and the cost of an
+instruction (cache misses, branch mispredictions): two apps with the same count may
+still take different times.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+DRIVER = Path(__file__).resolve().parent / "app_driver.py"
+WARMUP = 50  # requests before counting: caches filled, lazy set-up done
+HASH_SEED = "0"
+
+
+class InstructionsError(RuntimeError):
+    """valgrind is missing, or the app could not be counted."""
+
+
+@dataclass(frozen=True)
+class Counted:
+    """One target of one app: instructions per request, and the answer it gave."""
+
+    per_request: float
+    status: int
+    content_type: str | None
+    body: str
+
+
+def per_request(
+    app_file: Path, targets: list[str], requests: int, warmup: int = WARMUP
+) -> dict[str, Counted]:
+    """Instructions per `GET target` request of `app_file`'s app, for each of `targets`."""
+    if shutil.which("valgrind") is None:
+        raise InstructionsError("valgrind is not on PATH (Debian: apt-get install valgrind)")
+    if requests < 1 or warmup < 1:
+        raise InstructionsError(f"requests ({requests}) and warmup ({warmup}) must be 1 or more")
+    with tempfile.TemporaryDirectory(prefix="callgrind-") as out_dir:
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            "--quiet",
+            f"--callgrind-out-file={out_dir}/callgrind.out.%p",
+            sys.executable,
+            str(DRIVER),
+            str(app_file),
+            str(requests),
+            str(warmup),
+            *targets,
+        ]
+        env = {**os.environ, "PYTHONHASHSEED": HASH_SEED}
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise InstructionsError(f"{app_file} could not be counted:\n{done.stderr.strip()}")
+        runs = [json.loads(line) for line in done.stdout.splitlines()]
+        totals = {run["pid"]: total(Path(out_dir, f"callgrind.out.{run['pid']}")) for run in runs}
+    counted = {}
+    for target in targets:
+        none, some = (
+            next(run for run in runs if run["target"] == target and run["requests"] == count)
+            for count in (0, requests)
+        )
+        counted[target] = Counted(
+            per_request=(totals[some["pid"]] - totals[none["pid"]]) / requests,
+            status=some["status"],
+            content_type=some["content_type"],
+            body=some["body"],
+        )
+    return counted
+
+
+def total(out_file: Path) -> int:
+    """The instructions a callgrind out file counts: its `totals:` line (`summary:` in
+    older files)."""
+    for line in out_file.read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("totals", "summary"):
+            return int(value.split()[0])
+    raise InstructionsError(f"{out_file} has no totals line")
