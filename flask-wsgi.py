@@ -74,17 +74,6 @@ def hello():
     ).model_dump()
 
 
-@app.get("/status")
-def status():
-    return app.response_class(sampler.status().model_dump_json(), mimetype="application/json")
-
-
-@app.get("/stats")
-def stats():
-    stats_json = sampler.stats_json(query(StatsQuery).last)
-    return app.response_class(stats_json, mimetype="application/json")
-
-
 @app.get("/json")
 def json_items():
     return workloads.items().model_dump()
@@ -101,6 +90,18 @@ def io():
 def cpu():
     params = query(workloads.CpuQuery)
     return workloads.Primes(n=params.n, primes=workloads.count_primes(params.n)).model_dump()
+
+
+# The metrics routes last, as in fastapi-asgi.py (where the order has a cost).
+@app.get("/status")
+def status():
+    return app.response_class(sampler.status().model_dump_json(), mimetype="application/json")
+
+
+@app.get("/stats")
+def stats():
+    stats_json = sampler.stats_json(query(StatsQuery).last)
+    return app.response_class(stats_json, mimetype="application/json")
 
 
 @app.errorhandler(ValidationError)
