@@ -4,8 +4,8 @@
 #   docker build -f granian.dockerfile -t flask-vs-fastapi:granian .
 #   docker run --rm -p 127.0.0.1:8080:8080 -p 127.0.0.1:8081:8081 flask-vs-fastapi:granian
 #
-# It builds on Python's image only (unit.dockerfile on Unit's only). The base is
-# a build argument, pinned to a tag.
+# It builds on Python's image only (Dockerfile on Unit's only). The base is a build
+# argument, pinned to a tag.
 ARG PYTHON_IMAGE=python:3.12-slim
 FROM ${PYTHON_IMAGE}
 # Marks every layer of this project's builds: start.sh removes those a failed build leaves.
@@ -16,11 +16,13 @@ COPY requirements.txt ./
 RUN python3 -m venv /venv \
     && /venv/bin/pip install --no-cache-dir --disable-pip-version-check -r requirements.txt \
     && useradd --system --no-create-home unit
-COPY flask-wsgi.py fastapi-asgi.py metrics.py workloads.py unit_conf.py conf.json up.sh ./
+# What .dockerignore lets in.
+COPY . ./
 USER unit
 ENV SERVER=granian HOST=0.0.0.0
 EXPOSE 8080 8081
-HEALTHCHECK --interval=5s --timeout=5s --start-period=30s --retries=3 CMD \
-    python3 -c "import os, urllib.request as u; [u.urlopen(f'http://127.0.0.1:{os.environ.get(v, d)}/', timeout=4) for v, d in (('FLASK_PORT', 8080), ('FASTAPI_PORT', 8081))]"
+# Both apps answer / and /status (serve/readiness.py).
+HEALTHCHECK --interval=5s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python3", "-m", "serve.readiness"]
 STOPSIGNAL SIGTERM
 CMD ["./up.sh"]

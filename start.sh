@@ -6,17 +6,15 @@
 #   ./start.sh --cpus 1 --memory 512m --cpuset 1
 #   ./start.sh --stop             # stop and remove the container
 #
-# With Docker it builds the image from the server's own dockerfile (unit.dockerfile
-# on UNIT_IMAGE, granian.dockerfile on PYTHON_IMAGE), replaces a container of the
-# same name, publishes both ports on 127.0.0.1, waits until both apps answer and
+# With Docker it builds the image from the server's own dockerfile (Dockerfile on
+# UNIT_IMAGE, granian.dockerfile on PYTHON_IMAGE), replaces a container of the
+# same name, publishes both ports on 127.0.0.1, waits until both apps serve and
 # says what to do next. Where Docker is not installed or its daemon is not
 # reachable, it says so and runs ./up.sh here instead, in the foreground, from
-# VENV (.venv, made and filled here): under Unit where unitd is on PATH, else
-# under granian.
+# VENV (.venv, made and filled here); --local does that even with Docker.
 #
 # Options:
-#   --server unit|granian   the server (default: unit; without Docker, unit where
-#                           unitd is on PATH, else granian)
+#   --server unit|granian   the server (default: unit; run here, ./up.sh chooses)
 #   --cpus N                the container's CPU limit in cores, e.g. 1 or 1.5
 #   --memory SIZE           the container's memory limit, e.g. 512m
 #   --cpuset CPUS           the cores the container may use, e.g. 1 or 0-1 (a load
@@ -28,12 +26,17 @@
 #   -h, --help              this help
 # The limits apply to both apps alike: they share the container.
 #
-# Environment: FLASK_PORT and FASTAPI_PORT (the host's ports, 8080 and 8081);
-# METRICS_INTERVAL, METRICS_SLOTS, WORKERS and THREADS (passed into the
-# container, see ./up.sh --help); UNIT_IMAGE (unit:1.34.2-python3.12) and
-# PYTHON_IMAGE (python:3.12-slim), the base images. Run here: VENV, UNITD, HOST.
+# Environment: FLASK_PORT and FASTAPI_PORT (the host's ports); METRICS_INTERVAL,
+# METRICS_SLOTS, WORKERS and THREADS (passed into the container); the base images,
+# by default the dockerfiles' own:
+#   UNIT_IMAGE     {UNIT_IMAGE}
+#   PYTHON_IMAGE   {PYTHON_IMAGE}
+# Run here, every setting of ./up.sh applies. ./up.sh --help says what each setting
+# takes and its default; start.sh checks them by the same rules (serve/config.py, with
+# this machine's python3) before it builds or starts anything.
 #
-# Exit codes: 0 serving (or stopped); 1 a failure, said in one line; 2 a bad flag.
+# Exit codes: 0 serving (or stopped); 1 a failure, said in one line; 2 a bad flag or
+# setting.
 set -euo pipefail
 # A relative VENV is the caller's, as any path given on the command line would be.
 [[ -z ${VENV:-} || $VENV == /* ]] || VENV=$PWD/$VENV
@@ -47,8 +50,14 @@ bad_usage() {
   echo "start.sh: $* (--help lists the options)" >&2
   exit 2
 }
+base_default() { # UNIT_IMAGE or PYTHON_IMAGE: the base image its dockerfile names
+  local dockerfile=Dockerfile
+  [[ $1 == UNIT_IMAGE ]] || dockerfile=granian.dockerfile
+  sed -n "s/^ARG $1=//p" "$dockerfile"
+}
 usage() {
-  sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+  sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' |
+    sed "s|{UNIT_IMAGE}|$(base_default UNIT_IMAGE)|; s|{PYTHON_IMAGE}|$(base_default PYTHON_IMAGE)|"
   exit 0
 }
 
@@ -98,30 +107,21 @@ if [[ -n $cpuset ]]; then
   done
 fi
 [[ $name =~ ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$ ]] || bad_usage "--name '$name' is not a container name"
-flask_port=${FLASK_PORT:-8080}
-fastapi_port=${FASTAPI_PORT:-8081}
-is_port() { [[ $1 =~ ^[0-9]{1,5}$ ]] && ((10#$1 >= 1 && 10#$1 <= 65535)); }
-is_port "$flask_port" || bad_usage "FLASK_PORT='$flask_port' is not a port number (1-65535)"
-is_port "$fastapi_port" || bad_usage "FASTAPI_PORT='$fastapi_port' is not a port number (1-65535)"
-((10#$flask_port != 10#$fastapi_port)) || bad_usage "FLASK_PORT and FASTAPI_PORT are both $flask_port"
-
-answers() { # PORT: one of the apps answers GET / there (bash's /dev/tcp: no curl needed)
-  # shellcheck disable=SC2016  # $1 is the inner shell's
-  timeout 5 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" &&
-    printf "GET / HTTP/1.0\r\nHost: localhost\r\n\r\n" >&3 && grep -q "\"framework\"" <&3' _ "$1" 2>/dev/null
-}
 
 port_taken() { # PORT: something on this host holds it, on the address we publish on or any
   if command -v python3 >/dev/null; then
-    # Binding shows a port held on any address, which a connection to 127.0.0.1 does not.
-    if python3 -c 'import socket, sys
-with socket.socket() as s:
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((sys.argv[1], int(sys.argv[2])))' "$bind" "$1" 2>/dev/null; then
-      return 1
-    fi
+    if python3 -m serve.ports "$bind" "$1" 2>/dev/null; then return 1; fi
   else
     (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  fi
+}
+
+serving() { # both apps serve on the published ports (serve/readiness.py; without python3
+  # here, the container's HEALTHCHECK, which asks the same inside)
+  if command -v python3 >/dev/null; then
+    python3 -m serve.readiness 127.0.0.1 "$flask_port" "$fastapi_port" 2>/dev/null
+  else
+    [[ $(docker inspect -f '{{.State.Health.Status}}' "$name" 2>/dev/null) == healthy ]]
   fi
 }
 
@@ -142,28 +142,45 @@ if ((stop)); then
   exit 0
 fi
 
-if ((local)) || ! docker_reachable; then
-  [[ -z $cpus && -z $memory && -z $cpuset ]] || die "--cpus, --memory and --cpuset need Docker"
-  if [[ -z $server ]]; then
-    server=granian
-    command -v "${UNITD:-unitd}" >/dev/null && server=unit
+# Every setting that goes into the container (or to ./up.sh here), checked by serving's
+# own rules before anything is built or started. Without python3 here, up.sh checks them
+# where it runs.
+if command -v python3 >/dev/null; then
+  refusal=$(python3 -m serve.config --check FLASK_PORT FASTAPI_PORT WORKERS THREADS \
+    METRICS_INTERVAL METRICS_SLOTS 2>&1) && code=0 || code=$?
+  if ((code == 2)); then
+    echo "start.sh: $refusal (./up.sh --help says what each setting takes)" >&2
+    exit 2
   fi
-  echo "start.sh: running the apps here under $server instead (Ctrl-C stops them)"
-  venv=${VENV:-$PWD/.venv}
-  [[ -x $venv/bin/python ]] || python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt
-  SERVER=$server FLASK_PORT=$flask_port FASTAPI_PORT=$fastapi_port HOST=${HOST:-$bind} \
-    VENV=$venv exec ./up.sh
+fi
+flask_port=${FLASK_PORT-8080}
+fastapi_port=${FASTAPI_PORT-8081}
+
+instead=""
+if ((!local)) && ! docker_reachable; then
+  local=1 instead=" instead"
+fi
+if ((local)); then
+  [[ -z $cpus && -z $memory && -z $cpuset ]] || die "--cpus, --memory and --cpuset need Docker"
+  echo "start.sh: running the apps here${server:+ under $server}$instead (Ctrl-C stops them)"
+  venv=${VENV-$PWD/.venv}
+  if [[ -n $venv ]]; then # an empty VENV is refused by up.sh
+    [[ -x $venv/bin/python ]] || python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt
+  fi
+  [[ -z $server ]] || export SERVER=$server
+  FLASK_PORT=$flask_port FASTAPI_PORT=$fastapi_port HOST=${HOST-$bind} VENV=$venv exec ./up.sh
 fi
 
 server=${server:-unit}
 image=flask-vs-fastapi:$server
 if [[ $server == unit ]]; then
-  base_variable=UNIT_IMAGE base=${UNIT_IMAGE:-unit:1.34.2-python3.12}
-  other="--server granian builds on python:3.12-slim instead"
+  dockerfile=Dockerfile base_variable=UNIT_IMAGE base=${UNIT_IMAGE:-$(base_default UNIT_IMAGE)}
+  other="--server granian builds on $(base_default PYTHON_IMAGE) instead"
 else
-  base_variable=PYTHON_IMAGE base=${PYTHON_IMAGE:-python:3.12-slim}
-  other="the default server, unit, builds on unit:1.34.2-python3.12 instead"
+  dockerfile=granian.dockerfile base_variable=PYTHON_IMAGE
+  base=${PYTHON_IMAGE:-$(base_default PYTHON_IMAGE)}
+  other="the default server, unit, builds on $(base_default UNIT_IMAGE) instead"
 fi
 
 for port in "$flask_port" "$fastapi_port"; do
@@ -194,8 +211,8 @@ if ! docker buildx version >/dev/null 2>&1; then
   export DOCKER_BUILDKIT=0
 fi
 old_image=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
-echo "start.sh: building $image from $server.dockerfile on $base with $builder"
-if ! docker build --force-rm --build-arg "$base_variable=$base" -f "$server.dockerfile" \
+echo "start.sh: building $image from $dockerfile on $base with $builder"
+if ! docker build --force-rm --build-arg "$base_variable=$base" -f "$dockerfile" \
   -t "$image" . >"$build_log" 2>&1; then
   tail -n 30 "$build_log" >&2
   # What the failed steps left: untagged layers of this project only.
@@ -221,7 +238,7 @@ run_args+=(--stop-timeout 20)
 [[ -z $memory ]] || run_args+=(--memory "$memory")
 [[ -z $cpuset ]] || run_args+=(--cpuset-cpus "$cpuset")
 for variable in METRICS_INTERVAL METRICS_SLOTS WORKERS THREADS; do
-  [[ -z ${!variable:-} ]] || run_args+=(-e "$variable=${!variable}")
+  [[ ! -v $variable ]] || run_args+=(-e "$variable=${!variable}")
 done
 # From here on, every way out that is not success removes the container.
 trap 'remove_container; exit 130' INT TERM HUP
@@ -235,11 +252,11 @@ give_up() { # MESSAGE: with the container's last log lines, and without the cont
   remove_container
   die "$1"
 }
-for _ in {1..60}; do # up to 60 s until both apps answer
+for _ in {1..60}; do # up to 60 s until both apps serve
   if [[ $(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null) != true ]]; then
     give_up "the container stopped; its last log lines are above"
   fi
-  if answers "$flask_port" && answers "$fastapi_port"; then
+  if serving; then
     stop_args=""
     [[ $name == flask-vs-fastapi ]] || stop_args=" --name $name"
     cat <<EOF
@@ -257,4 +274,4 @@ EOF
   fi
   sleep 1
 done
-give_up "the apps did not answer within 60 s; the container's last log lines are above"
+give_up "the apps did not serve within 60 s; the container's last log lines are above"

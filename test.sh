@@ -3,12 +3,13 @@
 # the whole test suite. Other arguments go to pytest:
 #
 #   ./test.sh                  # everything (tests that need unitd or Docker skip without)
-#   ./test.sh -k parity        # a subset, by name
+#   ./test.sh -k killed_worker # a subset, by name
 #   ./test.sh -m container     # the container tests only
 #
 # pytest's own options: .venv/bin/python -m pytest --help. Environment:
-# UNITD=/path/to/unitd runs the Unit tests; REQUIRE_CONTAINER_TESTS=1 turns a
-# container test's skip (no Docker engine, no base image) into a failure.
+# UNITD=/path/to/unitd runs the Unit tests, with VENV=a virtualenv made by the Python
+# that Unit's Python module links; REQUIRE_CONTAINER_TESTS=1 turns a container test's
+# skip (no Docker engine, no base image) into a failure.
 #
 # Exit codes: pytest's (0 passed, 1 a test failed, ...); 2 an argument pytest refuses.
 set -euo pipefail

@@ -19,9 +19,9 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import launch
 from compare.cli import positive_int
 from compare.targets import status
+from serve.launch import launch
 
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--workers", type=positive_int, default=2)
     parser.add_argument("--duration", type=positive_int, default=10)
     args = parser.parse_args()
-    apps = launch.launch(Path("/tmp/cpu_accuracy_up.log"), {"WORKERS": str(args.workers)})
+    apps = launch(Path("/tmp/cpu_accuracy_up.log"), {"WORKERS": str(args.workers)})
     try:
         measure(apps.urls, args.duration)
     finally:

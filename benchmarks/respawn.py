@@ -23,7 +23,8 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from launch import ROOT, launch
+from serve.config import ROOT
+from serve.launch import launch
 
 
 def replaced_after_s(url: str, workers: int) -> float:

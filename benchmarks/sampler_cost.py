@@ -25,8 +25,9 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import launch
-import metrics
+from metrics.processes import find_roles
+from metrics.snapshot import take_snapshot
+from serve.launch import launch
 
 
 def p90(values: list[float]) -> float:
@@ -35,14 +36,14 @@ def p90(values: list[float]) -> float:
 
 def sample_cpu_ms(pid: int, count: int) -> tuple[list[float], list[float]]:
     """CPU ms of each look-up of pid's roles, and of each snapshot of them."""
-    roles = metrics.find_roles(pid)
-    _, reference = metrics.take_snapshot(None, roles)
+    roles = find_roles(pid)
+    _, reference = take_snapshot(None, roles)
     lookups, snapshots = [], []
     for _ in range(count):
         start = time.process_time()
-        roles = metrics.find_roles(pid)
+        roles = find_roles(pid)
         middle = time.process_time()
-        _, reference = metrics.take_snapshot(reference, roles)
+        _, reference = take_snapshot(reference, roles)
         lookups.append((middle - start) * 1000)
         snapshots.append((time.process_time() - middle) * 1000)
     return lookups, snapshots
@@ -85,12 +86,12 @@ def main() -> None:
 
     interval_s = 0.1
     log = Path("/tmp/sampler_cost_up.log")
-    apps = launch.launch(log, {"METRICS_INTERVAL": "3600"})
+    apps = launch(log, {"METRICS_INTERVAL": "3600"})
     try:
         baseline = idle_cpu_s_per_s(apps.urls, args.idle)
     finally:
         apps.stop()
-    apps = launch.launch(log, {"METRICS_INTERVAL": str(interval_s)})
+    apps = launch(log, {"METRICS_INTERVAL": str(interval_s)})
     try:
         with httpx2.Client(timeout=10) as client:
             server = client.get(apps.urls["flask"] + "/").headers.get("server", "unknown")

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/stats_cost.py [--slots N] [--repeats 5]
 
-With METRICS_SLOTS=N (default: the largest allowed, metrics.MAX_SLOTS), fills a
+With METRICS_SLOTS=N (default: the largest allowed, serve.config.MAX_SLOTS), fills a
 sampler's buffer with N samples (copies of a real snapshot, each stored as the
 sampler stores it) and prints the memory they hold here (Python allocations and
 the growth of RSS), also for samples 30% larger. Then serves each app under
@@ -31,13 +31,13 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import metrics
-from launch import free_port
+from metrics.sampler import Sampler
+from metrics.schema import MB
+from serve.config import MAX_SLOTS, MetricsConfig
+from serve.ports import free_port
 
-MB = 1024 * 1024
 
-
-def fill(sampler: metrics.Sampler, count: int) -> None:
+def fill(sampler: Sampler, count: int) -> None:
     """Append `count` samples to the sampler's buffer, as its thread would at each interval."""
     snapshot = sampler.status()
     for i in range(count):
@@ -65,7 +65,7 @@ def full_fastapi():
 def buffer_mb(slots: int) -> tuple[float, float, int]:
     """MiB that a full buffer of `slots` holds here: traced allocations, RSS growth; and
     the bytes of one sample's JSON."""
-    sampler = metrics.Sampler(metrics.MetricsConfig(METRICS_SLOTS=slots))
+    sampler = Sampler(MetricsConfig(slots=slots))
     process = psutil.Process()
     rss_before = process.memory_info().rss
     tracemalloc.start()
@@ -141,7 +141,7 @@ def held_up_ms(client: httpx2.Client, url: str, repeats: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--slots", type=int, default=metrics.MAX_SLOTS)
+    parser.add_argument("--slots", type=int, default=MAX_SLOTS)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 

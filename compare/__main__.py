@@ -13,9 +13,7 @@ after every run and polls it during the run. It prints a table of medians with
 their min-max, and writes report.json, report.md and PNG charts to --out
 (default results/<timestamp>/).
 
-Exit codes: 0 done; 2 bad flags; 3 a target is unreachable, not one of these
-apps, or both URLs are the same app; 4 the load tool is missing or failed;
-5 errors or non-2xx answers over --max-error-rate (the report is still written).
+Exit codes: `./compare.sh --help` lists them, from compare/cli.py's EXIT_CODES.
 """
 
 from __future__ import annotations
@@ -34,14 +32,13 @@ import psutil
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-import metrics
-from compare import cli, launcher, loadtools, report
-from compare.cli import Plan
+from compare import cli, loadtools, pinning, report
+from compare.cli import EXIT_DONE, EXIT_ERRORS, EXIT_LOAD_TOOL, EXIT_SIGNAL_BASE, EXIT_TARGET, Plan
 from compare.run import Level, Run, load_argv, measure, run_load
-from compare.stats import error_rate, summarize_runs
+from compare.statistics import error_rate, summarize_runs
 from compare.targets import APPS, TargetError, check_targets, status
-
-EXIT_TARGET, EXIT_LOAD_TOOL, EXIT_ERRORS = 3, 4, 5
+from metrics.schema import Snapshot
+from serve.launch import LaunchError, launch
 
 
 def cpu_model() -> str:
@@ -56,8 +53,8 @@ def environment(
     plan: Plan,
     urls: dict[str, str],
     greetings: dict[str, dict[str, Any]],
-    statuses: dict[str, metrics.Snapshot],
-    cores: launcher.Cores,
+    statuses: dict[str, Snapshot],
+    cores: pinning.Cores,
     launch_command: list[str] | None,
 ) -> dict[str, Any]:
     return {
@@ -193,22 +190,22 @@ def compare(plan: Plan, console: Console) -> int:
     ):
         task = progress.add_task("starting", total=comparison.total_s)
         if plan.launch:
-            cores = launcher.for_launch(plan.pin)
+            cores = pinning.for_launch(plan.pin)
             for workers in plan.workers:
                 log = plan.out / ("up.log" if len(plan.workers) == 1 else f"up-w{workers}.log")
-                with launcher.launched(workers, cores, log) as apps:
+                with launch(log, {"WORKERS": str(workers)}, cores.taskset()) as apps:
                     greetings = check_targets(client, apps.urls)
                     statuses = {app: status(client, url) for app, url in apps.urls.items()}
                     env = env or environment(plan, apps.urls, greetings, statuses, cores, apps.argv)
-                    tool_cores = cores.tool or launcher.our_cores()
+                    tool_cores = cores.tool or pinning.our_cores()
                     comparison.execute(progress, task, client, apps.urls, workers, tool_cores)
         else:
             urls = {"flask": plan.flask_url, "fastapi": plan.fastapi_url}
             greetings = check_targets(client, urls)
             statuses = {app: status(client, url) for app, url in urls.items()}
-            cores = launcher.for_targets(plan.pin, statuses)
+            cores = pinning.for_targets(plan.pin, statuses)
             env = environment(plan, urls, greetings, statuses, cores, None)
-            tool_cores = cores.tool or launcher.our_cores()
+            tool_cores = cores.tool or pinning.our_cores()
             workers = statuses["flask"].process.workers
             comparison.execute(progress, task, client, urls, workers, tool_cores)
     runs = comparison.runs
@@ -228,20 +225,20 @@ def compare(plan: Plan, console: Console) -> int:
                 f" --max-error-rate {plan.max_error_rate:.1%})[/red]"
             )
         return EXIT_ERRORS
-    return 0
+    return EXIT_DONE
 
 
 def main(argv: list[str] | None = None) -> int:
     # SIGTERM and SIGHUP (a closed terminal) unwind like Ctrl-C, so that launched apps,
     # which run in a session of their own, are stopped on the way out.
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda number, _: sys.exit(128 + number))
+        signal.signal(sig, lambda number, _: sys.exit(EXIT_SIGNAL_BASE + number))
     plan = cli.parse(argv)
     # A terminal sets the width; in a log or pipe, wide enough for the table.
     console = Console(width=None if sys.stdout.isatty() else 160)
     try:
         return compare(plan, console)
-    except TargetError as error:
+    except (TargetError, LaunchError) as error:
         console.print(f"[red]compare: {error}[/red]")
         return EXIT_TARGET
     except loadtools.LoadToolError as error:
@@ -249,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_LOAD_TOOL
     except KeyboardInterrupt:
         console.print("compare: interrupted; no report written")
-        return 128 + signal.SIGINT
+        return EXIT_SIGNAL_BASE + signal.SIGINT
 
 
 if __name__ == "__main__":

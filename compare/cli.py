@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import textwrap
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 import workloads
 from compare import loadtools
+from serve.config import WORKERS
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ("hello", "json", "io", "cpu")
@@ -76,49 +78,92 @@ def positive_float(text: str) -> float:
     return number(text, lambda value: 0 < value < math.inf, "a number above 0")
 
 
-def distinct(values: list) -> list:
+def distinct(values: list, text: str) -> list:
+    """`values`, read from `text`, unless one of them is there twice."""
     if len(values) != len(set(values)):
-        raise argparse.ArgumentTypeError(f"{values} repeats a level")
+        raise argparse.ArgumentTypeError(f"{text!r} repeats a level")
     return values
 
 
 def int_list(text: str) -> list[int]:
-    return distinct([positive_int(part) for part in text.split(",")])
+    return distinct([positive_int(part) for part in text.split(",")], text)
 
 
 def float_list(text: str) -> list[float]:
-    return distinct([positive_float(part) for part in text.split(",")])
+    return distinct([positive_float(part) for part in text.split(",")], text)
 
 
 def scenario_list(text: str) -> list[str]:
     names = [part.strip() for part in text.split(",")]
     unknown = [name for name in names if name not in SCENARIOS]
     if unknown:
-        raise argparse.ArgumentTypeError(f"{unknown} not of {','.join(SCENARIOS)}")
-    return distinct(names)
+        raise argparse.ArgumentTypeError(f"{','.join(unknown)!r} not of {','.join(SCENARIOS)}")
+    return distinct(names, text)
 
 
 def fraction(text: str) -> float:
     return number(text, lambda value: 0 <= value <= 1, "a share from 0 to 1")
 
 
+# compare.sh's exit codes and what each means: --help lists them from here.
+EXIT_DONE = 0
+EXIT_BAD_FLAGS = 2
+EXIT_TARGET = 3
+EXIT_LOAD_TOOL = 4
+EXIT_ERRORS = 5
+EXIT_CODES = {
+    EXIT_DONE: "done",
+    EXIT_BAD_FLAGS: "a bad flag or value, named in one line",
+    EXIT_TARGET: "a target is unreachable, is not one of these apps, both URLs serve the same"
+    " app, or --pin cannot keep the load tool on cores of its own",
+    EXIT_LOAD_TOOL: "the load tool is missing (it says how to install it) or failed",
+    EXIT_ERRORS: "a run's errors and non-2xx answers passed --max-error-rate (the report is"
+    " still written, and says which run)",
+}
+# Stopped by signal N, as a shell reports it: a launch is stopped on the way out.
+EXIT_SIGNAL_BASE = 128
+INTERRUPTED = (
+    "stopped by signal N (130 Ctrl-C, 143 SIGTERM, 129 a closed terminal); no report written"
+)
+
+
+def exit_codes() -> str:
+    """The exit codes as --help lists them, each meaning wrapped under its code."""
+    rows = [*EXIT_CODES.items(), (f"{EXIT_SIGNAL_BASE}+N", INTERRUPTED)]
+    return "exit codes:\n" + "\n".join(
+        textwrap.fill(meaning, 79, initial_indent=f"  {code:<7}", subsequent_indent=" " * 9)
+        for code, meaning in rows
+    )
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str):
         """One line naming the flag, and exit 2, as every script of this project does."""
-        self.exit(2, f"{self.prog}: {message} (--help lists every option)\n")
+        self.exit(EXIT_BAD_FLAGS, f"{self.prog}: {message} (--help lists every option)\n")
 
 
 def parse(argv: list[str] | None = None) -> Plan:
-    """The Plan the flags describe; a bad flag exits 2 with one line naming it."""
+    """The Plan the flags describe; a bad flag exits 2 with one line naming it.
+
+    A list's default is given as it is typed ("hello,json,io,cpu"): argparse reads it
+    with the list's type, and --help shows it as written.
+    """
     parser = Parser(
         prog="compare.sh",
-        description="Loads the Flask and the FastAPI app identically and reports their"
-        " CPU and RAM cost side by side.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Loads the Flask and the FastAPI app identically and reports their CPU"
+        " and RAM\ncost side by side.",
+        epilog=exit_codes(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = parser.add_argument
-    add("--flask", default="http://127.0.0.1:8080", help="URL of the Flask app")
-    add("--fastapi", default="http://127.0.0.1:8081", help="URL of the FastAPI app")
+    default = " (default: %(default)s)"
+    add("--flask", metavar="URL", default="http://127.0.0.1:8080", help="the Flask app" + default)
+    add(
+        "--fastapi",
+        metavar="URL",
+        default="http://127.0.0.1:8081",
+        help="the FastAPI app" + default,
+    )
     add(
         "--launch",
         action="store_true",
@@ -126,41 +171,78 @@ def parse(argv: list[str] | None = None) -> Plan:
     )
     add(
         "--workers",
+        metavar="N[,N...]",
         type=int_list,
-        default=[1],
-        help="with --launch: workers per app; several (1,2,4) make a worker sweep",
+        default="1",
+        help="with --launch: workers per app; several (1,2,4) make a worker sweep" + default,
     )
-    add("--tool", choices=loadtools.TOOLS, default="wrk", help="load generator")
+    add("--tool", choices=loadtools.TOOLS, default="wrk", help="load generator" + default)
     add(
         "--scenarios",
+        metavar="NAME[,NAME...]",
         type=scenario_list,
-        default=list(SCENARIOS),
-        help=f"comma-separated, of {','.join(SCENARIOS)}",
+        default=",".join(SCENARIOS),
+        help="which endpoints to load" + default,
     )
     add(
         "--connections",
+        metavar="N[,N...]",
         type=int_list,
-        default=[32],
-        help="comma-separated levels; several (16,32,64,128,256,512) make a connection sweep;"
-        " with --rate, the most connections the generator may open",
+        default="32",
+        help="one level or several (16,32,64,128,256,512: a connection sweep); with --rate,"
+        " the most connections the generator may open" + default,
     )
     add(
         "--rate",
+        metavar="R[,R...]",
         type=float_list,
         help="fixed request rates per second (e.g. 500 or 200,1000): both apps get the same"
-        " work from an open-loop generator, and are compared at equal load",
+        " work from an open-loop generator, and are compared at equal load (default: as"
+        " fast as the apps answer, with --tool)",
     )
-    add("--duration", type=positive_int, default=10, help="seconds of each counted run")
-    add("--warmup", type=int, default=2, help="seconds of load per app before counting (0: none)")
-    add("--repeats", type=positive_int, default=3, help="counted runs per app and level")
-    add("--poll", type=float, default=1.0, help="seconds between /status polls during a run")
-    add("--io-ms", type=int, default=10, help="the io scenario's wait, as /io?ms=")
-    add("--cpu-n", type=int, default=10_000, help="the cpu scenario's size, as /cpu?n=")
+    add(
+        "--duration",
+        metavar="S",
+        type=positive_int,
+        default=10,
+        help="seconds of each counted run" + default,
+    )
+    add(
+        "--warmup",
+        metavar="S",
+        type=int,
+        default=2,
+        help="seconds of load per app before counting, 0 for none" + default,
+    )
+    add(
+        "--repeats",
+        metavar="N",
+        type=positive_int,
+        default=3,
+        help="counted runs per app and level" + default,
+    )
+    add(
+        "--poll",
+        metavar="S",
+        type=float,
+        default=1.0,
+        help="seconds between /status polls during a run" + default,
+    )
+    add("--io-ms", metavar="MS", type=int, default=10, help="the io scenario's /io?ms=" + default)
+    add(
+        "--cpu-n",
+        metavar="N",
+        type=int,
+        default=10_000,
+        help="the cpu scenario's /cpu?n=" + default,
+    )
     add(
         "--max-error-rate",
+        metavar="SHARE",
         type=fraction,
         default=0.01,
-        help="share of errors and non-2xx answers above which the exit code is 5",
+        help="share of errors and non-2xx answers above which the exit code is"
+        f" {EXIT_ERRORS}" + default,
     )
     pinning = parser.add_mutually_exclusive_group()
     pinning.add_argument(
@@ -168,14 +250,14 @@ def parse(argv: list[str] | None = None) -> Plan:
         dest="pin",
         action="store_true",
         default=None,
-        help="the load tool on cores of its own, the apps on the others (the default where"
-        " there are 2 cores or more; against running apps, the cores their /status does not"
-        " list)",
+        help="the load tool on cores of its own, the apps on the others, or exit"
+        f" {EXIT_TARGET} where it cannot (default: pinned where there are 2 cores or more;"
+        " against running apps, the load tool on the cores their /status does not list)",
     )
     pinning.add_argument(
         "--no-pin", dest="pin", action="store_false", help="the load tool and apps share cores"
     )
-    add("--out", type=Path, help="report directory (default: results/<timestamp>)")
+    add("--out", metavar="DIR", type=Path, help="report directory (default: results/<timestamp>)")
     args = parser.parse_args(argv)
     if args.warmup < 0:
         parser.error("--warmup must be 0 or more seconds")
@@ -187,8 +269,8 @@ def parse(argv: list[str] | None = None) -> Plan:
     except ValidationError as error:
         first = error.errors()[0]
         parser.error(f"--{'io-ms' if first['loc'][0] == 'ms' else 'cpu-n'}: {first['msg']}")
-    if max(args.workers) > 64:
-        parser.error("--workers must be 1-64")
+    if max(args.workers) > WORKERS.high:
+        parser.error(f"--workers must be {WORKERS.range}")
     if args.workers != [1] and not args.launch:
         parser.error("--workers needs --launch: running apps have the workers they have")
     if not args.launch and args.flask.rstrip("/") == args.fastapi.rstrip("/"):

@@ -147,7 +147,7 @@ def version(tool: str) -> str:
     return f"{tool} {result.stdout.strip()}" if result.returncode == 0 else f"{tool} (unknown)"
 
 
-def parse(tool: str, output: str) -> LoadResult:
+def parse_output(tool: str, output: str) -> LoadResult:
     """The figures of one run from the tool's output; LoadToolError where there are none."""
     parsers = {"wrk": parse_wrk, "ab": parse_ab, "hey": parse_hey, OPEN_LOOP: parse_openloop}
     try:

@@ -113,7 +113,10 @@ class Target:
 
 
 @dataclass(frozen=True)
-class Plan:
+class Schedule:
+    """What one run sends: GETs of `target` at `rate` for `duration_s`, on at most
+    `connections`, each given `timeout_s`."""
+
     target: Target
     rate: float  # requests per second
     duration_s: float
@@ -157,7 +160,7 @@ def connection_count(text: str) -> int:
     return value
 
 
-def parse_args(argv: list[str] | None = None) -> Plan:
+def parse_args(argv: list[str] | None = None) -> Schedule:
     parser = argparse.ArgumentParser(
         prog="openloop.py",
         description=__doc__.splitlines()[0],
@@ -183,7 +186,7 @@ def parse_args(argv: list[str] | None = None) -> Plan:
         parser.error(
             f"argument --rate: --rate x --duration must give 1 to {MAX_REQUESTS:,} requests"
         )
-    return Plan(args.url, args.rate, args.duration, args.connections, args.timeout)
+    return Schedule(args.url, args.rate, args.duration, args.connections, args.timeout)
 
 
 # --- HTTP/1.1 responses --------------------------------------------------------------
@@ -294,16 +297,17 @@ def ms(ordered: list[float], percent: float) -> float | None:
     return round(percentile(ordered, percent) * 1000, 3) if ordered else None
 
 
-class Run:
-    """One open-loop run of a Plan: the schedule, the connection pool and what they recorded."""
+class Generator:
+    """One open-loop run of a Schedule: its dispatch, the connection pool and what they
+    recorded."""
 
-    def __init__(self, plan: Plan) -> None:
-        self.plan = plan
+    def __init__(self, schedule: Schedule) -> None:
+        self.schedule = schedule
         self.loop = asyncio.get_running_loop()
         self.clock = self.loop.time
-        self.request = plan.target.request
-        self.scheduled = math.ceil(plan.rate * plan.duration_s)
-        self.address = plan.target.host
+        self.request = schedule.target.request
+        self.scheduled = math.ceil(schedule.rate * schedule.duration_s)
+        self.address = schedule.target.host
         self.latencies = array("d")  # seconds from due time to the end of the response
         self.send_lags = array("d")  # seconds from due time to the write
         self.errors: Counter[str] = Counter()
@@ -323,8 +327,8 @@ class Run:
         self.last_response = 0.0
 
     async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        async with asyncio.timeout(self.plan.timeout_s):
-            streams = await asyncio.open_connection(self.address, self.plan.target.port)
+        async with asyncio.timeout(self.schedule.timeout_s):
+            streams = await asyncio.open_connection(self.address, self.schedule.target.port)
         self.opened += 1
         return streams
 
@@ -371,7 +375,7 @@ class Run:
                 self.sent += 1
                 self.last_send = sent
                 writer.write(request)
-                timer = self.loop.call_at(sent + self.plan.timeout_s, self.expire, writer)
+                timer = self.loop.call_at(sent + self.schedule.timeout_s, self.expire, writer)
                 try:
                     status, keep_alive = await read_response(reader)
                 except (OSError, EOFError, ProtocolError, asyncio.LimitOverrunError) as error:
@@ -421,15 +425,15 @@ class Run:
         self.outstanding += 1
         if self.idle:
             self.idle.pop().set_result(due)
-        elif self.open < self.plan.connections:
+        elif self.open < self.schedule.connections:
             self.add_connection(due)
         else:
             self.waiting.append(due)
             self.waited += 1
 
-    async def schedule(self) -> None:
+    async def dispatch_on_schedule(self) -> None:
         """Dispatch request i at start + i/rate, all that are due at each wake-up."""
-        clock, rate, scheduled = self.clock, self.plan.rate, self.scheduled
+        clock, rate, scheduled = self.clock, self.schedule.rate, self.scheduled
         dispatched = 0
         while dispatched < scheduled:
             due_now = min(scheduled, int((clock() - self.start) * rate) + 1)
@@ -440,27 +444,27 @@ class Run:
                 await asyncio.sleep(self.start + dispatched / rate - clock())
 
     async def run(self) -> Result:
-        plan = self.plan
+        schedule = self.schedule
         # Resolve the name once, so no connection waits for a lookup; and check that the
         # target answers a connection at all. That connection becomes the pool's first.
         try:
             infos = await self.loop.getaddrinfo(
-                plan.target.host, plan.target.port, type=socket.SOCK_STREAM
+                schedule.target.host, schedule.target.port, type=socket.SOCK_STREAM
             )
             self.address = infos[0][4][0]
             streams = await self.connect()
         except (OSError, TimeoutError) as error:
-            raise Unreachable(f"cannot connect to {plan.target.url}: {error!r}") from None
+            raise Unreachable(f"cannot connect to {schedule.target.url}: {error!r}") from None
         self.add_connection(None, streams)
         await asyncio.sleep(0)  # let it go idle
         cpu_start = time.process_time()
         self.start = self.clock()
-        await self.schedule()
+        await self.dispatch_on_schedule()
         self.stopping = True
         for idle in self.idle:
             idle.set_result(None)
         self.idle.clear()
-        deadline = self.start + plan.duration_s + plan.timeout_s
+        deadline = self.start + schedule.duration_s + schedule.timeout_s
         if self.tasks:
             _, late = await asyncio.wait(set(self.tasks), timeout=max(0, deadline - self.clock()))
             for task in late:
@@ -472,14 +476,14 @@ class Run:
         return self.result(cpu_s)
 
     def result(self, cpu_s: float) -> Result:
-        plan = self.plan
+        schedule = self.schedule
         latencies = sorted(self.latencies)
         lags = sorted(self.send_lags)
-        duration_s = max(plan.duration_s, self.last_response - self.start)
-        send_window_s = max(plan.duration_s, self.last_send - self.start)
+        duration_s = max(schedule.duration_s, self.last_response - self.start)
+        send_window_s = max(schedule.duration_s, self.last_send - self.start)
         return Result(
-            url=plan.target.url,
-            rate_asked=plan.rate,
+            url=schedule.target.url,
+            rate_asked=schedule.rate,
             rate_sent=round(self.sent / send_window_s, 2),
             rate_achieved=round(len(latencies) / duration_s, 2),
             duration_s=round(duration_s, 3),
@@ -497,16 +501,16 @@ class Run:
             send_lag_p99_ms=ms(lags, 99),
             send_lag_max_ms=ms(lags, 100),
             waited_for_connection=self.waited,
-            connections=plan.connections,
+            connections=schedule.connections,
             connections_opened=self.opened,
-            timeout_s=plan.timeout_s,
+            timeout_s=schedule.timeout_s,
             generator_cpu_s=round(cpu_s, 3),
             errors_by_kind=dict(self.errors),
         )
 
 
-async def run(plan: Plan) -> Result:
-    return await Run(plan).run()
+async def generate(schedule: Schedule) -> Result:
+    return await Generator(schedule).run()
 
 
 class PreciseEpollSelector(selectors.EpollSelector):
@@ -530,10 +534,10 @@ def precise_loop() -> asyncio.AbstractEventLoop:
 
 
 def main(argv: list[str] | None = None) -> int:
-    plan = parse_args(argv)
+    schedule = parse_args(argv)
     try:
         with asyncio.Runner(loop_factory=precise_loop) as runner:
-            result = runner.run(run(plan))
+            result = runner.run(generate(schedule))
     except Unreachable as error:
         print(f"openloop.py: {error}", file=sys.stderr)
         return UNREACHABLE

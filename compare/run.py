@@ -12,10 +12,11 @@ from typing import Any
 import httpx2
 from pydantic import BaseModel, ConfigDict, computed_field
 
-import metrics
 from compare import loadtools
 from compare.cli import Plan
 from compare.targets import TargetError, status
+from metrics.schema import Snapshot, cpu_percent
+from metrics.summary import summarize
 
 # A load tool that kept this share of its cores busy may have been the bottleneck.
 TOOL_BOUND_SHARE = 0.9
@@ -137,9 +138,7 @@ def per_1k(cpu_s: float | None, requests: int) -> float | None:
 class Poller(threading.Thread):
     """Reads /status every `interval_s` until stopped; the runner's only work during a run."""
 
-    def __init__(
-        self, url: str, interval_s: float, origin: float, before: metrics.Snapshot, on_poll=None
-    ):
+    def __init__(self, url: str, interval_s: float, origin: float, before: Snapshot, on_poll=None):
         super().__init__(daemon=True)
         self.url, self.interval_s, self.origin, self.on_poll = url, interval_s, origin, on_poll
         self.before = before
@@ -163,18 +162,16 @@ class Poller(threading.Thread):
                 if self.on_poll:
                     self.on_poll()
 
-    def _poll(self, previous: metrics.Snapshot, now: metrics.Snapshot) -> Poll:
+    def _poll(self, previous: Snapshot, now: Snapshot) -> Poll:
         # The gap is timed by the app's own clock at the instant of each reading: under
         # load a /status answer may wait in the queue for a while after it.
         gap_s = now.timestamp - previous.timestamp
         limit = now.system.cpu_usable_cores
         cpu = server = None
         if gap_s > 0:
-            cpu = metrics.cpu_percent(
-                now.process.cpu_time_s - previous.process.cpu_time_s, gap_s, limit
-            )
+            cpu = cpu_percent(now.process.cpu_time_s - previous.process.cpu_time_s, gap_s, limit)
             if now.server and previous.server:
-                server = metrics.cpu_percent(
+                server = cpu_percent(
                     now.server.cpu_time_s - previous.server.cpu_time_s, gap_s, limit
                 )
         return Poll(
@@ -221,7 +218,7 @@ def run_load(argv: list[str], tool: str, duration_s: int) -> tuple[loadtools.Loa
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     tool_cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     try:
-        parsed = loadtools.parse(tool, result.stdout + result.stderr)
+        parsed = loadtools.parse_output(tool, result.stdout + result.stderr)
     except loadtools.LoadToolError as error:
         raise loadtools.LoadToolError(
             f"{' '.join(argv)} exited {result.returncode}: {error}"
@@ -292,8 +289,8 @@ def measure(
         load=load,
         cpu_s=cpu_s,
         server_cpu_s=server_cpu_s,
-        cpu_percent_avg=metrics.cpu_percent(cpu_s, window_s, limit),
-        total_cpu_percent_avg=metrics.cpu_percent(total_cpu_s, window_s, limit),
+        cpu_percent_avg=cpu_percent(cpu_s, window_s, limit),
+        total_cpu_percent_avg=cpu_percent(total_cpu_s, window_s, limit),
         cpu_percent_peak=max(peaks) if peaks else None,
         rss_mb_before=before.process.rss_mb,
         rss_mb_after=after.process.rss_mb,
@@ -319,5 +316,5 @@ def measure(
         runner_cpu_s=round(time.process_time() - runner_before, 3),
         polls=polls,
         poll_failures=poller.failures,
-        stats_summary=metrics.summarize(in_run) if in_run else None,
+        stats_summary=summarize(in_run) if in_run else None,
     )

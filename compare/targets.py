@@ -7,8 +7,8 @@ from typing import Any
 import httpx2
 from pydantic import ValidationError
 
-import metrics
 import workloads
+from metrics.schema import Snapshot
 
 APPS = ("flask", "fastapi")
 NAMES = {"flask": "Flask", "fastapi": "FastAPI"}
@@ -27,7 +27,7 @@ def identify(client: httpx2.Client, app: str, url: str) -> dict[str, Any]:
         raise TargetError(f"the {app} target {url} is unreachable: {error}") from None
     try:
         greeting = workloads.Greeting.model_validate(hello.json())
-        metrics.Snapshot.model_validate(status.json())
+        Snapshot.model_validate(status.json())
     except (ValueError, ValidationError):
         raise TargetError(
             f"{url} is not an app of flask-vs-fastapi (GET / answered {hello.status_code}:"
@@ -53,8 +53,8 @@ def check_targets(client: httpx2.Client, urls: dict[str, str]) -> dict[str, dict
     return greetings
 
 
-def status(client: httpx2.Client, url: str) -> metrics.Snapshot:
+def status(client: httpx2.Client, url: str) -> Snapshot:
     try:
-        return metrics.Snapshot.model_validate(client.get(url + "/status").json())
+        return Snapshot.model_validate(client.get(url + "/status").json())
     except (httpx2.HTTPError, ValueError, ValidationError) as error:
         raise TargetError(f"{url}/status failed during the comparison: {error}") from None

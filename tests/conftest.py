@@ -1,6 +1,8 @@
 """Shared fixtures: the two app modules, and both apps served by ./up.sh."""
 
 import importlib
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from launch import Launched, LaunchError, launch  # noqa: E402
+from serve.launch import Launch, LaunchError, launch  # noqa: E402
 
 
 def load_app(module_name: str):
@@ -28,6 +30,19 @@ def fastapi_module():
     return load_app("fastapi-asgi")
 
 
+def running(processes: list[psutil.Process], attrs: list[str]) -> list[psutil.Process]:
+    """Those of `processes` still running, each with `.info` holding `attrs` as
+    psutil.process_iter gives it: a process listed a moment ago may have exited since."""
+    alive = []
+    for process in processes:
+        try:
+            process.info = process.as_dict(attrs)
+        except psutil.NoSuchProcess:
+            continue
+        alive.append(process)
+    return alive
+
+
 def processes_serving(ports: list[int]) -> list[psutil.Process]:
     """Every process whose command line serves one of `ports` (granian's --port)."""
     return [
@@ -37,7 +52,24 @@ def processes_serving(ports: list[int]) -> list[psutil.Process]:
     ]
 
 
-def serve(log: Path, **env: str) -> Launched:
+def project_copy(tmp_path: Path) -> Path:
+    """The project's files as a fresh clone has them: no .venv."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    copy = tmp_path / "project"
+    for name in filter(None, listed.split("\0")):
+        if (ROOT / name).is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, copy / name)
+    return copy
+
+
+def serve(log: Path, **env: str) -> Launch:
     """./up.sh under granian (unless `env` says otherwise), both apps answering."""
     try:
         return launch(log, {"SERVER": "granian", **env})
@@ -48,9 +80,9 @@ def serve(log: Path, **env: str) -> Launched:
 @pytest.fixture
 def served_factory(tmp_path):
     """serve(**env), stopped and cleaned up after the test."""
-    started: list[Launched] = []
+    started: list[Launch] = []
 
-    def start(**env: str) -> Launched:
+    def start(**env: str) -> Launch:
         served = serve(tmp_path / f"up-{len(started)}.log", **env)
         started.append(served)
         return served

@@ -64,3 +64,19 @@ def test_help_goes_to_stdout_and_exits_0(capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "--rate" in out and "--no-pin" in out and "--workers" in out
+
+
+def test_help_shows_each_default_once_as_it_is_typed_and_every_exit_code(capsys):
+    with pytest.raises(SystemExit):
+        cli.parse(["--help"])
+    out = capsys.readouterr().out
+    options, _, exits = out.partition("exit codes:")
+    for option in options.split("\n  -")[1:]:
+        assert option.count("(default:") <= 1, option
+    assert "(default: hello,json,io,cpu)" in options
+    assert "(default: 1)" in options and "(default: 32)" in options
+    for python_only in ("None", "True", "False", "['", "[1]", "[32]"):
+        assert python_only not in options
+    exits = " ".join(exits.split())  # wrapped to the terminal
+    for code, meaning in cli.EXIT_CODES.items():
+        assert f"{code} {meaning}" in exits

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from compare import loadtools
-from compare.loadtools import LoadToolError, parse
+from compare.loadtools import LoadToolError, parse_output
 
 CAPTURED = Path(__file__).parent / "captured"
 
@@ -15,7 +15,7 @@ def captured(name: str) -> str:
 
 
 def test_wrk_success():
-    result = parse("wrk", captured("wrk_ok"))
+    result = parse_output("wrk", captured("wrk_ok"))
     assert (result.requests, result.duration_s) == (5312, 2.0)
     assert result.requests_per_s == pytest.approx(2656.0)
     assert (result.errors, result.non_2xx) == (0, 0)
@@ -27,13 +27,13 @@ def test_wrk_success():
 
 
 def test_wrk_non_2xx_responses_are_counted():
-    result = parse("wrk", captured("wrk_non2xx"))
+    result = parse_output("wrk", captured("wrk_non2xx"))
     assert result.requests == result.non_2xx == 8161
     assert result.errors == 0
 
 
 def test_wrk_socket_timeouts_are_errors_and_microseconds_are_read():
-    result = parse("wrk", captured("wrk_timeout"))
+    result = parse_output("wrk", captured("wrk_timeout"))
     assert result.errors == 4
     assert result.duration_s == 3.01
     assert result.latency_p50_ms == 0.0
@@ -41,11 +41,11 @@ def test_wrk_socket_timeouts_are_errors_and_microseconds_are_read():
 
 def test_wrk_refused_connection_is_a_load_tool_error():
     with pytest.raises(LoadToolError, match=r"(?s)wrk printed no result.*Connection refused"):
-        parse("wrk", captured("wrk_refused"))
+        parse_output("wrk", captured("wrk_refused"))
 
 
 def test_ab_success():
-    result = parse("ab", captured("ab_ok"))
+    result = parse_output("ab", captured("ab_ok"))
     assert (result.requests, result.duration_s) == (7050, 2.0)
     assert result.requests_per_s == pytest.approx(3525.0)
     assert (result.errors, result.non_2xx) == (0, 0)
@@ -53,23 +53,23 @@ def test_ab_success():
 
 
 def test_ab_non_2xx_responses_are_counted():
-    result = parse("ab", captured("ab_non2xx"))
+    result = parse_output("ab", captured("ab_non2xx"))
     assert result.requests == result.non_2xx == 15551
 
 
 def test_ab_length_differences_are_not_errors():
     text = captured("ab_length_failures")
     assert "Length: 518" in text
-    assert parse("ab", text).errors == 0
+    assert parse_output("ab", text).errors == 0
 
 
 def test_ab_refused_connection_is_a_load_tool_error():
     with pytest.raises(LoadToolError, match="Connection refused"):
-        parse("ab", captured("ab_refused"))
+        parse_output("ab", captured("ab_refused"))
 
 
 def test_hey_success():
-    result = parse("hey", captured("hey_ok"))
+    result = parse_output("hey", captured("hey_ok"))
     assert (result.requests, result.duration_s) == (7612, 2.0022)
     assert result.requests_per_s == pytest.approx(7612 / 2.0022)
     assert (result.errors, result.non_2xx) == (0, 0)
@@ -78,12 +78,12 @@ def test_hey_success():
 
 
 def test_hey_non_2xx_responses_are_counted():
-    result = parse("hey", captured("hey_non2xx"))
+    result = parse_output("hey", captured("hey_non2xx"))
     assert result.requests == result.non_2xx == 16710
 
 
 def test_hey_connection_errors_are_errors_not_requests():
-    result = parse("hey", captured("hey_refused"))
+    result = parse_output("hey", captured("hey_refused"))
     assert result.requests == 0
     assert result.errors == 35107
     assert result.requests_per_s == 0  # hey itself claims 35088 per second

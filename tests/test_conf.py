@@ -1,24 +1,25 @@
-"""conf.json, the real one, against Unit's rules that matter here; and how up.sh adapts it."""
+"""conf.json, the real one, against Unit's rules that matter here; and how up.sh adapts it
+for Unit (serve.config reads it, serve.unit renders it)."""
 
 import copy
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 from conftest import ROOT
 
-import unit_conf
+from serve import unit
+from serve.config import Config, load_conf, problems
 
 
 @pytest.fixture
 def conf():
-    return unit_conf.load()
+    return load_conf(ROOT / "conf.json")
 
 
 def test_the_real_conf_json_keeps_every_rule(conf):
-    assert unit_conf.problems(conf) == []
+    assert problems(conf) == []
 
 
 def test_listeners_pass_8080_to_flask_and_8081_to_fastapi(conf):
@@ -74,9 +75,7 @@ def test_both_apps_get_the_same_processes_and_threads(conf):
 def test_a_broken_conf_is_caught(conf, break_it, says):
     broken = copy.deepcopy(conf)
     break_it(broken)
-    assert any(says in problem for problem in unit_conf.problems(broken)), unit_conf.problems(
-        broken
-    )
+    assert any(says in problem for problem in problems(broken)), problems(broken)
 
 
 def test_idle_and_slow_connections_are_closed_within_seconds(conf):
@@ -87,7 +86,7 @@ def test_idle_and_slow_connections_are_closed_within_seconds(conf):
         "send_timeout": 10,
         "idle_timeout": 5,
     }
-    assert unit_conf.render(conf, {})["settings"] == conf["settings"]
+    assert unit.render(conf, Config.from_env({}))["settings"] == conf["settings"]
 
 
 def test_render_moves_listeners_apps_and_settings_to_this_host(conf):
@@ -99,7 +98,7 @@ def test_render_moves_listeners_apps_and_settings_to_this_host(conf):
         "THREADS": "3",
         "METRICS_INTERVAL": "0.5",
     }
-    rendered = unit_conf.render(conf, environ)
+    rendered = unit.render(conf, Config.from_env(environ))
     assert rendered["listeners"] == {
         "127.0.0.1:9001": {"pass": "applications/flask"},
         "127.0.0.1:9002": {"pass": "applications/fastapi"},
@@ -110,47 +109,16 @@ def test_render_moves_listeners_apps_and_settings_to_this_host(conf):
         assert app["environment"] == {"METRICS_INTERVAL": "0.5"}
         if (ROOT / ".venv/bin/python").exists():
             assert app["home"] == str(ROOT / ".venv")
-    assert unit_conf.problems(rendered, import_apps=False) == []
+    assert problems(rendered, import_apps=False) == []
 
 
 def test_render_keeps_the_containers_defaults_when_nothing_is_set(conf):
-    rendered = unit_conf.render(conf, {"HOST": "0.0.0.0"})
+    rendered = unit.render(conf, Config.from_env({"HOST": "0.0.0.0"}))
     assert set(rendered["listeners"]) == {"*:8080", "*:8081"}
     assert (
         rendered["applications"]["flask"]["processes"] == conf["applications"]["flask"]["processes"]
     )
     assert "environment" not in rendered["applications"]["flask"]
-
-
-def test_command_line_prints_valid_json_and_the_fairness_figures():
-    env = {**os.environ, "FLASK_PORT": "9101"}
-    rendered = subprocess.run(
-        [sys.executable, str(ROOT / "unit_conf.py"), "render"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    )
-    assert "127.0.0.1:9101" in json.loads(rendered.stdout)["listeners"]
-    fairness = subprocess.run(
-        [sys.executable, str(ROOT / "unit_conf.py"), "fairness"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    app = unit_conf.load()["applications"]["flask"]
-    assert fairness.stdout.split() == [str(app["processes"]), str(app["threads"])]
-    for command, expected in [
-        ("settings", unit_conf.load()["settings"]),
-        ("header-read-timeout", unit_conf.load()["settings"]["http"]["header_read_timeout"]),
-    ]:
-        printed = subprocess.run(
-            [sys.executable, str(ROOT / "unit_conf.py"), command],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        assert json.loads(printed.stdout) == expected
 
 
 def test_an_unreadable_conf_stops_up_sh_with_a_message(tmp_path):

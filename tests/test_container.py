@@ -15,12 +15,13 @@ import socket
 import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import httpx2
 import pytest
 from conftest import ROOT
 
-from launch import free_port
+from serve.ports import free_port
 
 pytestmark = pytest.mark.container
 
@@ -105,7 +106,8 @@ def container(request):
     try:
         assert started.returncode == 0, started.stdout + started.stderr
         assert f"{server} serves both apps in container {name}" in started.stdout
-        assert f"building flask-vs-fastapi:{server} from {server}.dockerfile" in started.stdout
+        dockerfile = {"unit": "Dockerfile", "granian": "granian.dockerfile"}[server]
+        assert f"building flask-vs-fastapi:{server} from {dockerfile}" in started.stdout
         # The classic builder's warning on every build: start.sh says which builder once.
         assert "DEPRECATED" not in started.stdout + started.stderr
         yield {"name": name, "server": server, "ports": ports}
@@ -167,21 +169,60 @@ def test_only_the_two_app_ports_are_reachable_from_the_host(container):
         assert found.returncode == 0 and "control.sock" in found.stdout
 
 
-def test_a_container_that_stops_at_once_is_reported_and_removed(container):
+def path_without_python3(tmp_path: Path) -> str:
+    """A PATH with every command of this one but Python: a host with no python3."""
+    commands = tmp_path / "bin"
+    commands.mkdir()
+    for directory in map(Path, os.environ["PATH"].split(os.pathsep)):
+        for command in sorted(directory.glob("*")) if directory.is_dir() else []:
+            link = commands / command.name
+            if command.name.startswith("python") or link.exists() or not command.is_file():
+                continue
+            if os.access(command, os.X_OK):
+                link.symlink_to(command)
+    return str(commands)
+
+
+def test_a_container_that_stops_at_once_is_reported_and_removed(container, tmp_path):
+    # start.sh refuses a bad setting itself, with this machine's python3; without one,
+    # the container's up.sh refuses it, and start.sh reports that.
     name = f"flask-vs-fastapi-test-{uuid.uuid4().hex[:8]}"
     result = start_sh(
         *("--server", container["server"], "--name", name),
         FLASK_PORT=str(free_port()),
         FASTAPI_PORT=str(free_port()),
         METRICS_INTERVAL="0",
+        PATH=path_without_python3(tmp_path),
         timeout=300,
     )
     assert result.returncode == 1
-    assert "METRICS_INTERVAL='0'" in result.stderr  # up.sh's own words, from the container's log
+    assert "up.sh: invalid metrics setting: METRICS_INTERVAL='0'" in result.stderr  # from the log
     assert result.stderr.rstrip().splitlines()[-1] == (
         "start.sh: the container stopped; its last log lines are above"
     )
     assert not container_exists(name)
+
+
+def test_without_python3_here_start_sh_waits_for_the_containers_healthcheck(container, tmp_path):
+    name = f"flask-vs-fastapi-test-{uuid.uuid4().hex[:8]}"
+    ports = {"flask": free_port(), "fastapi": free_port()}
+    try:
+        result = start_sh(
+            *("--server", container["server"], "--name", name),
+            FLASK_PORT=str(ports["flask"]),
+            FASTAPI_PORT=str(ports["fastapi"]),
+            PATH=path_without_python3(tmp_path),
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"serves both apps in container {name}" in result.stdout
+        health = docker("inspect", "-f", "{{.State.Health.Status}}", name).stdout.strip()
+        assert health == "healthy"
+        for app, port in ports.items():
+            hello = httpx2.get(f"http://127.0.0.1:{port}/", timeout=10)
+            assert hello.json()["framework"] == app
+    finally:
+        docker("rm", "-f", name)
 
 
 def test_docker_stop_drains_the_longest_request_and_a_queue_then_exits_0(container):

@@ -1,10 +1,10 @@
-"""launch.py: both apps started under ./up.sh, and nothing left once stopped."""
+"""serve.launch: both apps started under ./up.sh, and nothing left once stopped."""
 
 import httpx2
 import psutil
 import pytest
 
-from launch import LaunchError, launch
+from serve.launch import LaunchError, launch
 
 
 def test_launch_returns_once_both_apps_answer_and_stop_leaves_nothing(tmp_path):

@@ -1,4 +1,4 @@
-"""metrics.py against real psutil readings: config, cgroup parsing, summary, the sampler."""
+"""metrics/ against real psutil readings: config, cgroup parsing, summary, the sampler."""
 
 import contextlib
 import logging
@@ -12,9 +12,17 @@ from statistics import fmean
 
 import psutil
 import pytest
+from conftest import ROOT
 
-import metrics
-from metrics import ConfigError, MetricsConfig, Sampler, read_cgroup, summarize
+import metrics.sampler
+from metrics.cgroup import read_cgroup
+from metrics.processes import find_roles, is_worker_of
+from metrics.ring_buffer import RingBuffer
+from metrics.sampler import FIRST_SAMPLE_S, MIN_STATUS_WINDOW_S, SHORTEST_WINDOW_S, Sampler
+from metrics.schema import Cgroup, cpu_percent
+from metrics.snapshot import take_snapshot, usable_cores
+from metrics.summary import summarize
+from serve.config import MAX_SLOTS, ConfigError, MetricsConfig
 
 
 def burn_cpu(seconds: float) -> None:
@@ -33,7 +41,7 @@ def sampler_factory():
     started: list[Sampler] = []
 
     def start(interval_s: float = 0.1, slots: int = 5) -> Sampler:
-        sampler = Sampler(MetricsConfig(METRICS_INTERVAL=interval_s, METRICS_SLOTS=slots))
+        sampler = Sampler(MetricsConfig(interval_s=interval_s, slots=slots))
         started.append(sampler.start())
         return sampler
 
@@ -49,6 +57,27 @@ def wait_for(predicate, timeout_s: float = 10.0, step_s: float = 0.02):
             return
         time.sleep(step_s)
     raise AssertionError(f"not true within {timeout_s} s")
+
+
+# --- the schema ----------------------------------------------------------------------
+
+
+def test_the_runner_imports_only_the_schema_and_the_summary_and_they_no_psutil():
+    # The schema is the contract between the apps and the runner: the runner reads
+    # snapshots without the sampler, and without psutil through metrics/.
+    code = (
+        "import sys, metrics.schema, metrics.summary\n"
+        "print(sorted(m for m in sys.modules if m == 'psutil' or m.startswith('metrics')))\n"
+        "import compare.__main__\n"
+        "print(sorted(m for m in sys.modules if m.startswith('metrics')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    alone, with_the_runner = result.stdout.splitlines()
+    assert alone == "['metrics', 'metrics.schema', 'metrics.summary']"
+    assert with_the_runner == alone
 
 
 # --- configuration -------------------------------------------------------------------
@@ -72,7 +101,7 @@ def test_config_reads_the_environment():
         ("METRICS_INTERVAL", "3601", "less than or equal to 3600"),
         ("METRICS_SLOTS", "0", "greater than or equal to 1"),
         ("METRICS_SLOTS", "-1", "greater than or equal to 1"),
-        ("METRICS_SLOTS", str(metrics.MAX_SLOTS + 1), f"less than or equal to {metrics.MAX_SLOTS}"),
+        ("METRICS_SLOTS", str(MAX_SLOTS + 1), f"less than or equal to {MAX_SLOTS}"),
         # Only plain decimals: what pydantic alone would read as a number is refused.
         *[
             ("METRICS_INTERVAL", value, "a plain decimal number such as 10 or 0.5")
@@ -214,11 +243,11 @@ def test_cgroup_of_this_machine_reads_without_error():
     ],
 )
 def test_worker_group_is_recognised_by_process_titles(title, parent_title, group):
-    assert metrics.is_worker_of(title, parent_title) is group
+    assert is_worker_of(title, parent_title) is group
 
 
 def test_a_lone_process_is_its_own_only_worker_with_no_server():
-    roles = metrics.find_roles(os.getpid())
+    roles = find_roles(os.getpid())
     assert [p.pid for p in roles.workers] == [os.getpid()]
     assert roles.parent is None
     assert roles.server == ()
@@ -264,13 +293,13 @@ def cpu_s(pid: int) -> float:
 
 def test_workers_and_their_master_are_found_through_the_process_tree(forking_master):
     master, workers = forking_master
-    roles = metrics.find_roles(workers[0])
+    roles = find_roles(workers[0])
     assert sorted(p.pid for p in roles.workers) == sorted(workers)
     assert roles.workers[0].pid == workers[0]
     assert roles.parent.pid == master.pid
     assert [p.pid for p in roles.server] == [master.pid]
     assert roles.names == ("master",)
-    snapshot = metrics.take_snapshot(metrics.take_snapshot(None, roles)[1], roles)[0]
+    snapshot = take_snapshot(take_snapshot(None, roles)[1], roles)[0]
     assert snapshot.process.pids == sorted(workers)
     assert snapshot.server.pids == [master.pid]
     assert snapshot.server.rss_mb > 1
@@ -279,14 +308,14 @@ def test_workers_and_their_master_are_found_through_the_process_tree(forking_mas
 def test_cpu_time_keeps_the_cpu_of_a_worker_that_exited(forking_master):
     _, (survivor, victim) = forking_master
     wait_for(lambda: min(cpu_s(survivor), cpu_s(victim)) >= CPU_EACH_S - 0.01)
-    roles = metrics.find_roles(survivor)
-    _, before = metrics.take_snapshot(None, roles)
+    roles = find_roles(survivor)
+    _, before = take_snapshot(None, roles)
     assert before.app_s >= 2 * CPU_EACH_S - 0.03
     os.kill(victim, signal.SIGKILL)
     wait_for(lambda: not psutil.pid_exists(victim))  # killed and reaped by its master
-    roles = metrics.find_roles(survivor)
+    roles = find_roles(survivor)
     assert [p.pid for p in roles.workers] == [survivor]
-    snapshot, after = metrics.take_snapshot(before, roles)
+    snapshot, after = take_snapshot(before, roles)
     # The dead worker's CPU stays counted (its master reaped it): no step back.
     assert after.app_s >= before.app_s
     assert snapshot.process.cpu_time_s >= 2 * CPU_EACH_S - 0.03
@@ -296,14 +325,12 @@ def test_cpu_time_keeps_the_cpu_of_a_worker_that_exited(forking_master):
 
 def test_cpu_percent_never_exceeds_the_usable_cores():
     # A window's counters may run a clock tick ahead: the bound takes that tick off.
-    assert metrics.cpu_percent(1.01, 1.0, 1.0) == 100.0
-    assert metrics.cpu_percent(0.5, 1.0, 1.0) == 50.0
-    assert metrics.usable_cores([0, 1, 2, 3], None) == 4
-    quota = metrics.Cgroup(
-        version=2, memory_limit_mb=None, memory_usage_mb=None, cpu_quota_cores=1.5
-    )
-    assert metrics.usable_cores([0, 1, 2, 3], quota) == 1.5
-    assert metrics.usable_cores([1], quota) == 1
+    assert cpu_percent(1.01, 1.0, 1.0) == 100.0
+    assert cpu_percent(0.5, 1.0, 1.0) == 50.0
+    assert usable_cores([0, 1, 2, 3], None) == 4
+    quota = Cgroup(version=2, memory_limit_mb=None, memory_usage_mb=None, cpu_quota_cores=1.5)
+    assert usable_cores([0, 1, 2, 3], quota) == 1.5
+    assert usable_cores([1], quota) == 1
 
 
 # --- summary -------------------------------------------------------------------------
@@ -330,12 +357,12 @@ def test_summary_skips_missing_values_and_null_blocks():
 
 
 def test_ring_buffer_summary_is_summarize_of_its_samples_null_blocks_and_integers_too():
-    _, reference = metrics.take_snapshot(None)
-    snapshot, _ = metrics.take_snapshot(reference)
+    _, reference = take_snapshot(None)
+    snapshot, _ = take_snapshot(reference)
     samples = [snapshot.model_copy(update={"timestamp": snapshot.timestamp + i}) for i in range(4)]
     samples[1].process = samples[1].process.model_copy(update={"uss_mb": None, "rss_mb": 1.5})
     samples[2].system = samples[2].system.model_copy(update={"cgroup": None})
-    buffer = metrics.RingBuffer(3)
+    buffer = RingBuffer(3)
     for sample in samples:
         buffer.append(sample)
     rows = buffer.newest()
@@ -349,7 +376,7 @@ def test_ring_buffer_summary_is_summarize_of_its_samples_null_blocks_and_integer
 
 
 def test_stats_json_is_the_stats_of_the_samples_it_holds():
-    sampler = Sampler(MetricsConfig(METRICS_INTERVAL=0.1, METRICS_SLOTS=4)).start()
+    sampler = Sampler(MetricsConfig(interval_s=0.1, slots=4)).start()
     try:
         wait_for(lambda: len(sampler.samples()) >= 3)
     finally:
@@ -365,9 +392,9 @@ def test_stats_json_is_the_stats_of_the_samples_it_holds():
 
 
 def test_snapshot_reports_real_figures_of_this_process():
-    reference = metrics.take_snapshot(None)[1]
+    reference = take_snapshot(None)[1]
     burn_cpu(0.3)
-    snapshot, _ = metrics.take_snapshot(reference)
+    snapshot, _ = take_snapshot(reference)
     me = psutil.Process()
     assert snapshot.process.pid == os.getpid()
     assert snapshot.process.pids == [os.getpid()]
@@ -398,7 +425,7 @@ def test_first_sample_comes_early_with_a_real_cpu_figure(sampler_factory):
     first = sampler.samples()[0]
     # After about a second, not after the 5 s interval. The upper bound is loose: while
     # the main thread burns, the sampler waits for the GIL at each read of /proc.
-    assert metrics.FIRST_SAMPLE_S - 0.01 <= first.cpu_window_s < 2.5
+    assert FIRST_SAMPLE_S - 0.01 <= first.cpu_window_s < 2.5
     # Not psutil's meaningless first 0.0: the percentage matches the CPU time really
     # spent in its window, whatever share of a core the burn got on a busy machine.
     spent_s = first.process.cpu_time_s - cpu_before_s
@@ -426,13 +453,13 @@ def test_buffer_fills_then_wraps_keeping_the_newest(sampler_factory):
 
 
 def test_schedule_does_not_drift_when_sampling_is_slow(sampler_factory, monkeypatch):
-    real = metrics.take_snapshot
+    real = take_snapshot
 
     def slow(reference):
         time.sleep(0.05)  # sampling costs half the interval
         return real(reference)
 
-    monkeypatch.setattr(metrics, "take_snapshot", slow)
+    monkeypatch.setattr(metrics.sampler, "take_snapshot", slow)
     sampler = sampler_factory(interval_s=0.1, slots=20)
     wait_for(lambda: len(sampler.samples()) >= 9)
     stamps = [s.timestamp for s in sampler.samples()][1:9]
@@ -446,7 +473,7 @@ def test_status_calls_leave_the_samplers_windows_whole(sampler_factory):
     end = time.monotonic() + 1.6
     while time.monotonic() < end:
         status = sampler.status()
-        assert status.cpu_window_s >= metrics.SHORTEST_WINDOW_S
+        assert status.cpu_window_s >= SHORTEST_WINDOW_S
     windows = [s.cpu_window_s for s in sampler.samples()[1:]]
     assert len(windows) >= 2
     assert all(w == pytest.approx(0.3, abs=0.1) for w in windows)
@@ -455,23 +482,23 @@ def test_status_calls_leave_the_samplers_windows_whole(sampler_factory):
 
 
 def test_status_right_after_start_waits_for_a_real_window():
-    sampler = Sampler(MetricsConfig(METRICS_INTERVAL=5, METRICS_SLOTS=5)).start()
+    sampler = Sampler(MetricsConfig(interval_s=5, slots=5)).start()
     try:
-        assert sampler.status().cpu_window_s >= metrics.SHORTEST_WINDOW_S
+        assert sampler.status().cpu_window_s >= SHORTEST_WINDOW_S
     finally:
         sampler.stop()
 
 
 def test_status_of_a_sampler_never_started_still_covers_a_window():
     status = Sampler(MetricsConfig()).status()
-    assert status.cpu_window_s >= metrics.SHORTEST_WINDOW_S
+    assert status.cpu_window_s >= SHORTEST_WINDOW_S
     assert status.process.pid == os.getpid()
 
 
 def test_status_window_is_at_least_a_second_at_long_intervals(sampler_factory):
     sampler = sampler_factory(interval_s=5.0)
-    time.sleep(metrics.FIRST_SAMPLE_S + 0.2)
-    assert sampler.status().cpu_window_s >= metrics.MIN_STATUS_WINDOW_S
+    time.sleep(FIRST_SAMPLE_S + 0.2)
+    assert sampler.status().cpu_window_s >= MIN_STATUS_WINDOW_S
     assert len(sampler.samples()) == 1
 
 

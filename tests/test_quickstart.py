@@ -4,7 +4,8 @@ what works.
 
 It changes only what a test must, all in `as_run`, and the README's Tests section
 says so: the apps get free ports (in the commands' URLs too); Docker is hidden, so
-./start.sh serves the apps here (test_container.py covers the image); loads last
+./start.sh serves the apps here (test_container.py covers the image), and the
+suite's own VENV and UNITD are not passed on; loads last
 1 s, not 30; ./compare.sh runs one short repeat of one scenario; a load tool that is
 not installed is left out; ./start.sh --stop becomes the Ctrl-C that the Quick start
 names for a run here; and ./test.sh is left out, as it is what runs this test.
@@ -21,10 +22,9 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import ROOT, processes_serving
-from test_up_start import project_copy
+from conftest import ROOT, processes_serving, project_copy
 
-from launch import free_port
+from serve.ports import free_port
 
 
 def quick_start_commands() -> list[list[str]]:
@@ -74,7 +74,11 @@ def test_the_quick_start_works_as_written(tmp_path):
         "FLASK_PORT": str(ports["flask"]),
         "FASTAPI_PORT": str(ports["fastapi"]),
     }
-    env.pop("VENV", None)
+    # The suite's own knobs for the Unit tests are no newcomer's: with UNITD, up.sh would
+    # serve under Unit, and refuse (rightly, in one line) the .venv that start.sh makes
+    # with python3 unless that is the Python Unit's module links.
+    for variable in ("VENV", "UNITD"):
+        env.pop(variable, None)
     started = subprocess.Popen(
         ["./start.sh"],
         cwd=project,

@@ -13,11 +13,12 @@ from statistics import fmean
 import httpx2
 import psutil
 import pytest
-from conftest import ROOT, processes_serving, serve
+from conftest import ROOT, processes_serving, project_copy, running, serve
 from hostile import Hostile, raise_open_files
 
-import unit_conf
-from launch import Launched, free_port
+from serve.config import load_conf
+from serve.launch import Launch
+from serve.ports import free_port
 
 INTERVAL_S = 0.2
 SLOTS = 5
@@ -178,8 +179,8 @@ def test_a_server_dying_stops_up_sh_with_an_error(served_factory):
     served = served_factory()
     fastapi_master = next(
         p
-        for p in psutil.Process(served.process.pid).children()
-        if "fastapi-asgi" in " ".join(p.cmdline())
+        for p in running(psutil.Process(served.process.pid).children(), ["cmdline"])
+        if "fastapi-asgi" in " ".join(p.info["cmdline"] or [])
     )
     tree = served.tree()
     fastapi_master.kill()
@@ -194,10 +195,10 @@ def test_a_server_dying_stops_up_sh_with_an_error(served_factory):
 IDLE, SLOW = 1100, 5
 
 
-def assert_hostile_clients_starve_no_app(served: Launched) -> None:
+def assert_hostile_clients_starve_no_app(served: Launch) -> None:
     """With IDLE + SLOW hostile connections open at each port, both apps answer; and
     the server closes every one of them within conf.json's header read timeout."""
-    timeout_s = unit_conf.load()["settings"]["http"]["header_read_timeout"]
+    timeout_s = load_conf(ROOT / "conf.json")["settings"]["http"]["header_read_timeout"]
     needed = 2 * (IDLE + SLOW) + 256
     if raise_open_files(needed) < needed:
         pytest.skip(f"this test needs {needed} open files; the hard limit is lower")
@@ -249,7 +250,7 @@ class Watcher:
                     self.failures.append(status)
 
 
-def assert_a_killed_worker_is_replaced(served: Launched, app: str, workers: int) -> None:
+def assert_a_killed_worker_is_replaced(served: Launch, app: str, workers: int) -> None:
     """kill -9 of a worker of `app`: a new one takes its place in /status, the other app
     answers every request meanwhile, and up.sh keeps serving."""
     other = next(name for name in served.urls if name != app)
@@ -280,6 +281,61 @@ def test_a_killed_worker_is_replaced_and_the_other_app_never_notices(served_fact
     assert served.stop() == 0
 
 
+# Put before an app's code: its import lasts until the file RELEASE exists. LOADING is
+# made once it waits, and TERMED if a SIGTERM comes meanwhile, which it takes no action
+# on, as a granian worker still loading the app does (it runs the copy of its master's
+# handler that it was forked with, which only takes note).
+LOADS_UNTIL_RELEASED = """import os as _os, signal as _signal, time as _time
+_before = _signal.signal(
+    _signal.SIGTERM, lambda *_: open(_os.environ["TERMED"], "w").close()
+)
+open(_os.environ["LOADING"], "w").close()
+while not _os.path.exists(_os.environ["RELEASE"]):
+    _time.sleep(0.05)
+_signal.signal(_signal.SIGTERM, _before)
+"""
+
+
+def test_a_stop_while_a_worker_loads_the_app_waits_for_it_and_drains(tmp_path):
+    # A SIGTERM to such a worker is lost, and granian's master then waits for it with
+    # no limit: up.sh must not send it before the worker has loaded the app.
+    copy = project_copy(tmp_path)
+    app = copy / "fastapi-asgi.py"
+    app.write_text(LOADS_UNTIL_RELEASED + app.read_text())
+    files = {name: tmp_path / name.lower() for name in ("LOADING", "RELEASE", "TERMED")}
+    env = up_env(
+        VENV=os.environ.get("VENV") or str(ROOT / ".venv"),
+        **{name: str(path) for name, path in files.items()},
+    )
+    process = subprocess.Popen(
+        [str(copy / "up.sh")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not files["LOADING"].exists():
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        tree = psutil.Process(process.pid).children(recursive=True)
+        process.send_signal(signal.SIGTERM)
+        time.sleep(1)  # a SIGTERM passed on at once would reach the worker meanwhile
+        files["RELEASE"].touch()
+        code = process.wait(30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        output = process.communicate()[0]
+    assert not files["TERMED"].exists(), output
+    assert code == 0, output
+    assert "had not answered" not in output
+    _, alive = psutil.wait_procs(tree, timeout=5)
+    assert alive == []
+
+
 CUT_OFF = ("RemoteProtocolError", "ReadError")  # how httpx2 says a request got no answer
 
 
@@ -298,7 +354,7 @@ def io_requests(url: str, waits_ms: list[int]) -> list:
     return futures
 
 
-def assert_a_stop_drains(served: Launched, threads: int) -> None:
+def assert_a_stop_drains(served: Launch, threads: int) -> None:
     """SIGTERM while each app has its longest request (10 s) running and a queue longer
     than its threads: new connections are refused, every request accepted before gets
     its answer, and up.sh exits 0 once all are answered."""
@@ -324,7 +380,7 @@ def test_sigterm_answers_the_longest_request_and_a_queue_then_stops(served_facto
     assert_a_stop_drains(served_factory(THREADS="2"), threads=2)
 
 
-def assert_a_stop_past_the_grace_period_says_so(served: Launched) -> str:
+def assert_a_stop_past_the_grace_period_says_so(served: Launch) -> str:
     """Flask with one thread and two 10 s requests: the second would end 20 s after they
     started, past up.sh's 15 s. SIGTERM: one is answered, the other cut off, and up.sh
     says so and exits 1, leaving nothing behind. up.sh's log."""
@@ -388,18 +444,20 @@ def test_a_closed_stdout_stops_every_process():
     assert alive == []
 
 
-def up_env(**env: str) -> dict[str, str]:
-    """up.sh's environment: granian on two free ports, unless `env` says otherwise."""
-    return {
+def up_env(**env: str | None) -> dict[str, str]:
+    """up.sh's environment: granian on two free ports, unless `env` says otherwise (None:
+    unset)."""
+    merged = {
         **os.environ,
         "SERVER": "granian",
         "FLASK_PORT": str(free_port()),
         "FASTAPI_PORT": str(free_port()),
         **env,
     }
+    return {name: value for name, value in merged.items() if value is not None}
 
 
-def run_up(**env: str) -> subprocess.CompletedProcess:
+def run_up(**env: str | None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(ROOT / "up.sh")], env=up_env(**env), capture_output=True, text=True, timeout=60
     )
@@ -416,6 +474,11 @@ def run_up(**env: str) -> subprocess.CompletedProcess:
         ({"WORKERS": "0"}, "WORKERS='0'"),
         ({"THREADS": "many"}, "THREADS='many'"),
         ({"SERVER": "gunicorn"}, "SERVER='gunicorn'"),
+        # Empty is no default: the same rule for every setting.
+        ({"WORKERS": ""}, "WORKERS='' is not a number of processes"),
+        ({"THREADS": ""}, "THREADS='' is not a number of threads"),
+        ({"FLASK_PORT": ""}, "FLASK_PORT='' is not a port number"),
+        ({"METRICS_SLOTS": ""}, "METRICS_SLOTS=''"),
     ],
 )
 def test_bad_settings_stop_up_sh_before_anything_starts(env, says):

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -10,7 +11,7 @@ import psutil
 import pytest
 from conftest import ROOT
 
-from launch import free_port
+from serve.ports import free_port
 
 
 def start_sh(*args: str, **env: str) -> subprocess.Popen:
@@ -63,7 +64,7 @@ def start_sh_fails(*args: str, **env: str) -> subprocess.CompletedProcess:
         env={**os.environ, **env},
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=60,
     )
 
 
@@ -108,6 +109,47 @@ def test_bad_ports_are_refused_before_anything_starts(env, says):
     result = start_sh_fails(**env)
     assert result.returncode == 2
     assert result.stderr.startswith(f"start.sh: {says}")
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        (
+            {"METRICS_INTERVAL": "0"},
+            "invalid metrics setting: METRICS_INTERVAL='0': Input should be greater than or"
+            " equal to 0.1",
+        ),
+        ({"METRICS_SLOTS": ""}, "invalid metrics setting: METRICS_SLOTS=''"),
+        ({"WORKERS": "0"}, "WORKERS='0' is not a number of processes (1-64)"),
+        ({"WORKERS": ""}, "WORKERS='' is not a number of processes (1-64)"),
+        ({"THREADS": ""}, "THREADS='' is not a number of threads (1-256)"),
+        ({"FASTAPI_PORT": ""}, "FASTAPI_PORT='' is not a port number (1-65535)"),
+    ],
+)
+@pytest.mark.parametrize("args", [[], ["--local"]])
+def test_a_bad_setting_is_one_line_and_exit_2_before_anything_is_built(env, says, args):
+    # With or without a Docker engine: the settings are checked first, by serving's rules.
+    result = start_sh_fails(*args, **env)
+    assert (result.returncode, result.stdout) == (2, "")  # no word of a build, a pull, a venv
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"start.sh: {says}")
+
+
+def test_local_is_asked_for_so_it_is_no_fallback():
+    with socket.socket() as taken:  # up.sh then stops at once, after start.sh has spoken
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = start_sh_fails(
+            "--local", "--server", "granian", FLASK_PORT=str(port), FASTAPI_PORT=str(free_port())
+        )
+    assert result.stdout.splitlines()[0] == (
+        "start.sh: running the apps here under granian (Ctrl-C stops them)"
+    )
+    assert result.stderr.splitlines()[-1] == (
+        f"up.sh: port {port} (FLASK_PORT) is already in use on 127.0.0.1"
+    )
+    assert result.returncode == 1
 
 
 def test_help_lists_every_option_on_stdout():

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx2
 import psutil
 import pytest
-from conftest import ROOT
+from conftest import ROOT, running
 from test_serve import (
     assert_a_killed_worker_is_replaced,
     assert_a_stop_drains,
@@ -88,10 +88,10 @@ def test_a_conf_unit_rejects_stops_up_sh_with_units_message(served_factory, tmp_
 
 def test_sigterm_stops_unit_and_every_app_process(unit):
     served = unit()
-    tree = served.tree()
-    assert any("prototype" in " ".join(p.cmdline()) for p in tree)
-    unitd = next(p for p in tree if "--statedir" in p.cmdline())
-    state = Path(unitd.cmdline()[unitd.cmdline().index("--statedir") + 1])
+    tree = running(served.tree(), ["cmdline"])  # up.sh's last readiness probe may be ending
+    assert any("prototype" in " ".join(p.info["cmdline"] or []) for p in tree)
+    unitd = next(p for p in tree if "--statedir" in (p.info["cmdline"] or []))
+    state = Path(unitd.info["cmdline"][unitd.info["cmdline"].index("--statedir") + 1])
     assert (state / "conf.json").exists()  # Unit saved what up.sh applied...
     served.process.send_signal(signal.SIGTERM)
     assert served.process.wait(20) == 0

@@ -2,8 +2,12 @@
 fail before that is one clear line, quickly, with no traceback and nothing left running.
 The Unit checks need a real unitd (UNITD) and skip without one."""
 
+import grp
 import os
+import pwd
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -14,8 +18,10 @@ from pathlib import Path
 import httpx2
 import psutil
 import pytest
-from conftest import ROOT, processes_serving
+from conftest import ROOT, processes_serving, project_copy, running
 from test_serve import up_env
+
+from serve.exits import MEANINGS, Exit
 
 UNITD = os.environ.get("UNITD", "unitd")
 needs_unitd = pytest.mark.skipif(
@@ -24,7 +30,9 @@ needs_unitd = pytest.mark.skipif(
 )
 
 
-def run_up(*args: str, up_sh: Path = ROOT / "up.sh", **env: str) -> subprocess.CompletedProcess:
+def run_up(
+    *args: str, up_sh: Path = ROOT / "up.sh", **env: str | None
+) -> subprocess.CompletedProcess:
     """up.sh expected to fail before it serves; whatever it started is killed after."""
     env = up_env(**env)
     try:
@@ -41,28 +49,13 @@ def assert_one_line(result: subprocess.CompletedProcess, code: int, line: str) -
     assert (result.returncode, result.stdout, result.stderr) == (code, "", f"up.sh: {line}\n")
 
 
-def project_copy(tmp_path: Path) -> Path:
-    """The project's files as a fresh clone has them: no .venv."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    copy = tmp_path / "project"
-    for name in filter(None, listed.split("\0")):
-        if (ROOT / name).is_file():
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, copy / name)
-    return copy
-
-
 def test_help_lists_every_setting():
     result = subprocess.run([str(ROOT / "up.sh"), "--help"], capture_output=True, text=True)
     assert result.returncode == 0
     for setting in ("SERVER", "VENV", "UNITD", "UNIT_USER", "HOST", "FLASK_PORT", "WORKERS"):
         assert f"\n  {setting} " in result.stdout
+    for code in Exit:  # each exit code with its meaning, from where up.sh takes it
+        assert f"\n  {int(code):<5}{MEANINGS[code].split()[0]} " in result.stdout
 
 
 def test_serves_is_said_once_both_apps_answer():
@@ -99,7 +92,7 @@ def test_a_port_in_use_is_one_line_naming_it_within_2_s(variable, host):
 def test_a_missing_virtualenv_is_one_line_saying_how_to_make_one(tmp_path):
     copy = project_copy(tmp_path)
     assert_one_line(
-        run_up(up_sh=copy / "up.sh", VENV=""),
+        run_up(up_sh=copy / "up.sh", VENV=None),
         1,
         "there is no virtualenv in .venv: make one with 'python3 -m venv .venv &&"
         " .venv/bin/pip install -r requirements.txt' (./start.sh --local does that),"
@@ -131,61 +124,125 @@ def test_venv_chooses_the_virtualenv_the_apps_run_from(tmp_path):
     )
     try:
         assert " serves Flask on " in process.stdout.readline()
-        served = psutil.Process(process.pid).children()
+        served = running(psutil.Process(process.pid).children(), ["cmdline"])
         assert served and all(
-            p.cmdline()[0] == str(ROOT / ".venv" / "bin" / "python") for p in served
+            p.info["cmdline"][0] == str(ROOT / ".venv" / "bin" / "python") for p in served
         )
     finally:
         process.terminate()
         process.wait(30)
 
 
-def unit_python_version() -> str:
-    """The Python version of unitd's Python module, as Unit itself reports it at start."""
-    help_text = subprocess.run([UNITD, "--help"], capture_output=True, text=True).stdout
-    modules = Path(help_text.split("--modulesdir")[1].split('default: "')[1].split('"')[0])
-    (module,) = modules.glob("python*.unit.so")
-    return next(
-        f"3.{minor}"
-        for minor in range(6, 20)
-        if f"libpython3.{minor}".encode() in module.read_bytes()
-    )
-
-
-def other_python(than: str) -> str | None:
-    """A Python interpreter on this machine of another version than `than`."""
-    candidates = [shutil.which(f"python3.{minor}") for minor in range(8, 16)]
-    candidates += [str(p) for p in Path.home().glob(".pyenv/versions/3.*/bin/python3")]
-    for candidate in filter(None, candidates):
-        version = subprocess.run(
-            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
+def unit_python_version() -> str | None:
+    """The Python version of unitd's Python module, as Unit itself logs it at start."""
+    user = pwd.getpwuid(os.getuid())
+    with tempfile.TemporaryDirectory(prefix="fvf-", dir="/tmp") as state:
+        unitd = subprocess.Popen(
+            [
+                *(UNITD, "--no-daemon", "--control", f"unix:{state}/control.sock"),
+                *("--statedir", state, "--pid", f"{state}/unit.pid", "--tmpdir", state),
+                *("--log", "/dev/stderr", "--user", user.pw_name),
+                *("--group", grp.getgrgid(user.pw_gid).gr_name),
+            ],
+            stderr=subprocess.PIPE,
             text=True,
-        ).stdout.strip()
-        if version and version != than:
-            return candidate
+            start_new_session=True,
+        )
+        try:
+            for line in unitd.stderr:  # discovery comes before the controller
+                found = re.search(r'module: python (\S+) "', line)
+                if found or "controller started" in line:
+                    return found[1] if found else None
+        finally:
+            os.killpg(unitd.pid, signal.SIGKILL)
+            unitd.wait()
     return None
+
+
+def python_version(python: str | Path) -> str:
+    return subprocess.run(
+        [python, "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+def python_of_another_build(than: str) -> str | None:
+    """A Python interpreter here of another version than `than`, of its minor version if
+    there is one (pyenv's 3.11.7 against Debian's 3.11.2: the same minor version is not
+    the same standard library)."""
+    candidates = [shutil.which("python3"), *map(shutil.which, ("python3.11", "python3.12"))]
+    candidates += [str(p) for p in Path.home().glob(".pyenv/versions/3.*/bin/python3")]
+    others = [c for c in dict.fromkeys(filter(None, candidates)) if python_version(c) != than]
+    minor = than.rsplit(".", 1)[0]
+    same_minor = [c for c in others if python_version(c).startswith(minor + ".")]
+    return (same_minor or others or [None])[0]
 
 
 @pytest.mark.unit
 @needs_unitd
-def test_under_unit_a_virtualenv_of_another_python_is_refused_before_unit_starts(tmp_path):
+def test_under_unit_a_virtualenv_of_another_python_build_is_refused_before_unit_starts(
+    tmp_path,
+):
     unit_version = unit_python_version()
-    python = other_python(than=unit_version)
+    assert unit_version, f"{UNITD} logs no Python module"
+    python = python_of_another_build(than=unit_version)
     if python is None:
-        pytest.skip(f"no Python here but {unit_version}, Unit's: no mismatch to make")
-    subprocess.run([python, "-m", "venv", "--without-pip", tmp_path / "venv"], check=True)
+        pytest.skip(f"no Python here but {unit_version}, Unit's: no other build to refuse")
     venv = tmp_path / "venv"
-    venv_version = subprocess.run(
-        [venv / "bin/python", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    result = run_up(SERVER="unit", UNITD=UNITD, VENV=str(venv))
+    subprocess.run([python, "-m", "venv", "--without-pip", venv], check=True)
+    state = tmp_path / "tmp"  # where up.sh would put Unit's state, had it started it
+    state.mkdir()
+    result = run_up(SERVER="unit", UNITD=UNITD, VENV=str(venv), TMPDIR=str(state))
+    # One line, and no line of Unit's log: unitd never started.
     assert (result.returncode, result.stdout) == (1, "")
     (line,) = result.stderr.splitlines()
-    assert f"embeds Python {unit_version}, but VENV {venv} has Python {venv_version}" in line
-    assert f"make the virtualenv with Python {unit_version}" in line
+    assert line.startswith("up.sh: Unit's Python module ")
+    assert f" runs Python {unit_version} (" in line
+    assert f"but VENV {venv} was made by Python {python_version(venv / 'bin/python')} (" in line
+    assert list(state.iterdir()) == []
+    # It names the Python to make one with, and that Python is the one Unit runs.
+    named = re.search(r"make one with that Python: (\S+) -m venv DIR && DIR/bin/pip install", line)
+    assert named, line
+    assert python_version(named[1]) == unit_version
+
+
+@pytest.mark.unit
+@needs_unitd
+def test_under_unit_with_a_virtualenv_of_units_python_fastapis_status_answers(served_factory):
+    venv = Path(os.environ.get("VENV") or ROOT / ".venv")
+    unit_version = unit_python_version()
+    if python_version(venv / "bin/python") != unit_version:
+        pytest.skip(f"VENV ({venv}) is not made by Unit's Python {unit_version}: set VENV=")
+    served = served_factory(SERVER="unit", UNITD=UNITD)
+    for app, url in served.urls.items():
+        answer = httpx2.get(url + "/status", timeout=10)
+        assert answer.status_code == 200, (app, answer.text)
+        assert answer.json()["process"]["pids"]
+
+
+@pytest.mark.parametrize(
+    "server", ["granian", pytest.param("unit", marks=[pytest.mark.unit, needs_unitd])]
+)
+def test_an_app_that_answers_but_fails_status_is_refused_with_its_own_error(tmp_path, server):
+    copy = project_copy(tmp_path)
+    app = copy / "fastapi-asgi.py"
+    route = "def status() -> Response:\n"
+    assert route in app.read_text()
+    app.write_text(app.read_text().replace(route, route + "    import no_such_module_for_status\n"))
+    env = up_env(SERVER=server, UNITD=UNITD, VENV=os.environ.get("VENV") or str(ROOT / ".venv"))
+    process = subprocess.run(
+        [str(copy / "up.sh")], env=env, capture_output=True, text=True, timeout=90
+    )
+    ours = [line for line in process.stderr.splitlines() if line.startswith("up.sh:")]
+    assert (process.returncode, process.stdout) == (1, ""), process.stderr
+    assert ours[-1] == (
+        "up.sh: FastAPI answers / but /status answered 500:"
+        " ModuleNotFoundError: No module named 'no_such_module_for_status'"
+    ), process.stderr
+    ports = [int(env["FLASK_PORT"]), int(env["FASTAPI_PORT"])]
+    _, alive = psutil.wait_procs(processes_serving(ports), timeout=5)
+    assert alive == []
 
 
 @pytest.mark.unit
@@ -201,7 +258,7 @@ def test_under_unit_an_app_that_fails_to_import_is_reported_with_its_own_error(t
         up_sh=copy / "up.sh",
         SERVER="unit",
         UNITD=UNITD,
-        VENV=str(ROOT / ".venv"),
+        VENV=os.environ.get("VENV") or str(ROOT / ".venv"),  # one made by Unit's Python
         TMPDIR=str(state),
     )
     assert result.returncode == 1

@@ -1,6 +1,7 @@
-# Both apps in one container under NGINX Unit. ./start.sh builds and runs it; by hand:
+# Both apps in one container under NGINX Unit: the default image. ./start.sh builds and
+# runs it; by hand:
 #
-#   docker build -f unit.dockerfile -t flask-vs-fastapi:unit .
+#   docker build -t flask-vs-fastapi:unit .
 #   docker run --rm -p 127.0.0.1:8080:8080 -p 127.0.0.1:8081:8081 flask-vs-fastapi:unit
 #
 # It builds on Unit's image only (granian.dockerfile on Python's only), so that
@@ -13,18 +14,21 @@ FROM ${UNIT_IMAGE}
 LABEL org.opencontainers.image.title=flask-vs-fastapi
 WORKDIR /app
 ENV VENV=/venv PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
-# A virtualenv made by the image's own python3, the one Unit's Python module embeds:
-# it becomes the apps' "home", and no distribution's pip policy (PEP 668) is in the way.
+# A virtualenv made by the image's own python3, the one Unit's Python module links (up.sh
+# checks it): it becomes the apps' "home", and no distribution's pip policy (PEP 668)
+# is in the way.
 COPY requirements.txt ./
 RUN python3 -m venv /venv \
     && /venv/bin/pip install --no-cache-dir --disable-pip-version-check -r requirements.txt
-COPY flask-wsgi.py fastapi-asgi.py metrics.py workloads.py unit_conf.py conf.json up.sh ./
+# What .dockerignore lets in.
+COPY . ./
 # Unit's main process runs as root so that it can run the apps as its unprivileged
 # "unit" user (UNIT_USER); its control socket stays inside the container.
 ENV SERVER=unit HOST=0.0.0.0 UNIT_USER=unit
 EXPOSE 8080 8081
-HEALTHCHECK --interval=5s --timeout=5s --start-period=30s --retries=3 CMD \
-    python3 -c "import os, urllib.request as u; [u.urlopen(f'http://127.0.0.1:{os.environ.get(v, d)}/', timeout=4) for v, d in (('FLASK_PORT', 8080), ('FASTAPI_PORT', 8081))]"
+# Both apps answer / and /status (serve/readiness.py, on the image's python3).
+HEALTHCHECK --interval=5s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python3", "-m", "serve.readiness"]
 STOPSIGNAL SIGTERM
 # The image's own entrypoint would configure Unit from /docker-entrypoint.d; up.sh does that.
 ENTRYPOINT []

@@ -1,16 +1,12 @@
-"""Where the apps and the load tool run: the cores each gets, and the apps launched here."""
+"""Where the apps and the load tool run: the cores each gets (--pin, --no-pin)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
-import launch
-import metrics
 from compare.targets import TargetError
+from metrics.schema import Snapshot
 
 
 @dataclass(frozen=True)
@@ -20,6 +16,10 @@ class Cores:
     apps: list[int] | None
     tool: list[int] | None
     sentence: str
+
+    def taskset(self) -> list[str]:
+        """The command prefix that runs the launched apps on their cores (none: not pinned)."""
+        return ["taskset", "-c", ",".join(map(str, self.apps))] if self.apps else []
 
 
 def our_cores() -> list[int]:
@@ -43,7 +43,7 @@ def for_launch(pin: bool | None) -> Cores:
     return Cores(apps, tool, f"load tool on cores {tool}, apps on cores {apps}")
 
 
-def for_targets(pin: bool | None, statuses: dict[str, metrics.Snapshot]) -> Cores:
+def for_targets(pin: bool | None, statuses: dict[str, Snapshot]) -> Cores:
     """The load tool on the cores the running apps may not use, as their /status says."""
     cores = our_cores()
     if pin is False:
@@ -63,17 +63,3 @@ def for_targets(pin: bool | None, statuses: dict[str, metrics.Snapshot]) -> Core
             f"shared: the apps may run on cores {app_cores}, as may the load tool; {advice}",
         )
     return Cores(None, free, f"load tool on cores {free}, apps on their own cores {app_cores}")
-
-
-@contextlib.contextmanager
-def launched(workers: int, cores: Cores, log: Path) -> Iterator[launch.Launched]:
-    """Both apps under ./up.sh on free loopback ports and `cores`; everything stopped after."""
-    prefix = ["taskset", "-c", ",".join(map(str, cores.apps))] if cores.apps else []
-    try:
-        apps = launch.launch(log, {"WORKERS": str(workers)}, prefix)
-    except launch.LaunchError as error:
-        raise TargetError(str(error)) from None
-    try:
-        yield apps
-    finally:
-        apps.stop()

@@ -1,10 +1,10 @@
-"""compare.stats: medians, spreads and verdicts on constructed runs."""
+"""compare.statistics: medians, spreads and verdicts on constructed runs."""
 
 import pytest
 
 from compare.loadtools import LoadResult
 from compare.run import Level, Run, per_1k, reached
-from compare.stats import Spread, error_rate, spread, summarize_runs, verdict
+from compare.statistics import Spread, error_rate, spread, summarize_runs, verdict
 
 LEVEL = Level(scenario="json", workers=1, connections=32, rate=None)
 RATE_LEVEL = Level(scenario="json", workers=1, connections=32, rate=1000.0)

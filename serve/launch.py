@@ -1,42 +1,46 @@
-"""Both apps under ./up.sh on free loopback ports: started, awaited, and stopped with
-nothing left behind. ./compare.sh --launch, the benchmarks and the tests use it."""
+"""Both apps under ./up.sh on free loopback ports, in the background: a Launch, started,
+awaited until both serve (serve.readiness), and stopped with nothing left behind.
+./compare.sh --launch, the benchmarks and the tests use it:
+
+    with launch(Path("results/up.log"), {"SERVER": "granian"}) as apps:
+        httpx2.get(apps.urls["flask"] + "/json")
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx2
 import psutil
 
-ROOT = Path(__file__).resolve().parent
+from serve import readiness
+from serve.config import ROOT
+from serve.ports import free_port
+from serve.supervise import POLL_S, READY_WITHIN_S
 
 
 class LaunchError(RuntimeError):
-    """up.sh exited, or the apps did not answer in time; the message carries its log."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """up.sh exited, or the apps did not serve in time; the message carries its log."""
 
 
 @dataclass
-class Launched:
-    """up.sh and the two apps it serves."""
+class Launch:
+    """up.sh and the two apps it serves; a context manager that stops them."""
 
     process: subprocess.Popen
-    urls: dict[str, str]
+    ports: dict[str, int]
     argv: list[str]
     log: Path
     seen: list[psutil.Process] = field(default_factory=list)
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return {app: f"http://127.0.0.1:{port}" for app, port in self.ports.items()}
 
     def tree(self) -> list[psutil.Process]:
         """up.sh and every process below it now."""
@@ -62,15 +66,39 @@ class Launched:
                 with contextlib.suppress(psutil.Error):
                     process.kill()
 
+    def wait_until_serving(self, within_s: float) -> None:
+        deadline = time.monotonic() + within_s
+        while True:
+            if self.process.poll() is not None:
+                raise LaunchError(
+                    f"./up.sh exited with {self.process.returncode}:\n{self.log.read_text()}"
+                )
+            answers = readiness.ask_both("127.0.0.1", self.ports)
+            if all(answer.ready for answer in answers):
+                return
+            if time.monotonic() > deadline:
+                whys = "; ".join(answer.why for answer in answers if not answer.ready)
+                raise LaunchError(
+                    f"the apps did not serve within {within_s:g} s ({whys}):\n"
+                    + self.log.read_text()
+                )
+            time.sleep(POLL_S)
+
+    def __enter__(self) -> Launch:
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.stop()
+
 
 def launch(
     log: Path,
     env: dict[str, str] | None = None,
     prefix: list[str] | None = None,
-    wait_s: float = 60,
-) -> Launched:
+    within_s: float = READY_WITHIN_S + 15,  # up.sh gives up first, and says why
+) -> Launch:
     """Start ./up.sh (after `prefix`, e.g. taskset) with `env` on top of this process's
-    environment and two free ports, and return once both apps answer GET /."""
+    environment and two free ports; return once both apps serve."""
     ports = {"flask": free_port(), "fastapi": free_port()}
     argv = [*(prefix or []), str(ROOT / "up.sh")]
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -88,33 +116,11 @@ def launch(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    urls = {app: f"http://127.0.0.1:{port}" for app, port in ports.items()}
-    launched = Launched(process, urls, argv, log)
+    apps = Launch(process, ports, argv, log)
     try:
-        _wait_until_answering(launched, wait_s)
+        apps.wait_until_serving(within_s)
     except BaseException:
-        launched.stop()
+        apps.stop()
         raise
-    launched.seen = launched.tree()
-    return launched
-
-
-def _wait_until_answering(launched: Launched, wait_s: float) -> None:
-    deadline = time.monotonic() + wait_s
-    # Patient probes: an app's first answer may wait for its import.
-    with httpx2.Client(timeout=30) as client:
-        for url in launched.urls.values():
-            while True:
-                if launched.process.poll() is not None:
-                    raise LaunchError(
-                        f"./up.sh exited with {launched.process.returncode}:\n"
-                        + launched.log.read_text()
-                    )
-                if time.monotonic() > deadline:
-                    raise LaunchError(
-                        f"the apps did not answer within {wait_s:g} s:\n" + launched.log.read_text()
-                    )
-                with contextlib.suppress(httpx2.HTTPError):
-                    if client.get(url + "/").status_code == 200:
-                        break
-                time.sleep(0.1)
+    apps.seen = apps.tree()
+    return apps

@@ -1,0 +1,133 @@
+"""Serves both apps side by side under one server: Flask (WSGI) on FLASK_PORT and FastAPI
+(ASGI) on FASTAPI_PORT, with the same processes and threads each. It is the container's
+command (up.sh runs it), and works on a host as well.
+
+  ./up.sh                              # NGINX Unit if unitd is on PATH, else granian
+  SERVER=granian HOST=0.0.0.0 WORKERS=2 ./up.sh
+  ./up.sh --help                       # this help; it takes no other argument
+
+It says that it serves once both apps answer / and /status, and stays in the foreground.
+SIGTERM, SIGINT or SIGHUP (a closed terminal) stops everything, as does any other way it
+ends (an error, a closed stdout). A stop drains: new connections are refused, and the
+requests already accepted get up to {grace_s:g} s to be answered; a second signal cuts that
+short. A killed worker is replaced; if a server itself exits, the rest are stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from serve.config import (
+    PORTS,
+    SETTINGS,
+    UNIT_CONF,
+    Config,
+    ConfigError,
+    Number,
+    Setting,
+    load_conf,
+)
+from serve.exits import MEANINGS, SERVER_EXITED, Exit, Refused
+from serve.granian import Granian
+from serve.ports import listen_problem
+from serve.supervise import GRACE_S, Server, Supervisor, say
+from serve.unit import Unit
+
+NEEDED = {"unit": ["flask", "fastapi", "psutil", "pydantic"]}
+NEEDED["granian"] = [*NEEDED["unit"], "granian"]
+
+
+def describe(setting: Setting, conf: dict | None) -> str:
+    """A setting as --help lists it: its meaning, its range, its default."""
+    default = setting.default_words or setting.default
+    if isinstance(setting, Number) and setting.conf_key and conf:
+        default += f", {next(iter(conf['applications'].values())).get(setting.conf_key, 1)}"
+    limits = f"{setting.range}; " if isinstance(setting, Number) else ""
+    return textwrap.fill(
+        f"{setting.meaning} ({limits}default: {default})",
+        width=90,
+        initial_indent=f"  {setting.name:<17} ",
+        subsequent_indent=" " * 20,
+    )
+
+
+def help_text() -> str:
+    try:
+        conf = load_conf(Path(UNIT_CONF.text(os.environ) or ""))
+    except ConfigError:
+        conf = None
+    codes = [(str(int(code)), meaning) for code, meaning in MEANINGS.items()]
+    lines = [
+        __doc__.format(grace_s=GRACE_S).rstrip(),
+        "",
+        "Settings, all from the environment and checked before anything starts (an empty",
+        "one is refused, never taken for the default):",
+        *(describe(setting, conf) for setting in SETTINGS),
+        "",
+        "Exit codes:",
+        *(
+            textwrap.fill(meaning, 90, initial_indent=f"  {code:<5}", subsequent_indent=" " * 7)
+            for code, meaning in [*codes, ("N", SERVER_EXITED)]
+        ),
+    ]
+    return "\n".join(lines)
+
+
+def missing_packages(config: Config) -> list[str]:
+    """The packages the servers need that VENV lacks."""
+    needed = NEEDED[config.server]
+    asked = subprocess.run(
+        [
+            str(config.venv / "bin" / "python"),
+            "-c",
+            "import importlib.util, sys;"
+            " print(*(n for n in sys.argv[1:] if importlib.util.find_spec(n) is None))",
+            *needed,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    return asked.stdout.split() if asked.returncode == 0 else needed
+
+
+def check_before_start(config: Config, server: Server) -> None:
+    """What would make a server fail to start, said in one line before any starts."""
+    server.check()
+    missing = missing_packages(config)
+    if missing:
+        raise Refused(
+            f"the virtualenv {config.venv} lacks {', '.join(missing)}:"
+            f" {config.venv}/bin/pip install -r requirements.txt"
+        )
+    for app, port in config.ports.items():
+        problem = listen_problem(config.host, port, PORTS[app].name)
+        if problem:
+            raise problem
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] in ("-h", "--help"):
+        print(help_text())
+        return 0
+    if argv:
+        say(
+            f"unknown argument '{argv[0]}': up.sh takes its settings from the environment"
+            " (--help lists them)"
+        )
+        return Exit.BAD_SETTING
+    try:
+        config = Config.from_env()
+        server: Server = Unit(config) if config.server == "unit" else Granian(config)
+        check_before_start(config, server)
+    except Refused as refusal:
+        say(str(refusal))
+        return refusal.code
+    return Supervisor(config, server).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

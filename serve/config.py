@@ -1,0 +1,414 @@
+"""The one configuration of serving: conf.json and the environment, read and checked once.
+
+`Config.from_env()` reads every setting, refuses a bad one in one line (exit code 2), and
+every other part of serve/ receives the Config it returns. The apps take their METRICS_*
+settings from here too (`MetricsConfig`). Standard library only: start.sh checks the
+settings it passes into the container with these same rules, before it builds anything,
+with whatever python3 the host has:
+
+    $ METRICS_INTERVAL=0 python3 -m serve.config --check METRICS_INTERVAL WORKERS
+    invalid metrics setting: METRICS_INTERVAL='0': Input should be greater than or equal to 0.1
+    $ echo $?
+    2
+
+An empty setting is refused like a bad one: it never means the default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import os
+import pwd
+import re
+import shutil
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from serve.exits import Exit, Refused
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = {"flask": "Flask", "fastapi": "FastAPI"}  # conf.json's names, and how to say them
+SERVERS = ("unit", "granian")
+# settings.http: how long Unit waits for a client before it closes the connection, in
+# seconds. granian has one such timeout (--http1-header-read-timeout, 1-60 s) for both
+# a request's headers and the idle time between requests, so those two must be equal.
+TIMEOUTS = ("header_read_timeout", "idle_timeout", "body_read_timeout", "send_timeout")
+MAX_TIMEOUT_S = 60
+# The largest METRICS_SLOTS: a full buffer must stay well under 50 MiB per worker,
+# with room for larger samples, and /stats of it under 200 ms on a busy machine
+# (benchmarks/stats_cost.py measures both). 100000 met neither.
+MAX_SLOTS = 20_000
+# Only plain decimals, in ASCII: '1_000', ' 5', '1e1', '+5', '.5', 'nan' are typos, not numbers.
+INTEGER = re.compile(r"-?[0-9]+")
+DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+class ConfigError(Refused):
+    """A setting is invalid; start-up must stop."""
+
+    def __init__(self, message: str):
+        super().__init__(message, Exit.BAD_SETTING)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """An environment variable: its default (None: another setting decides) and meaning."""
+
+    name: str
+    default: str | None
+    meaning: str
+    default_words: str = ""  # what --help says of the default, where it is not a value
+
+    def text(self, environ: dict[str, str]) -> str | None:
+        return environ.get(self.name, self.default)
+
+
+@dataclass(frozen=True)
+class Number(Setting):
+    """A setting that is a plain decimal number from `low` to `high`."""
+
+    low: float = 1
+    high: float = 1
+    integer: bool = True
+    what: str = ""  # "a port number": how a refusal names what it should be
+    example: str = ""  # "60": how a METRICS_* refusal shows one
+    conf_key: str = ""  # the key of conf.json's applications that gives the default
+
+    def problem(self, text: str) -> str | None:
+        """What is wrong with text as this setting, in pydantic's words, or None."""
+        if not (INTEGER if self.integer else DECIMAL).fullmatch(text):
+            kind = "integer" if self.integer else "number"
+            return f"Input should be a plain decimal {kind} such as {self.example}"
+        value = float(text)
+        if value < self.low:
+            return f"Input should be greater than or equal to {self.low:g}"
+        if value > self.high:
+            return f"Input should be less than or equal to {self.high:g}"
+        return None
+
+    def read(self, text: str) -> int | float:
+        problem = self.problem(text)
+        if problem:
+            raise ConfigError(f"{self.name}={text!r} is not {self.what} ({self.range})")
+        return int(text) if self.integer else float(text)
+
+    @property
+    def range(self) -> str:
+        return f"{self.low:g}-{self.high:g}"
+
+
+SERVER = Setting(
+    "SERVER", None, "the server: unit or granian", "unit where UNITD is on PATH, else granian"
+)
+VENV = Setting(
+    "VENV",
+    None,
+    "the virtualenv with requirements.txt installed; under Unit, made by the Python that"
+    " Unit's Python module links",
+    ".venv; /venv in the image",
+)
+UNITD = Setting("UNITD", "unitd", "the unitd to run: a path, or a name on PATH")
+UNIT_USER = Setting(
+    "UNIT_USER",
+    None,
+    "the user Unit runs the apps as",
+    "whoever runs up.sh, so that they can read VENV; unit in the image",
+)
+HOST = Setting("HOST", "127.0.0.1", "the address to listen on; 0.0.0.0 for every address")
+PORTS = {
+    "flask": Number("FLASK_PORT", "8080", "Flask's port", high=65535, what="a port number"),
+    "fastapi": Number("FASTAPI_PORT", "8081", "FastAPI's port", high=65535, what="a port number"),
+}
+WORKERS = Number(
+    "WORKERS",
+    None,
+    "processes per app",
+    "conf.json's processes",
+    high=64,
+    what="a number of processes",
+    conf_key="processes",
+)
+THREADS = Number(
+    "THREADS",
+    None,
+    "threads per process; under granian FastAPI's event loop has one thread (granian"
+    " allows no more for ASGI), so THREADS applies to Flask only",
+    "conf.json's threads",
+    high=256,
+    what="a number of threads",
+    conf_key="threads",
+)
+METRICS_INTERVAL = Number(
+    "METRICS_INTERVAL",
+    "10",
+    "seconds between the sampler's samples",
+    low=0.1,
+    high=3600,
+    integer=False,
+    example="10 or 0.5",
+)
+METRICS_SLOTS = Number(
+    "METRICS_SLOTS", "60", "samples kept for /stats", high=MAX_SLOTS, example="60"
+)
+UNIT_CONF = Setting(
+    "UNIT_CONF",
+    str(ROOT / "conf.json"),
+    "another configuration of both apps to try, in Unit's format (granian takes its"
+    " processes, threads and timeouts from it)",
+    "conf.json",
+)
+SETTINGS = (
+    SERVER,
+    VENV,
+    UNITD,
+    UNIT_USER,
+    HOST,
+    *PORTS.values(),
+    WORKERS,
+    THREADS,
+    METRICS_INTERVAL,
+    METRICS_SLOTS,
+    UNIT_CONF,
+)
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """The sampler's settings: METRICS_INTERVAL and METRICS_SLOTS, checked once."""
+
+    interval_s: float = float(METRICS_INTERVAL.default or 0)
+    slots: int = int(METRICS_SLOTS.default or 0)
+
+    def __post_init__(self) -> None:
+        for setting, value in ((METRICS_INTERVAL, self.interval_s), (METRICS_SLOTS, self.slots)):
+            problem = setting.problem(str(value))
+            if problem:
+                raise ConfigError(f"invalid metrics setting: {setting.name}={value!r}: {problem}")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> MetricsConfig:
+        environ = os.environ if environ is None else environ
+        texts = {s: s.text(environ) or "" for s in (METRICS_INTERVAL, METRICS_SLOTS)}
+        found = {setting: setting.problem(text) for setting, text in texts.items()}
+        refused = [f"{s.name}={texts[s]!r}: {problem}" for s, problem in found.items() if problem]
+        if refused:
+            raise ConfigError(f"invalid metrics setting: {'; '.join(refused)}")
+        return cls(float(texts[METRICS_INTERVAL]), int(texts[METRICS_SLOTS]))
+
+
+def interface_of(callable_: Any) -> str:
+    """'asgi' for an ASGI app (an async call of scope, receive, send), else 'wsgi'."""
+    call = callable_ if inspect.isfunction(callable_) else type(callable_).__call__
+    return "asgi" if inspect.iscoroutinefunction(call) else "wsgi"
+
+
+def problems(conf: dict, root: Path = ROOT, import_apps: bool = True) -> list[str]:
+    """What in conf breaks the rules that matter here (Unit's own, and fairness)."""
+    found = []
+    apps = conf.get("applications", {})
+    listeners = conf.get("listeners", {})
+    if not listeners:
+        found.append("no listeners")
+    for address, listener in listeners.items():
+        target = listener.get("pass", "")
+        if not target.startswith("applications/") or target.split("/", 1)[1] not in apps:
+            found.append(f"listener {address} passes to {target!r}, which is no application")
+    for name, app in apps.items():
+        if not str(app.get("type", "")).startswith("python 3"):
+            found.append(f"{name}: type {app.get('type')!r} is not 'python 3'")
+        if app.get("protocol") not in ("wsgi", "asgi"):
+            found.append(f"{name}: protocol {app.get('protocol')!r} is neither wsgi nor asgi")
+        module_file = root / f"{app.get('module')}.py"
+        if not module_file.is_file():
+            found.append(f"{name}: module file {module_file.name} does not exist")
+        elif import_apps:
+            if str(root) not in sys.path:
+                sys.path.insert(0, str(root))
+            callable_ = getattr(__import__(app["module"]), app.get("callable", "application"))
+            if interface_of(callable_) != app.get("protocol"):
+                found.append(
+                    f"{name}: protocol {app.get('protocol')} but {app['module']}:"
+                    f"{app.get('callable')} is a {interface_of(callable_)} app"
+                )
+        if "timeout" not in app.get("limits", {}):
+            found.append(f"{name}: no limits.timeout")
+    http = conf.get("settings", {}).get("http", {})
+    for key in TIMEOUTS:
+        value = http.get(key)
+        if type(value) is not int or not 1 <= value <= MAX_TIMEOUT_S:
+            found.append(f"settings.http.{key} is {value!r}, not 1-{MAX_TIMEOUT_S} s")
+    if http.get("header_read_timeout") != http.get("idle_timeout"):
+        found.append(
+            "settings.http.header_read_timeout and idle_timeout differ; granian has one"
+            " timeout for both"
+        )
+    for key in ("processes", "threads"):
+        values = {name: app.get(key) for name, app in apps.items()}
+        if len(set(values.values())) > 1:
+            found.append(f"unequal {key}: {values}")
+    if set(apps) != set(APPS):
+        found.append(f"applications {sorted(apps)}, not {sorted(APPS)}")
+    return found
+
+
+def load_conf(path: Path) -> dict:
+    """conf.json (or UNIT_CONF), refused in one line if unreadable or against the rules."""
+    try:
+        conf = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"cannot read {path}: {error}") from None
+    found = problems(conf, import_apps=False) if isinstance(conf, dict) else ["not an object"]
+    if found:
+        raise ConfigError(f"{path}: {'; '.join(found)}")
+    return conf
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything serving needs to know, checked: read it with Config.from_env()."""
+
+    server: str  # one of SERVERS
+    venv: Path
+    unitd: str  # where the unitd to run is (SERVER=unit), else UNITD as given
+    unit_user: str
+    host: str
+    ports: dict[str, int]  # by app: flask, fastapi
+    workers: int
+    threads: int
+    metrics: MetricsConfig
+    # The METRICS_* settings given, as given: Unit gives the apps no environment of its own.
+    passed_on: dict[str, str]
+    conf_path: Path
+    conf: dict = dataclasses.field(repr=False)
+
+    @property
+    def header_read_timeout_s(self) -> int:
+        return self.conf["settings"]["http"]["header_read_timeout"]
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Config:
+        """The settings in environ (os.environ), or ConfigError naming the first bad one."""
+        environ = dict(os.environ if environ is None else environ)
+        conf_path = Path(UNIT_CONF.text(environ) or "")
+        if conf_path == Path():
+            raise ConfigError("UNIT_CONF is empty")
+        conf = load_conf(conf_path)
+        unitd = UNITD.text(environ) or ""
+        server = SERVER.text(environ)
+        if server is None:
+            server = "unit" if unitd and shutil.which(unitd) else "granian"
+        if server not in SERVERS:
+            raise ConfigError(f"SERVER={server!r} is neither unit nor granian")
+        unit_user = ""
+        if server == "unit":
+            unitd = shutil.which(unitd) or ""
+            if not unitd:
+                raise ConfigError(
+                    f"no unitd ({UNITD.text(environ)!r}) on PATH; SERVER=granian serves the"
+                    " apps without it"
+                )
+            unit_user = read_unit_user(environ)
+        ports = read_ports(environ)
+        app = next(iter(conf["applications"].values()))
+        workers, threads = (
+            # Unit's default for either is 1.
+            int(setting.read(environ.get(setting.name, str(app.get(setting.conf_key, 1)))))
+            for setting in (WORKERS, THREADS)
+        )
+        return cls(
+            server=server,
+            venv=read_venv(environ),
+            unitd=unitd,
+            unit_user=unit_user,
+            host=read_host(environ),
+            ports=ports,
+            workers=workers,
+            threads=threads,
+            metrics=MetricsConfig.from_env(environ),
+            passed_on={
+                s.name: environ[s.name]
+                for s in (METRICS_INTERVAL, METRICS_SLOTS)
+                if s.name in environ
+            },
+            conf_path=conf_path,
+            conf=conf,
+        )
+
+
+def read_ports(environ: dict[str, str]) -> dict[str, int]:
+    ports = {app: int(setting.read(setting.text(environ) or "")) for app, setting in PORTS.items()}
+    if ports["flask"] == ports["fastapi"]:
+        raise ConfigError(f"FLASK_PORT and FASTAPI_PORT are both {ports['flask']}")
+    return ports
+
+
+def read_host(environ: dict[str, str]) -> str:
+    host = HOST.text(environ) or ""
+    if not host:
+        raise ConfigError("HOST is empty")
+    try:
+        socket.getaddrinfo("0.0.0.0" if host == "*" else host.strip("[]"), None)
+    except socket.gaierror as error:
+        raise ConfigError(f"HOST={host!r} is no address here: {error.strerror}") from None
+    return host
+
+
+def read_venv(environ: dict[str, str]) -> Path:
+    given = environ.get(VENV.name)
+    venv = Path(given).absolute() if given else ROOT / ".venv"
+    if given != "" and (venv / "bin" / "python").exists():
+        return venv
+    if given is None:
+        raise Refused(
+            "there is no virtualenv in .venv: make one with 'python3 -m venv .venv &&"
+            " .venv/bin/pip install -r requirements.txt' (./start.sh --local does that),"
+            " or name another with VENV=path"
+        )
+    raise ConfigError(f"VENV={given!r} is no virtualenv (it has no bin/python)")
+
+
+def read_unit_user(environ: dict[str, str]) -> str:
+    user = environ.get(UNIT_USER.name, pwd.getpwuid(os.getuid()).pw_name)
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        raise ConfigError(f"UNIT_USER={user!r} is no user here") from None
+    return user
+
+
+def check(names: list[str], environ: dict[str, str]) -> None:
+    """Check the named settings (start.sh passes them into the container) as up.sh would."""
+    known = {setting.name: setting for setting in SETTINGS}
+    for name in names:
+        if name not in known:
+            raise ValueError(f"no setting {name}")
+        setting = known[name]
+        if isinstance(setting, Number) and setting not in (METRICS_INTERVAL, METRICS_SLOTS):
+            text = setting.text(environ)
+            if text is not None:
+                setting.read(text)
+    if {s.name for s in PORTS.values()} <= set(names):
+        read_ports(environ)
+    if {METRICS_INTERVAL.name, METRICS_SLOTS.name} & set(names):
+        MetricsConfig.from_env(environ)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2 or argv[0] != "--check":
+        print("usage: python3 -m serve.config --check SETTING...", file=sys.stderr)
+        return Exit.BAD_SETTING
+    try:
+        check(argv[1:], dict(os.environ))
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return error.code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
