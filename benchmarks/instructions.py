@@ -76,7 +76,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     add("--requests", type=positive_int, default=200, help="counted requests per app and target")
     add("--warmup", type=positive_int, default=instructions.WARMUP, help="requests before those")
     add("--jobs", type=positive_int, default=1, help="apps counted at once (a core each)")
-    add("--scenarios", type=scenario_list, default=list(SCENARIOS), help="comma-separated")
+    add("--scenarios", type=scenario_list, default=",".join(SCENARIOS), help="comma-separated")
     ms, n = query_value(workloads.IoQuery, "ms"), query_value(workloads.CpuQuery, "n")
     add("--io-ms", type=ms, default=workloads.IO_MS, help="the io scenario's wait, as /io?ms=")
     add("--cpu-n", type=n, default=workloads.CPU_N, help="the cpu scenario's size, as /cpu?n=")

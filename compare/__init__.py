@@ -8,6 +8,6 @@ openloop   the open-loop generator of fixed-rate runs, run as a script of its ow
 run        one counted run and what the app and its server spent on it
 statistics medians, spreads, ratios and verdicts
 report     the table, report.json, report.md and the charts
-instructions  instructions per request of an app's callable, counted by callgrind
-app_driver    what instructions runs under valgrind: the app called in-process
+instructions what a request costs an app's own callable in instructions (callgrind)
+app_driver the app called in-process, as instructions runs it under valgrind
 """

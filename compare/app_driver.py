@@ -1,7 +1,7 @@
 """One app's own callable, called in-process for a number of requests: what
 compare/instructions.py runs under valgrind's callgrind.
 
-    python compare/app_driver.py APP_FILE REQUESTS WARMUP TARGET...
+    python -m compare.app_driver APP_FILE REQUESTS WARMUP TARGET...   # from the root
 
 Imports APP_FILE (its `app`: a WSGI or an ASGI callable, told apart as uvicorn
 does) once. Then, for each TARGET, a forked child sends it WARMUP requests

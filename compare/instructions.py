@@ -30,7 +30,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-DRIVER = Path(__file__).resolve().parent / "app_driver.py"
+ROOT = Path(__file__).resolve().parent.parent
 WARMUP = 50  # requests before counting: caches filled, lazy set-up done
 HASH_SEED = "0"
 
@@ -58,20 +58,10 @@ def per_request(
     if requests < 1 or warmup < 1:
         raise InstructionsError(f"requests ({requests}) and warmup ({warmup}) must be 1 or more")
     with tempfile.TemporaryDirectory(prefix="callgrind-") as out_dir:
-        command = [
-            "valgrind",
-            "--tool=callgrind",
-            "--quiet",
-            f"--callgrind-out-file={out_dir}/callgrind.out.%p",
-            sys.executable,
-            str(DRIVER),
-            str(app_file),
-            str(requests),
-            str(warmup),
-            *targets,
-        ]
-        env = {**os.environ, "PYTHONHASHSEED": HASH_SEED}
-        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        callgrind = ["valgrind", "--tool=callgrind", "--quiet"]
+        command = [*callgrind, f"--callgrind-out-file={out_dir}/callgrind.out.%p"]
+        command += driver_command(app_file, targets, requests, warmup)
+        done = subprocess.run(command, cwd=ROOT, env=driver_env(), capture_output=True, text=True)
         if done.returncode != 0:
             raise InstructionsError(f"{app_file} could not be counted:\n{done.stderr.strip()}")
         runs = [json.loads(line) for line in done.stdout.splitlines()]
@@ -89,6 +79,17 @@ def per_request(
             body=some["body"],
         )
     return counted
+
+
+def driver_command(app_file: Path, targets: list[str], requests: int, warmup: int) -> list[str]:
+    """compare/app_driver.py's command line, to run from the project's root (ROOT)."""
+    app = str(Path(app_file).resolve())
+    return [sys.executable, "-m", "compare.app_driver", app, str(requests), str(warmup), *targets]
+
+
+def driver_env() -> dict[str, str]:
+    """The driver's environment: this one, with Python's hash seed fixed."""
+    return {**os.environ, "PYTHONHASHSEED": HASH_SEED}
 
 
 def total(out_file: Path) -> int:

@@ -2,10 +2,8 @@
 
 import concurrent.futures
 import json
-import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 from conftest import ROOT
@@ -16,9 +14,9 @@ from compare import instructions
 def drive(app_file: str, target: str, requests: int = 2) -> subprocess.CompletedProcess:
     """compare/app_driver.py run directly (no valgrind): its checks hold all the same."""
     return subprocess.run(
-        [sys.executable, str(instructions.DRIVER), app_file, str(requests), "1", target],
+        instructions.driver_command(ROOT / app_file, [target], requests, warmup=1),
         cwd=ROOT,
-        env={**os.environ, "PYTHONHASHSEED": instructions.HASH_SEED},
+        env=instructions.driver_env(),
         capture_output=True,
         text=True,
         timeout=60,
