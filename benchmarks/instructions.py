@@ -14,21 +14,21 @@ does not move with the load on the machine; it does with the versions of Python
 and of every package. On cpu, differences of a few percent between apps are where
 the sieve's integers fall in pymalloc's pools, not code: each app leaves its own
 heap behind. Needs valgrind (Debian: apt-get install valgrind). It took 3 minutes
-here with --jobs 2, and 7 with both cores kept busy by other work.
+here with --jobs 2, and 6 with both cores kept busy by other work.
 
 $ .venv/bin/python benchmarks/instructions.py --jobs 2
 Instructions per request: 200 counted after 50 of warm-up,
 each app's callable in-process under callgrind, with no server
                                      hello          json            io           cpu
 app                                      /         /json     /io?ms=10  /cpu?n=10000
-baselines/flask-plain.py           372,147       828,096       401,780     5,665,148
-baselines/flask-typed.py           398,854     1,204,523       427,704     5,693,689
-flask-wsgi.py                      401,043     1,207,490       428,734     5,806,920
-  parity layer (over typed)          +0.5%         +0.2%         +0.2%         +2.0%
-baselines/fastapi-plain.py         481,135     3,396,525       532,766     5,832,324
-baselines/fastapi-typed.py         354,183       867,036       534,989     5,814,900
-fastapi-asgi.py                    356,546       871,825       538,243     5,751,041
-  parity layer (over typed)          +0.7%         +0.6%         +0.6%         -1.1%
+baselines/flask-plain.py           372,719       827,701       402,482     5,665,678
+baselines/flask-typed.py           399,626     1,205,239       430,875     5,695,315
+flask-wsgi.py                      403,762     1,210,740       432,473     5,764,586
+  parity layer (over typed)          +1.0%         +0.5%         +0.4%         +1.2%
+baselines/fastapi-plain.py         480,203     3,398,470       532,231     5,764,419
+baselines/fastapi-typed.py         354,732       870,552       535,363     5,752,347
+fastapi-asgi.py                    355,802       871,106       536,975     5,751,015
+  parity layer (over typed)          +0.3%         +0.1%         +0.3%         -0.0%
 """
 
 from __future__ import annotations
