@@ -11,10 +11,11 @@ the share of a figure that is this project's glue rather than the framework. The
 io scenario waits as long as compare's does: the wait itself is no instructions,
 but asyncio's timer and wake-up are (Flask's sleep is one system call). A count
 does not move with the load on the machine; it does with the versions of Python
-and of every package. On cpu, differences of a few percent between apps are where
-the sieve's integers fall in pymalloc's pools, not code: each app leaves its own
-heap behind. Needs valgrind (Debian: apt-get install valgrind). It took 3 minutes
-here with --jobs 2, and 6 with both cores kept busy by other work.
+and of every package, and with the heap that each app's imports leave behind:
+where pymalloc's pools stand moves a figure by up to 1% (2% on cpu, whose sieve
+makes an integer per step) with no change to a request's code. Needs valgrind
+(Debian: apt-get install valgrind). It took 3 minutes here with --jobs 2, and 6
+with both cores kept busy by other work.
 
 $ .venv/bin/python benchmarks/instructions.py --jobs 2
 Instructions per request: 200 counted after 50 of warm-up,
