@@ -92,7 +92,7 @@ async def cpu(params: Annotated[workloads.CpuQuery, Query()]) -> workloads.Prime
 
 
 # The metrics routes come last: Starlette tries the routes in turn, and each one tried
-# before a scenario's own costs its every request 11,000 instructions (measured with
+# before a scenario's own costs its every request about 11,000 instructions (with
 # benchmarks/instructions.py). /status and /stats are plain `def`, unlike the other
 # routes: FastAPI runs them in its threadpool, so a snapshot's psutil reads (and its
 # wait of up to 0.1 s just after start) or a long /stats never hold the one event loop
