@@ -8,4 +8,6 @@ openloop   the open-loop generator of fixed-rate runs, run as a script of its ow
 run        one counted run and what the app and its server spent on it
 statistics medians, spreads, ratios and verdicts
 report     the table, report.json, report.md and the charts
+instructions what a request costs an app's own callable in instructions (callgrind)
+app_driver the app called in-process, as instructions runs it under valgrind
 """
