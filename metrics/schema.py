@@ -81,7 +81,9 @@ class ServerFigures(BaseModel):
     rss_mb: float = Field(description="of all of them")
     pss_mb: float | None = Field(
         description="PSS of the server's processes that serve this app alone (granian's"
-        " master; Unit's prototype of this app); null where the kernel denies it"
+        " master; Unit's prototype of this app); null where the kernel denies it: in the"
+        " Unit image the prototype changed user from root, which leaves it unreadable to"
+        " the app's own user"
     )
     shared_pids: list[int] = Field(
         description="the server's processes that serve both apps (Unit's main, controller"
@@ -89,7 +91,8 @@ class ServerFigures(BaseModel):
     )
     shared_pss_mb: float | None = Field(
         description="their PSS together, which neither app owns alone; 0 where there are"
-        " none, null where the kernel denies it (Unit's main runs as root, the apps not)"
+        " none, null where the kernel denies it (in the Unit image: main runs as root, the"
+        " others changed user from root)"
     )
 
 
