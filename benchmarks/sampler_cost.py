@@ -20,9 +20,28 @@ UNITD names one, else granian; SERVER=granian forces it) on loopback, then print
 - the median and p90 latency of /status next to / on both apps.
 Timed figures vary by machine: compare within one run, on a quiet machine.
 
-On the project's shared 2-core machine (another process kept one core busy):
+On the project's shared 2-core machine, busy with other work (load average 9 on
+2 cores: the timed figures compare within one run only; the instructions hold):
 
-    SAMPLE
+    $ UNITD=/opt/unit/sbin/unitd .venv/bin/python benchmarks/sampler_cost.py
+    one sample, timed on a worker's own process tree (Unit/1.34.2), medians:
+      flask    look-up 0.684 ms, snapshot 3.785 ms; together 4.482 ms, p90 5.512 ms
+               server: unit: "flask" prototype, unit: main v1.34.2, unit: controller, unit: router
+      fastapi  look-up 0.504 ms, snapshot 2.666 ms; together 3.179 ms, p90 5.162 ms
+               server: unit: "fastapi" prototype, unit: main v1.34.2, unit: controller, unit: router
+    instructions of one snapshot (callgrind, 50 snapshots):
+      flask    1,868.5k instructions
+      fastapi  1,868.5k instructions
+    inside the workers, idle for 10 s:
+      flask    3.448 ms per sample (3.50 % of a core sampling every 0.1 s, 0.06 % without)
+               observer_cpu_s counted 3.215 ms per sample
+      fastapi  3.690 ms per sample (3.75 % of a core sampling every 0.1 s, 0.06 % without)
+               observer_cpu_s counted 3.433 ms per sample
+    latency over 500 sequential keep-alive requests:
+      flask    /        median 1.698 ms, p90 5.462 ms
+      flask    /status  median 11.724 ms, p90 28.238 ms
+      fastapi  /        median 2.019 ms, p90 6.960 ms
+      fastapi  /status  median 12.966 ms, p90 22.015 ms
 """
 
 import argparse
@@ -161,17 +180,17 @@ def main() -> None:
     try:
         with httpx2.Client(timeout=10) as client:
             server = client.get(apps.urls["flask"] + "/").headers.get("server", "unknown")
-            print(f"one sample, timed on a worker's own process tree ({server}):")
+            print(f"one sample, timed on a worker's own process tree ({server}), medians:")
             for app, url in apps.urls.items():
                 status = client.get(url + "/status").json()
                 lookups, snapshots = sample_cpu_ms(status["process"]["pid"], args.snapshots)
                 total = [a + b for a, b in zip(lookups, snapshots, strict=True)]
                 names = ", ".join(status["server"]["names"]) if status["server"] else "none"
                 print(
-                    f"  {app:8} look-up median {statistics.median(lookups):.3f} ms,"
-                    f" snapshot median {statistics.median(snapshots):.3f} ms;"
-                    f" together median {statistics.median(total):.3f} ms, p90 {p90(total):.3f} ms"
-                    f" (server: {names})"
+                    f"  {app:8} look-up {statistics.median(lookups):.3f} ms,"
+                    f" snapshot {statistics.median(snapshots):.3f} ms;"
+                    f" together {statistics.median(total):.3f} ms, p90 {p90(total):.3f} ms\n"
+                    f"  {'':8} server: {names}"
                 )
             if args.callgrind:
                 print(f"instructions of one snapshot (callgrind, {args.callgrind} snapshots):")
@@ -186,8 +205,9 @@ def main() -> None:
                 per_sample_ms = (cpu - baseline[app][0]) * interval_s * 1000
                 print(
                     f"  {app:8} {per_sample_ms:.3f} ms per sample ({cpu * 100:.2f} % of a core"
-                    f" sampling every {interval_s} s, {baseline[app][0] * 100:.2f} % without);"
-                    f" observer_cpu_s: {observer * interval_s * 1000:.3f} ms per sample"
+                    f" sampling every {interval_s} s, {baseline[app][0] * 100:.2f} % without)\n"
+                    f"  {'':8} observer_cpu_s counted {observer * interval_s * 1000:.3f} ms"
+                    " per sample"
                 )
             print(f"latency over {args.requests} sequential keep-alive requests:")
             for name, url in apps.urls.items():
