@@ -19,6 +19,7 @@ import time
 from collections import deque
 
 from metrics.cpu import CpuReading
+from metrics.observer import ObserverCost
 from metrics.ring_buffer import RingBuffer
 from metrics.schema import Snapshot, Stats
 from metrics.snapshot import take_snapshot
@@ -50,6 +51,8 @@ class Sampler:
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
         self._fork_hook = False
+        # What the samples, /status and /stats cost this worker: process.observer_cpu_s.
+        self._observer = ObserverCost()
         self._large_answers = LargeAnswers()
         self._started = time.time()  # when this process's history begins (start() sets it)
 
@@ -83,6 +86,7 @@ class Sampler:
         self._large_answers = LargeAnswers()
         self._samples.clear()
         self._references.clear()
+        self._observer = ObserverCost()
         self._thread = None
         self.start()
 
@@ -102,7 +106,8 @@ class Sampler:
         with self._lock:
             reference = self._references[-1] if self._references else None
         try:
-            snapshot, reading = take_snapshot(reference)
+            with self._observer.timed():
+                snapshot, reading = take_snapshot(reference, observer=self._observer)
         except Exception:  # the sampler must never take the app down
             log.exception("metrics: a sample failed; the sampler goes on")
             return
@@ -113,19 +118,23 @@ class Sampler:
 
     def status(self) -> Snapshot:
         """A fresh Snapshot, its CPU window ending now; the sampler's state is not touched."""
+        with self._observer.timed():
+            return self._status()
+
+    def _status(self) -> Snapshot:
         with self._lock:
             references = list(self._references)
         now = time.monotonic()
         old_enough = [r for r in references if now - r.t_mono >= MIN_STATUS_WINDOW_S]
         reference = old_enough[-1] if old_enough else (references[0] if references else None)
         if reference is None:  # never started, or psutil failed at start
-            _, reference = take_snapshot(None)
+            _, reference = take_snapshot(None, observer=self._observer)
         age_s = time.monotonic() - reference.t_mono
         if age_s < SHORTEST_WINDOW_S:
             # Only in the first moments after start: a window of a few microseconds
             # would give noise, so wait until it is long enough to mean something.
             time.sleep(SHORTEST_WINDOW_S - age_s)
-        snapshot, _ = take_snapshot(reference)
+        snapshot, _ = take_snapshot(reference, observer=self._observer)
         assert snapshot is not None
         return snapshot
 
@@ -149,26 +158,29 @@ class Sampler:
         return self._stats_body(last, self._large_answers)
 
     def _stats_body(self, last: int | None, large_answers: LargeAnswers | None) -> StatsBody:
-        with self._lock:
-            rows = self._samples.newest(last)
-        samples = [sample_json for sample_json, _, _ in rows]
-        size = sum(map(len, samples))
-        sent = large_answers.take(size) if large_answers and size > LARGE_BYTES else None
-        try:
-            head = Stats(
-                interval_s=self.config.interval_s,
-                slots=self.config.slots,
-                window_s=round((last or self.config.slots) * self.config.interval_s, 3),
-                started=self._started,
-                count=len(rows),
-                samples=[],
-                summary=self._samples.summary(rows),
-            ).model_dump_json()
-        except BaseException:
-            if sent is not None:
-                sent()
-            raise
-        # The samples are JSON already: they go in the place of the empty list.
+        with self._observer.timed():
+            with self._lock:
+                rows = self._samples.newest(last)
+            samples = [sample_json for sample_json, _, _ in rows]
+            size = sum(map(len, samples))
+            sent = large_answers.take(size) if large_answers and size > LARGE_BYTES else None
+            try:
+                head = Stats(
+                    interval_s=self.config.interval_s,
+                    slots=self.config.slots,
+                    window_s=round((last or self.config.slots) * self.config.interval_s, 3),
+                    started=self._started,
+                    count=len(rows),
+                    samples=[],
+                    summary=self._samples.summary(rows),
+                ).model_dump_json()
+            except BaseException:
+                if sent is not None:
+                    sent()
+                raise
+        # The samples are JSON already: they go in the place of the empty list; the pieces
+        # joined from them count in this worker's observer_cpu_s as they are made.
         before, empty, after = head.encode().partition(b'"samples":[]')
         assert empty, head
-        return StatsBody(before + b'"samples":[', samples, b"]" + after, sent)
+        pieces = (before + b'"samples":[', samples, b"]" + after)
+        return StatsBody(*pieces, sent=sent, timed=self._observer.timed)

@@ -20,11 +20,13 @@ server gives up on it (NGINX Unit: settings.http.send_timeout) or the client clo
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager
 
 from metrics.schema import MB
 
@@ -82,15 +84,21 @@ class LargeAnswers:
 class StatsBody:
     """A /stats answer's `length` bytes of JSON: the head up to the samples, the samples
     joined by commas, and the rest of the head. Iterated (WSGI) or async-iterated (ASGI)
-    in pieces; close() calls `sent` (LargeAnswers.take's), as does the end of either
-    iteration and, whatever else happens, the object's collection."""
+    in pieces, each made inside `timed`; close() calls `sent` (LargeAnswers.take's), as
+    does the end of either iteration and, whatever else happens, the object's collection."""
 
     def __init__(
-        self, before: bytes, samples: list[bytes], after: bytes, sent: Callable[[], None] | None
+        self,
+        before: bytes,
+        samples: list[bytes],
+        after: bytes,
+        sent: Callable[[], None] | None = None,
+        timed: Callable[[], AbstractContextManager] = contextlib.nullcontext,
     ):
         self._before, self._samples, self._after = before, samples, after
         self.length = len(before) + sum(map(len, samples)) + max(len(samples) - 1, 0) + len(after)
         self._release = weakref.finalize(self, sent) if sent else None
+        self._timed = timed  # around the making of each piece
 
     def close(self) -> None:
         """Say that it is sent (once; a WSGI server calls this when it is done)."""
@@ -98,6 +106,15 @@ class StatsBody:
             self._release()
 
     def _pieces(self) -> Iterator[bytes]:
+        made = self._joined()
+        while True:
+            with self._timed():
+                piece = next(made, None)
+            if piece is None:
+                return
+            yield piece
+
+    def _joined(self) -> Iterator[bytes]:
         pending, size = [self._before], len(self._before)
         for index, sample in enumerate(self._samples):
             if index:
