@@ -23,8 +23,8 @@ RUN python3 -m venv /venv \
 # What .dockerignore lets in.
 COPY . ./
 # Unit's main process runs as root so that it can run the apps as its unprivileged
-# "unit" user (UNIT_USER); its control socket stays inside the container.
-ENV SERVER=unit HOST=0.0.0.0 UNIT_USER=unit
+# "unit" user (APP_USER); its control socket stays inside the container.
+ENV SERVER=unit HOST=0.0.0.0 APP_USER=unit
 EXPOSE 8080 8081
 # Both apps answer / and /status (serve/readiness.py, on the image's python3).
 HEALTHCHECK --interval=5s --timeout=5s --start-period=30s --retries=3 \

@@ -13,11 +13,12 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException
 
 import metrics
 import workloads
+from metrics.stats_body import StatsBusy
 
 sampler = metrics.start_sampler()
 StatsQuery = metrics.stats_query(sampler.config.slots)
@@ -28,7 +29,9 @@ app = FastAPI(title="flask-vs-fastapi: FastAPI", version=FRAMEWORK_VERSION, redi
 
 
 class ReadAsFlask:
-    """Read a request as Flask does: HEAD as GET without the body (Unit would send it),
+    """Read a request as Flask does: refuse one for a WebSocket (workloads.asks_for_websocket;
+    NGINX Unit hands a handshake over as a WebSocket session, closed here before it is
+    accepted, which Unit answers 403), HEAD as GET without the body (Unit would send it),
     and raw non-ASCII bytes in the query as UTF-8 (Starlette would read them as latin-1).
     Then refuse any parameter to a route that takes none, as flask-wsgi.py does: a
     parameter model on those routes would cost every request 9 us, query or not."""
@@ -38,6 +41,10 @@ class ReadAsFlask:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"upgrade" and workloads.asks_for_websocket(value.decode("latin-1")):
+                    await self.refuse_websocket(send)
+                    return
             if scope["method"] == "HEAD":
                 scope = {**scope, "method": "GET"}
                 send = functools.partial(self.send_no_body, send)
@@ -51,7 +58,20 @@ class ReadAsFlask:
                 if refused:
                     await JSONResponse({"detail": refused}, 422)(scope, receive, send)
                     return
+        elif scope["type"] == "websocket":
+            await receive()  # websocket.connect: Unit takes no close before it
+            await send({"type": "websocket.close"})
+            return
         await self.app(scope, receive, send)
+
+    @staticmethod
+    async def refuse_websocket(send):
+        """No body, type or length, as Unit answers a WebSocket closed before it is accepted
+        (and Flask's refusal): the server frames it."""
+        start = {"type": "http.response.start", "status": workloads.WEBSOCKET_REFUSED}
+        await send({**start, "headers": []})
+        await send({"type": "http.response.body", "body": b"", "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
 
     @staticmethod
     async def send_no_body(send, message):
@@ -61,6 +81,16 @@ class ReadAsFlask:
 
 
 app.add_middleware(ReadAsFlask)
+
+
+class SentAsRead(StreamingResponse):
+    """A streamed answer that goes out as the client reads it, as Flask's does, without
+    StreamingResponse's wait for a disconnect beside it: under Unit that wait's receive()
+    logs a traceback per answer when it is cancelled. A client that has gone ends the
+    stream at the next piece instead."""
+
+    async def __call__(self, scope, receive, send):
+        await self.stream_response(send)
 
 
 @app.get("/")
@@ -98,6 +128,7 @@ async def cpu(params: Annotated[workloads.CpuQuery, Query()]) -> workloads.Prime
 # wait of up to 0.1 s just after start) or a long /stats never hold the one event loop
 # that every request waits on. Both answer JSON that pydantic made once, rather than a
 # model for FastAPI to validate and serialise again: /status is what the comparison polls.
+# /stats sends it in pieces as the client reads (metrics/stats_body.py).
 @app.get("/status", response_model=metrics.Snapshot)
 def status() -> Response:
     return Response(sampler.status().model_dump_json(), media_type="application/json")
@@ -105,7 +136,14 @@ def status() -> Response:
 
 @app.get("/stats", response_model=metrics.Stats)
 def stats(params: Annotated[StatsQuery, Query()]) -> Response:
-    return Response(sampler.stats_json(params.last), media_type="application/json")
+    body = sampler.stats_body(params.last)
+    length = {"Content-Length": str(body.length)}
+    return SentAsRead(body, media_type="application/json", headers=length)
+
+
+@app.exception_handler(StatsBusy)
+async def stats_busy(request: Request, error: StatsBusy) -> JSONResponse:
+    return JSONResponse({"detail": error.detail}, error.status, error.headers)
 
 
 @app.exception_handler(HTTPException)

@@ -11,11 +11,18 @@ from importlib.metadata import version
 
 from flask import Flask, request
 from pydantic import ValidationError
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, UnprocessableEntity
+from werkzeug.exceptions import (
+    Forbidden,
+    HTTPException,
+    MethodNotAllowed,
+    NotFound,
+    UnprocessableEntity,
+)
 from werkzeug.routing import Map
 
 import metrics
 import workloads
+from metrics.stats_body import StatsBusy
 
 sampler = metrics.start_sampler()
 StatsQuery = metrics.stats_query(sampler.config.slots)
@@ -34,15 +41,23 @@ def query(model):
     return model.model_validate(workloads.query_values(pairs, model))
 
 
+class WebSocketRefused(Forbidden):
+    """A request for a WebSocket (workloads.asks_for_websocket), whatever its route."""
+
+
 class ReadAsFastAPI(Map):
     """Werkzeug's routing, reading a request as Starlette does: the path and the method
     exactly as written (Werkzeug would route `//status` and `status` to /status, and
     upper-case `get`), whatever the Host (Werkzeug answers 400 to a label over 63
-    bytes; FastAPI never reads it). Then any parameter to a route that takes none is
-    refused, as fastapi-asgi.py does. Werkzeug binds every request to its routes here:
-    a request that needs none of this pays a call and a few string tests."""
+    bytes; FastAPI never reads it). A request for a WebSocket is refused first, as
+    fastapi-asgi.py refuses it; then any parameter to a route that takes none. Werkzeug
+    binds every request to its routes here: a request that needs none of this pays a
+    call, a look-up and a few string tests."""
 
     def bind_to_environ(self, environ, server_name=None, subdomain=None):
+        upgrade = environ.get("HTTP_UPGRADE")
+        if upgrade is not None and workloads.asks_for_websocket(upgrade):
+            raise WebSocketRefused()
         path, method = environ.get("PATH_INFO", ""), environ["REQUEST_METHOD"]
         if not path.startswith("/") or path.startswith("//"):
             raise NotFound()
@@ -100,8 +115,9 @@ def status():
 
 @app.get("/stats")
 def stats():
-    stats_json = sampler.stats_json(query(StatsQuery).last)
-    return app.response_class(stats_json, mimetype="application/json")
+    body = sampler.stats_body(query(StatsQuery).last)
+    length = {"Content-Length": str(body.length)}
+    return app.response_class(body, mimetype="application/json", headers=length)
 
 
 @app.errorhandler(ValidationError)
@@ -112,6 +128,19 @@ def invalid_query(error):
 @app.errorhandler(UnprocessableEntity)
 def refused_parameters(error):
     return {"detail": error.description}, 422
+
+
+@app.errorhandler(StatsBusy)
+def stats_busy(error):
+    return {"detail": error.detail}, error.status, error.headers
+
+
+@app.errorhandler(WebSocketRefused)
+def refused_websocket(error):
+    # No body, type or length, as NGINX Unit refuses FastAPI's: the server frames it.
+    refused = app.response_class(iter(()), status=workloads.WEBSOCKET_REFUSED)
+    del refused.headers["Content-Type"]
+    return refused
 
 
 @app.errorhandler(HTTPException)

@@ -231,8 +231,8 @@ if [[ -n $old_image && $old_image != "$new_image" ]]; then
 fi
 
 run_args=(-d --name "$name" -p "$bind:$flask_port:8080" -p "$bind:$fastapi_port:8081")
-# On SIGTERM both servers finish the requests in flight, and one may last 10 s
-# (/io?ms=10000): up.sh allows them 15 s, more than docker stop's default grace.
+# On SIGTERM both servers finish the requests in flight and those queued behind them:
+# up.sh allows them 15 s, more than docker stop's default grace.
 run_args+=(--stop-timeout 20)
 [[ -z $cpus ]] || run_args+=(--cpus "$cpus")
 [[ -z $memory ]] || run_args+=(--memory "$memory")

@@ -17,6 +17,7 @@ snapshot     a Snapshot assembled from all of the above
 summary      min, max and avg of every figure of the samples (no psutil)
 ring_buffer  the newest samples, kept as their JSON and figures
 sampler      the thread that fills the buffer, and /status and /stats of it
+stats_body   /stats's answer in pieces, and how many large ones a worker sends at once
 
 Its settings, METRICS_INTERVAL and METRICS_SLOTS, are read by serve.config, where every
 setting of serving has its rules (start.sh checks them with a bare python3).

@@ -4,6 +4,10 @@ thread; /status is a fresh Snapshot, /stats the buffer with its summary.
     sampler = Sampler(MetricsConfig.from_env()).start()   # idempotent, fork-safe
     sampler.status().process.rss_mb                       # a figure measured now
     sampler.stats(last=6).summary                         # min, max and avg of six samples
+    sampler.stats_body(last=6)                            # /stats's answer, in pieces
+
+Each process has its own: a worker that replaces one that died starts with an empty
+buffer, and /stats says when its history began (`started`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from metrics.observer import ObserverCost
 from metrics.ring_buffer import RingBuffer
 from metrics.schema import Snapshot, Stats
 from metrics.snapshot import take_snapshot
+from metrics.stats_body import LARGE_BYTES, LargeAnswers, StatsBody
 from serve.config import MetricsConfig
 
 log = logging.getLogger("metrics")
@@ -48,6 +53,8 @@ class Sampler:
         self._fork_hook = False
         # What the samples, /status and /stats cost this worker: process.observer_cpu_s.
         self._observer = ObserverCost()
+        self._large_answers = LargeAnswers()
+        self._started = time.time()  # when this process's history begins (start() sets it)
 
     def start(self) -> Sampler:
         """Start the thread in this process, unless it already runs here."""
@@ -55,6 +62,7 @@ class Sampler:
             if self._pid == os.getpid() and self._thread is not None:
                 return self
             self._pid = os.getpid()
+            self._started = time.time()
             self._stop = threading.Event()
             self._thread = threading.Thread(target=self._run, name="metrics-sampler", daemon=True)
             if not self._fork_hook:
@@ -75,6 +83,7 @@ class Sampler:
         if self._pid is None:
             return
         self._lock = threading.Lock()
+        self._large_answers = LargeAnswers()
         self._samples.clear()
         self._references.clear()
         self._observer = ObserverCost()
@@ -140,24 +149,38 @@ class Sampler:
         return Stats.model_validate_json(self.stats_json(last))
 
     def stats_json(self, last: int | None = None) -> bytes:
-        """stats(last) as JSON, made without parsing or serialising a sample: /stats of a
-        full buffer at MAX_SLOTS stays small and quick."""
-        with self._observer.timed():
-            return self._stats_json(last)
+        """stats(last) as JSON, made without parsing or serialising a sample."""
+        return b"".join(self._stats_body(last, None))
 
-    def _stats_json(self, last: int | None) -> bytes:
-        with self._lock:
-            rows = self._samples.newest(last)
-        head = Stats(
-            interval_s=self.config.interval_s,
-            slots=self.config.slots,
-            window_s=round((last or self.config.slots) * self.config.interval_s, 3),
-            count=len(rows),
-            samples=[],
-            summary=self._samples.summary(rows),
-        ).model_dump_json()
-        # The samples are JSON already: put them in the place of the empty list.
+    def stats_body(self, last: int | None = None) -> StatsBody:
+        """stats(last) as /stats sends it: in pieces, from the samples' stored JSON. An
+        answer over LARGE_BYTES waits its turn (metrics.stats_body.StatsBusy: not now)."""
+        return self._stats_body(last, self._large_answers)
+
+    def _stats_body(self, last: int | None, large_answers: LargeAnswers | None) -> StatsBody:
+        with self._observer.timed():
+            with self._lock:
+                rows = self._samples.newest(last)
+            samples = [sample_json for sample_json, _, _ in rows]
+            size = sum(map(len, samples))
+            sent = large_answers.take(size) if large_answers and size > LARGE_BYTES else None
+            try:
+                head = Stats(
+                    interval_s=self.config.interval_s,
+                    slots=self.config.slots,
+                    window_s=round((last or self.config.slots) * self.config.interval_s, 3),
+                    started=self._started,
+                    count=len(rows),
+                    samples=[],
+                    summary=self._samples.summary(rows),
+                ).model_dump_json()
+            except BaseException:
+                if sent is not None:
+                    sent()
+                raise
+        # The samples are JSON already: they go in the place of the empty list; the pieces
+        # joined from them count in this worker's observer_cpu_s as they are made.
         before, empty, after = head.encode().partition(b'"samples":[]')
         assert empty, head
-        samples = b",".join(sample_json for sample_json, _, _ in rows)
-        return b"".join([before, b'"samples":[', samples, b"]", after])
+        pieces = (before + b'"samples":[', samples, b"]" + after)
+        return StatsBody(*pieces, sent=sent, timed=self._observer.timed)

@@ -138,6 +138,10 @@ class Stats(BaseModel):
     interval_s: float = Field(description="seconds between samples (METRICS_INTERVAL)")
     slots: int = Field(description="samples the buffer keeps (METRICS_SLOTS)")
     window_s: float = Field(description="the span the requested slots cover")
+    started: float = Field(
+        description="UNIX time at which the answering worker's sampler started: its samples"
+        " begin there, so a worker that replaced one that died has none from before"
+    )
     count: int = Field(description="samples in this answer, so far")
     samples: list[Snapshot] = Field(description="oldest first")
     summary: dict[str, Any] | None = Field(

@@ -22,7 +22,9 @@ import textwrap
 from pathlib import Path
 
 from serve.config import (
+    APP_USER,
     PORTS,
+    ROOT,
     SETTINGS,
     UNIT_CONF,
     Config,
@@ -34,7 +36,7 @@ from serve.config import (
 from serve.exits import MEANINGS, SERVER_EXITED, Exit, Refused
 from serve.granian import Granian
 from serve.ports import listen_problem
-from serve.supervise import GRACE_S, Server, Supervisor, say
+from serve.supervise import GRACE_S, Server, Supervisor, as_user, say
 from serve.unit import Unit
 
 NEEDED = {"unit": ["flask", "fastapi", "psutil", "pydantic"]}
@@ -77,20 +79,54 @@ def help_text() -> str:
     return "\n".join(lines)
 
 
-def missing_packages(config: Config) -> list[str]:
-    """The packages the servers need that VENV lacks."""
-    needed = NEEDED[config.server]
-    asked = subprocess.run(
-        [
-            str(config.venv / "bin" / "python"),
-            "-c",
-            "import importlib.util, sys;"
-            " print(*(n for n in sys.argv[1:] if importlib.util.find_spec(n) is None))",
-            *needed,
-        ],
-        capture_output=True,
-        text=True,
+# Run by VENV's python as APP_USER, in the project's folder: the packages it lacks, or
+# the first of the apps' files it cannot read.
+ASK_VENV = """
+import importlib.util, sys
+for name in sys.argv[1:]:
+    if name.endswith(".py"):
+        try:
+            open(name, "rb").close()
+        except OSError as error:
+            sys.exit(f"read {name}: {error.strerror}")
+print(*(n for n in sys.argv[1:] if not n.endswith(".py") and importlib.util.find_spec(n) is None))
+"""
+
+
+def unusable(config: Config, why: str) -> Refused:
+    """The refusal of an APP_USER other than up.sh's own that cannot run the apps here."""
+    user = config.app_user
+    return Refused(
+        f"up.sh runs as root, so the apps run as {user} ({APP_USER.name}), who cannot {why}:"
+        f" make VENV and the project readable by {user} (a virtualenv made by a Python"
+        " outside /root, e.g. /usr/bin/python3 -m venv /opt/venv), name a user who can with"
+        f" {APP_USER.name}=NAME, or {APP_USER.name}=root to run the apps as root"
     )
+
+
+def missing_packages(config: Config) -> list[str]:
+    """The packages the servers need that VENV lacks, asked as the apps will run (APP_USER);
+    Refused if that user cannot run VENV's python or read the apps."""
+    needed = NEEDED[config.server]
+    # By their full path: the servers reach them so (a relative one would not need the
+    # folders above the project to be open to the user, as the chdir is made as root).
+    modules = [str(ROOT / f"{app['module']}.py") for app in config.conf["applications"].values()]
+    python = str(config.venv / "bin" / "python")
+    switched = as_user(config.app_user)
+    try:
+        asked = subprocess.run(
+            [python, "-c", ASK_VENV, *needed, *modules],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            **switched,
+        )
+    except OSError as error:  # as APP_USER: VENV's python, or the project, out of reach
+        if not switched:
+            raise
+        raise unusable(config, f"reach {error.filename}: {error.strerror}") from None
+    if asked.returncode != 0 and switched and asked.stderr.startswith("read "):
+        raise unusable(config, asked.stderr.strip())
     return asked.stdout.split() if asked.returncode == 0 else needed
 
 

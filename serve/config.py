@@ -39,6 +39,7 @@ SERVERS = ("unit", "granian")
 # a request's headers and the idle time between requests, so those two must be equal.
 TIMEOUTS = ("header_read_timeout", "idle_timeout", "body_read_timeout", "send_timeout")
 MAX_TIMEOUT_S = 60
+UNPRIVILEGED = "nobody"  # whom the apps run as when root runs up.sh and names no APP_USER
 # The largest METRICS_SLOTS: a full buffer must stay well under 50 MiB per worker,
 # with room for larger samples, and /stats of it under 200 ms on a busy machine
 # (benchmarks/stats_cost.py measures both). 100000 met neither.
@@ -113,11 +114,13 @@ VENV = Setting(
     ".venv; /venv in the image",
 )
 UNITD = Setting("UNITD", "unitd", "the unitd to run: a path, or a name on PATH")
-UNIT_USER = Setting(
-    "UNIT_USER",
+APP_USER = Setting(
+    "APP_USER",
     None,
-    "the user Unit runs the apps as",
-    "whoever runs up.sh, so that they can read VENV; unit in the image",
+    "the user the apps run as (granian's processes, Unit's apps and router); only root may"
+    " name another than itself, and that user must be able to run VENV and read the project",
+    f"{UNPRIVILEGED} when up.sh runs as root (NGINX Unit's own default), else whoever runs"
+    " it; unit in the Unit image",
 )
 HOST = Setting("HOST", "127.0.0.1", "the address to listen on; 0.0.0.0 for every address")
 PORTS = {
@@ -166,7 +169,7 @@ SETTINGS = (
     SERVER,
     VENV,
     UNITD,
-    UNIT_USER,
+    APP_USER,
     HOST,
     *PORTS.values(),
     WORKERS,
@@ -275,7 +278,7 @@ class Config:
     server: str  # one of SERVERS
     venv: Path
     unitd: str  # where the unitd to run is (SERVER=unit), else UNITD as given
-    unit_user: str
+    app_user: str
     host: str
     ports: dict[str, int]  # by app: flask, fastapi
     workers: int
@@ -304,7 +307,6 @@ class Config:
             server = "unit" if unitd and shutil.which(unitd) else "granian"
         if server not in SERVERS:
             raise ConfigError(f"SERVER={server!r} is neither unit nor granian")
-        unit_user = ""
         if server == "unit":
             unitd = shutil.which(unitd) or ""
             if not unitd:
@@ -312,7 +314,6 @@ class Config:
                     f"no unitd ({UNITD.text(environ)!r}) on PATH; SERVER=granian serves the"
                     " apps without it"
                 )
-            unit_user = read_unit_user(environ)
         ports = read_ports(environ)
         app = next(iter(conf["applications"].values()))
         workers, threads = (
@@ -324,7 +325,7 @@ class Config:
             server=server,
             venv=read_venv(environ),
             unitd=unitd,
-            unit_user=unit_user,
+            app_user=read_app_user(environ),
             host=read_host(environ),
             ports=ports,
             workers=workers,
@@ -372,12 +373,19 @@ def read_venv(environ: dict[str, str]) -> Path:
     raise ConfigError(f"VENV={given!r} is no virtualenv (it has no bin/python)")
 
 
-def read_unit_user(environ: dict[str, str]) -> str:
-    user = environ.get(UNIT_USER.name, pwd.getpwuid(os.getuid()).pw_name)
+def read_app_user(environ: dict[str, str]) -> str:
+    """APP_USER: by default, whoever runs up.sh, or UNPRIVILEGED where that is root."""
+    me = pwd.getpwuid(os.getuid()).pw_name
+    user = environ.get(APP_USER.name, UNPRIVILEGED if os.getuid() == 0 else me)
     try:
         pwd.getpwnam(user)
     except KeyError:
-        raise ConfigError(f"UNIT_USER={user!r} is no user here") from None
+        raise ConfigError(f"{APP_USER.name}={user!r} is no user here") from None
+    if os.getuid() != 0 and user != me:
+        raise ConfigError(
+            f"{APP_USER.name}={user!r}: up.sh runs as {me}, and only root may run the apps"
+            " as another user"
+        )
     return user
 
 

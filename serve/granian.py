@@ -2,7 +2,8 @@
 
 Each granian is run as conf.json configures Unit, as far as granian can follow: its
 processes and threads, and its one timeout for a request's headers and an idle
-connection. Like Unit it speaks HTTP/1 only: with HTTP/2 possible, granian would wait for
+connection. It runs as APP_USER (granian has no option of its own for that: up.sh
+starts it so). Like Unit it speaks HTTP/1 only: with HTTP/2 possible, granian would wait for
 the first byte of a connection with no time limit.
 """
 
@@ -60,7 +61,8 @@ class Granian:
         if open_files == resource.RLIM_INFINITY:
             open_files = 1_048_576
         for app in self.apps:
-            process, self.logs[app] = spawn(command(self.config, app, open_files))
+            argv = command(self.config, app, open_files)
+            process, self.logs[app] = spawn(argv, user=self.config.app_user)
             self.processes.append(process)
 
     def exited_early(self, index: int) -> Refused:

@@ -93,25 +93,27 @@ class Launch:
 
 def launch(
     log: Path,
-    env: dict[str, str] | None = None,
+    env: dict[str, str | None] | None = None,
     prefix: list[str] | None = None,
     within_s: float = READY_WITHIN_S + 15,  # up.sh gives up first, and says why
+    root: Path = ROOT,
 ) -> Launch:
-    """Start ./up.sh (after `prefix`, e.g. taskset) with `env` on top of this process's
-    environment and two free ports; return once both apps serve."""
+    """Start `root`/up.sh (after `prefix`, e.g. taskset) with `env` on top of this
+    process's environment (None: unset) and two free ports; return once both apps serve."""
     ports = {"flask": free_port(), "fastapi": free_port()}
-    argv = [*(prefix or []), str(ROOT / "up.sh")]
+    argv = [*(prefix or []), str(root / "up.sh")]
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as log_file:
+        environ = {
+            **os.environ,
+            "HOST": "127.0.0.1",
+            "FLASK_PORT": str(ports["flask"]),
+            "FASTAPI_PORT": str(ports["fastapi"]),
+            **(env or {}),
+        }
         process = subprocess.Popen(
             argv,
-            env={
-                **os.environ,
-                "HOST": "127.0.0.1",
-                "FLASK_PORT": str(ports["flask"]),
-                "FASTAPI_PORT": str(ports["fastapi"]),
-                **(env or {}),
-            },
+            env={name: value for name, value in environ.items() if value is not None},
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import pwd
 import re
 import resource
 import select
@@ -26,14 +27,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 from serve import readiness
 from serve.config import ROOT, Config
 from serve.exits import Exit, Refused
 
 # At a stop, the requests already accepted, running or queued, get this long to be
-# answered (the longest, /io?ms=10000, takes 10 s); start.sh gives the container 20 s.
+# answered: the longest, /io at workloads.IO_MAX_MS, takes 2 s, so a queue of 7 per
+# thread fits; start.sh gives the container 20 s.
 GRACE_S = 15.0
 # An app's first answer may wait for its import, on a busy machine for long.
 READY_WITHIN_S = 60.0
@@ -50,9 +52,14 @@ def say(message: str) -> None:
 
 class ServerLog:
     """A server's output, passed on to our stderr as it comes, its last lines kept to tell
-    what went wrong (an app's traceback, a port Unit could not bind)."""
+    what went wrong (an app's traceback, a port Unit could not bind). Lines that match
+    `unsaid` are left out: what a client may cause once per request, so that no client
+    makes the log grow faster than it sends."""
 
-    def __init__(self, stream: IO[bytes], keep_lines: int = 2000):
+    def __init__(
+        self, stream: IO[bytes], keep_lines: int = 2000, unsaid: re.Pattern[bytes] | None = None
+    ):
+        self._unsaid = unsaid
         self._lines: collections.deque[str] = collections.deque(maxlen=keep_lines)
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._copy, args=(stream,), daemon=True)
@@ -61,6 +68,8 @@ class ServerLog:
     def _copy(self, stream: IO[bytes]) -> None:
         with stream:
             for line in stream:
+                if self._unsaid is not None and self._unsaid.search(line):
+                    continue
                 with contextlib.suppress(OSError, ValueError):
                     sys.stderr.buffer.write(line)
                     sys.stderr.buffer.flush()
@@ -86,10 +95,22 @@ class ServerLog:
         self._thread.join(timeout_s)
 
 
-def spawn(argv: list[str]) -> tuple[subprocess.Popen, ServerLog]:
-    """argv in the project's folder, in a session and process group of its own (so that a
-    stop reaches its workers even when their master died and left them), its output
-    (stdout and stderr) through a ServerLog."""
+def as_user(user: str) -> dict[str, Any]:
+    """subprocess's arguments that run a child as `user`, with its own group only; none
+    where that is who runs up.sh (only root may name another)."""
+    entry = pwd.getpwnam(user)
+    if entry.pw_uid == os.getuid():
+        return {}
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
+def spawn(
+    argv: list[str], unsaid: re.Pattern[bytes] | None = None, user: str | None = None
+) -> tuple[subprocess.Popen, ServerLog]:
+    """argv in the project's folder (as `user`, if given), in a session and process group
+    of its own (so that a stop reaches its workers even when their master died and left
+    them), its output (stdout and stderr) through a ServerLog that leaves out the lines
+    `unsaid` matches."""
     process = subprocess.Popen(
         argv,
         cwd=ROOT,
@@ -97,9 +118,10 @@ def spawn(argv: list[str]) -> tuple[subprocess.Popen, ServerLog]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        **(as_user(user) if user else {}),
     )
     assert process.stdout is not None
-    return process, ServerLog(process.stdout)
+    return process, ServerLog(process.stdout, unsaid=unsaid)
 
 
 def signal_group(process: subprocess.Popen, number: int) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import grp
 import http.client
 import json
+import os
 import pwd
 import re
 import shutil
@@ -33,6 +34,10 @@ CONTROL_TIMEOUT_S = 2.0  # a control request that is no configuration
 # imported its app first, which on a busy machine takes long.
 APPLY_WITHIN_S = 60.0
 SOCKET_WITHIN_S = 10.0
+# Unit's notes about one client's connection ("[info] 12#14 *26 h1p upgrade: bad method"),
+# one per malformed request: a client sending those would make the log grow faster than
+# it sends, and Unit's log has no level to leave them out. Its warnings and errors stay.
+CLIENT_NOTE = re.compile(rb"\[info\] \d+#\d+ \*\d+ ")
 # Run by VENV's python with the libpythons to ask: its own version, then each of theirs.
 ASK_VERSIONS = """
 import ctypes, json, sys
@@ -213,6 +218,7 @@ class Unit:
         self.processes: list[subprocess.Popen] = []
         self.logs: dict[str, ServerLog] = {}
         self.state: Path | None = None
+        self.bodies: Path | None = None
 
     @property
     def socket_path(self) -> Path:
@@ -224,18 +230,25 @@ class Unit:
 
     def start(self) -> None:
         self.state = Path(tempfile.mkdtemp(prefix="flask-vs-fastapi-unit."))
-        user = self.config.unit_user
-        group = grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
+        user = pwd.getpwnam(self.config.app_user)
+        group = grp.getgrgid(user.pw_gid).gr_name
+        # Unit's router, which runs as APP_USER, keeps a request body over 8 KiB in a file
+        # there: a directory of that user's own, as the state directory (the control
+        # socket's) is root's alone where root runs up.sh, and a file it cannot make is a 500.
+        self.bodies = Path(tempfile.mkdtemp(prefix="flask-vs-fastapi-bodies."))
+        os.chown(self.bodies, user.pw_uid, user.pw_gid)
         # Unit's log goes to our stderr, and to the ServerLog, which up.sh reads for what
-        # Unit's answers leave out (an app's own import error, a port held).
+        # Unit's answers leave out (an app's own import error, a port held); less its
+        # notes about single clients.
         unitd, log = spawn(
             [
                 self.config.unitd,
                 *("--no-daemon", "--control", f"unix:{self.socket_path}"),
                 *("--statedir", str(self.state), "--pid", str(self.state / "unit.pid")),
-                *("--tmpdir", str(self.state), "--log", "/dev/stderr"),
-                *("--user", user, "--group", group),
-            ]
+                *("--tmpdir", str(self.bodies), "--log", "/dev/stderr"),
+                *("--user", user.pw_name, "--group", group),
+            ],
+            unsaid=CLIENT_NOTE,
         )
         self.processes.append(unitd)
         self.logs = dict.fromkeys(self.config.ports, log)
@@ -281,5 +294,6 @@ class Unit:
         return f"Unit still had {busy} connection(s) with a request" if busy else ""
 
     def close(self) -> None:
-        if self.state is not None:
-            shutil.rmtree(self.state, ignore_errors=True)
+        for folder in (self.state, self.bodies):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)

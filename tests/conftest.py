@@ -1,6 +1,7 @@
 """Shared fixtures: the two app modules, and both apps served by ./up.sh."""
 
 import importlib
+import os
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from serve.config import APP_USER  # noqa: E402
 from serve.launch import Launch, LaunchError, launch  # noqa: E402
+from serve.supervise import as_user  # noqa: E402
+
+# Run as root, up.sh runs the apps as nobody, who cannot run a virtualenv of a Python in
+# /root (this machine's .venv) nor read a project copied under pytest's own temporary
+# folder: the suite asks for root by name, and the tests of privileges (test_serve.py,
+# test_unit.py, test_up_start.py) the default.
+if os.getuid() == 0:
+    os.environ.setdefault(APP_USER.name, "root")
 
 
 def load_app(module_name: str):
@@ -69,21 +79,34 @@ def project_copy(tmp_path: Path) -> Path:
     return copy
 
 
-def serve(log: Path, **env: str) -> Launch:
-    """./up.sh under granian (unless `env` says otherwise), both apps answering."""
+def venv_usable_by(user: str) -> Path | None:
+    """The suite's VENV (or .venv) if `user` can run it with the apps' packages, in the
+    project's folder, else None."""
+    venv = Path(os.environ.get("VENV") or ROOT / ".venv")
+    imports = f"import flask, fastapi, granian, psutil; open({str(ROOT / 'flask-wsgi.py')!r})"
+    probe = [str(venv / "bin" / "python"), "-c", imports]
     try:
-        return launch(log, {"SERVER": "granian", **env})
+        ran = subprocess.run(probe, cwd=ROOT, capture_output=True, timeout=60, **as_user(user))
+    except OSError:
+        return None
+    return venv if ran.returncode == 0 else None
+
+
+def serve(log: Path, root: Path = ROOT, **env: str | None) -> Launch:
+    """`root`/up.sh under granian (unless `env` says otherwise), both apps answering."""
+    try:
+        return launch(log, {"SERVER": "granian", **env}, root=root)
     except LaunchError as error:
         pytest.fail(str(error))
 
 
 @pytest.fixture
 def served_factory(tmp_path):
-    """serve(**env), stopped and cleaned up after the test."""
+    """serve(root, **env), stopped and cleaned up after the test."""
     started: list[Launch] = []
 
-    def start(**env: str) -> Launch:
-        served = serve(tmp_path / f"up-{len(started)}.log", **env)
+    def start(root: Path = ROOT, **env: str | None) -> Launch:
+        served = serve(tmp_path / f"up-{len(started)}.log", root, **env)
         started.append(served)
         return served
 

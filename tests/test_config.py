@@ -1,6 +1,8 @@
 """serve/config.py: every setting read and checked once, an empty one refused like a bad one,
 and start.sh's check of them run with a bare Python (the standard library only)."""
 
+import os
+import pwd
 import subprocess
 import sys
 
@@ -53,6 +55,7 @@ def test_the_defaults_are_conf_jsons_and_the_listed_ones():
         ("METRICS_INTERVAL", "invalid metrics setting: METRICS_INTERVAL='': Input should be"),
         ("METRICS_SLOTS", "invalid metrics setting: METRICS_SLOTS='': Input should be"),
         ("UNIT_CONF", "UNIT_CONF is empty"),
+        ("APP_USER", "APP_USER='' is no user here"),
     ],
 )
 def test_an_empty_setting_is_refused_never_taken_for_the_default(name, says):
@@ -110,3 +113,19 @@ def test_the_check_says_only_what_it_checks():
     # A setting start.sh does not name is not checked: the container has its own.
     result = bare_python("-m", "serve.config", "--check", "WORKERS", THREADS="many")
     assert result.returncode == 0
+
+
+def test_the_apps_run_as_nobody_for_root_and_as_whoever_runs_up_sh_else(monkeypatch):
+    nobody = pwd.getpwnam("nobody").pw_uid
+    monkeypatch.setattr(os, "getuid", lambda: 0)
+    assert Config.from_env({"SERVER": "granian"}).app_user == "nobody"
+    assert Config.from_env({"SERVER": "granian", "APP_USER": "root"}).app_user == "root"
+    monkeypatch.setattr(os, "getuid", lambda: nobody)
+    assert Config.from_env({"SERVER": "granian"}).app_user == "nobody"
+    with pytest.raises(ConfigError) as refused:
+        Config.from_env({"SERVER": "granian", "APP_USER": "root"})
+    assert str(refused.value) == (
+        "APP_USER='root': up.sh runs as nobody, and only root may run the apps as another user"
+    )
+    with pytest.raises(ConfigError, match="APP_USER='no-such-user' is no user here"):
+        Config.from_env({"SERVER": "granian", "APP_USER": "no-such-user"})

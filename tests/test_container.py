@@ -21,6 +21,7 @@ import httpx2
 import pytest
 from conftest import ROOT
 
+import workloads
 from serve.ports import free_port
 
 pytestmark = pytest.mark.container
@@ -226,14 +227,16 @@ def test_without_python3_here_start_sh_waits_for_the_containers_healthcheck(cont
 
 
 def test_docker_stop_drains_the_longest_request_and_a_queue_then_exits_0(container):
-    # /io's longest wait, 10 s, is as long as docker stop's default grace: start.sh
-    # gives the container more. Flask's 4 threads also get a queue twice as long:
-    # every request accepted before the stop is answered, then the container exits 0.
+    # /io's longest wait, and Flask's 4 threads a queue of 2 s requests twice as long,
+    # 4 s in all: every request accepted before the stop is answered within start.sh's
+    # grace (docker stop's default, 10 s, is less than up.sh's 15), then the container
+    # exits 0.
     grace = docker("inspect", "-f", "{{.Config.StopTimeout}}", container["name"]).stdout
     assert int(grace) >= 15
     flask, fastapi = (f"http://127.0.0.1:{container['ports'][app]}" for app in APPS)
     with concurrent.futures.ThreadPoolExecutor(10) as pool:  # the requests, and docker stop
-        longest = pool.submit(httpx2.get, fastapi + "/io", params={"ms": 10_000}, timeout=30)
+        longest_ms = workloads.IO_MAX_MS
+        longest = pool.submit(httpx2.get, fastapi + "/io", params={"ms": longest_ms}, timeout=30)
         queue = [
             pool.submit(httpx2.get, flask + "/io", params={"ms": 2_000}, timeout=30)
             for _ in range(8)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import time
@@ -25,19 +26,22 @@ import pytest
 
 SLOTS = 5  # so that /stats?last= has both of its bounds in reach
 
-# Endpoints with their valid queries (cheap ones: /io waits at most 5 ms, /cpu counts
-# below at most 100000) and invalid ones; /io?ms=10000 and /cpu?n=1000000 are valid
-# bounds, left out because they take seconds: the parity test covers their neighbours.
+# Endpoints with their valid queries, the bounds included (/io?ms=2000 waits 2 s, the
+# longest any request takes), and invalid ones.
 VALID = {
     "/": [""],
     "/status": [""],
     "/stats": ["", "last=1", f"last={SLOTS}", "last=01"],
     "/json": [""],
-    "/io": ["", "ms=0", "ms=5", "ms=1&ms=2"],
-    "/cpu": ["", "n=2", "n=3", "n=100000", "n=5&n=7"],
+    "/io": ["", "ms=0", "ms=5", "ms=1&ms=2", "ms=2000"],
+    "/cpu": ["", "n=2", "n=3", "n=100000", "n=1000000", "n=5&n=7"],
 }
 PARAMETER = {"/stats": "last", "/io": "ms", "/cpu": "n"}
-OUT_OF_RANGE = {"/stats": ["0", "-1", str(SLOTS + 1)], "/io": ["-1", "10001"], "/cpu": ["1", "0"]}
+OUT_OF_RANGE = {
+    "/stats": ["0", "-1", str(SLOTS + 1)],
+    "/io": ["-1", "2001"],
+    "/cpu": ["1", "0", "1000001"],
+}
 # Values no parameter accepts, as they would arrive in a query string.
 MALFORMED = [
     "",
@@ -122,6 +126,7 @@ def requests() -> list[tuple[str, bytes]]:
         ("lowercase header names", raw("GET", "/status", extra=b"accept: */*\r\n")),
         ("Expect: 100-continue", raw("POST", "/json", extra=b"Expect: 100-continue\r\n")),
     ]
+    built += [(name, request) for name, request, _, _ in UPGRADES]
     return _unique(built)
 
 
@@ -150,6 +155,96 @@ def raw(
     return lines + extra + b"Connection: close\r\n\r\n" + body
 
 
+KEY = b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+HANDSHAKE = b"Upgrade: websocket\r\nConnection: Upgrade\r\n" + KEY
+REFUSED, IGNORED = 403, 200  # a request for a WebSocket; any other Upgrade
+# Requests to switch protocols, and Upgrade and Connection tricks: their name, the
+# request, and what both apps answer under granian and under Unit, which refuses a
+# malformed WebSocket handshake itself (400, or 426 for another version), for both.
+UPGRADES = [
+    ("a WebSocket handshake", raw("GET", "/", extra=HANDSHAKE), REFUSED, REFUSED),
+    (
+        "a WebSocket handshake to /json?x=1",
+        raw("GET", "/json?x=1", extra=HANDSHAKE),
+        REFUSED,
+        REFUSED,
+    ),
+    ("a WebSocket handshake to /nope", raw("GET", "/nope", extra=HANDSHAKE), REFUSED, REFUSED),
+    (
+        "a WebSocket handshake in odd case",
+        raw("GET", "/", extra=b"upgrade: WebSocket\r\nconnection: keep-alive, UPGRADE\r\n" + KEY),
+        REFUSED,
+        REFUSED,
+    ),
+    (
+        "Connection: Upgraded",
+        raw("GET", "/", extra=b"Upgrade: websocket\r\nConnection: Upgraded\r\n" + KEY),
+        REFUSED,
+        REFUSED,
+    ),
+    (
+        "a WebSocket handshake without its key",
+        raw("GET", "/", extra=b"Upgrade: websocket\r\nConnection: Upgrade\r\n"),
+        REFUSED,
+        400,
+    ),
+    (
+        "a WebSocket handshake of another version",
+        raw("GET", "/", extra=HANDSHAKE.replace(b"Version: 13", b"Version: 8")),
+        REFUSED,
+        426,
+    ),
+    ("a WebSocket handshake by POST", raw("POST", "/", extra=HANDSHAKE), REFUSED, 400),
+    (
+        "a WebSocket handshake in HTTP/1.0",
+        raw("GET", "/", "HTTP/1.0", extra=HANDSHAKE),
+        REFUSED,
+        400,
+    ),
+    (
+        "Upgrade: websocket alone",
+        raw("GET", "/json", extra=b"Upgrade: websocket\r\n"),
+        REFUSED,
+        REFUSED,
+    ),
+    (
+        "Upgrade: websocket by HEAD",
+        raw("HEAD", "/", extra=b"Upgrade: websocket\r\n"),
+        REFUSED,
+        REFUSED,
+    ),
+    (
+        "an upgrade to h2c",
+        raw(
+            "GET",
+            "/json",
+            extra=b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
+            b"Connection: Upgrade, HTTP2-Settings\r\n",
+        ),
+        IGNORED,
+        IGNORED,
+    ),
+    (
+        "Connection: Upgrade alone",
+        raw("GET", "/json", extra=b"Connection: Upgrade\r\n"),
+        IGNORED,
+        IGNORED,
+    ),
+    (
+        "Upgrade: websocket, h2c",
+        raw("GET", "/", extra=HANDSHAKE.replace(b"websocket", b"websocket, h2c")),
+        IGNORED,
+        IGNORED,
+    ),
+    (
+        "an upgrade to TLS",
+        raw("GET", "/status", extra=b"Upgrade: TLS/1.0\r\nConnection: Upgrade\r\n"),
+        IGNORED,
+        IGNORED,
+    ),
+]
+
+
 @dataclass
 class Answer:
     status: int | None
@@ -158,11 +253,12 @@ class Answer:
 
 
 def send(port: int, request: bytes) -> Answer:
-    """Write `request` to a fresh connection and read the answer until the server closes it."""
+    """Write `request` to a fresh connection and read the answer, until it is whole or the
+    server closes the connection."""
     with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
         sock.sendall(request)
         received = b""
-        while chunk := sock.recv(65536):
+        while not whole(received, request.startswith(b"HEAD ")) and (chunk := sock.recv(65536)):
             received += chunk
     head, _, body = received.partition(b"\r\n\r\n")
     if not head:
@@ -175,6 +271,21 @@ def send(port: int, request: bytes) -> Answer:
     if headers.get("transfer-encoding") == "chunked":
         body = dechunk(body)
     return Answer(int(status_line.split()[1]), headers, body)
+
+
+def whole(received: bytes, head_only: bool) -> bool:
+    """Whether `received` holds a whole final answer: a server may keep the connection
+    open after it (Unit does after a WebSocket handshake's, until its header timeout)."""
+    head, found, body = received.partition(b"\r\n\r\n")
+    if not found or head[9:10] == b"1":  # none yet, or an interim answer (100 Continue)
+        return False
+    if head_only or head[9:12] in (b"204", b"304"):
+        return True
+    head = head.lower()
+    if b"\r\ntransfer-encoding: chunked" in head:
+        return body == b"0\r\n\r\n" or body.endswith(b"\r\n0\r\n\r\n")
+    length = re.search(rb"\r\ncontent-length: *(\d+)", head)
+    return length is not None and len(body) >= int(length[1])
 
 
 def dechunk(body: bytes) -> bytes:
@@ -284,3 +395,46 @@ def test_both_apps_answer_every_raw_request_alike_under_unit(served_factory):
     )
     found = differences(served)
     assert not found, f"{len(found)} of {len(requests())} requests differ:\n" + "\n".join(found)
+
+
+def assert_upgrades_answered(served, server: str) -> None:
+    """Each of UPGRADES answered by both apps as it should be under `server` (a request
+    for a WebSocket refused with 403 and nothing more; any other Upgrade ignored: the
+    route's own answer), ROUNDS times; meanwhile up.sh's log, the servers' output in it,
+    gains no traceback, at most a line per request, and fewer bytes than were sent."""
+    ports = {app: int(url.rsplit(":", 1)[1]) for app, url in served.urls.items()}
+    logged_before = served.log.stat().st_size
+    sent = requests_sent = 0
+    for _ in range(ROUNDS):
+        for name, request, under_granian, under_unit in UPGRADES:
+            expected = under_granian if server == "granian" else under_unit
+            target = request.split(b" ")[1].decode()
+            for app, port in ports.items():
+                answer = send(port, request)
+                sent, requests_sent = sent + len(request), requests_sent + 1
+                assert answer.status == expected, (name, app, answer)
+                if expected == REFUSED:
+                    assert answer.body == b"" and "content-type" not in answer.headers
+                if expected == IGNORED:
+                    plain = comparable(send(port, raw("GET", target)))
+                    assert comparable(answer)["body"] == plain["body"], (name, app)
+    time.sleep(1)  # the servers' last lines
+    grown = served.log.read_bytes()[logged_before:]
+    assert b"Traceback" not in grown, grown[-3000:]
+    assert grown.count(b"\n") <= requests_sent and len(grown) < sent, grown[-3000:]
+
+
+ROUNDS = 5
+
+
+def test_upgrades_are_refused_or_ignored_alike_and_log_nothing_under_granian(served_factory):
+    assert_upgrades_answered(served_factory(), "granian")
+
+
+@pytest.mark.unit
+@pytest.mark.skipif(
+    shutil.which(UNITD) is None,
+    reason=f"NGINX Unit's unitd ({UNITD}) is not on PATH: set UNITD=/path/to/unitd",
+)
+def test_upgrades_are_refused_or_ignored_alike_and_log_nothing_under_unit(served_factory):
+    assert_upgrades_answered(served_factory(SERVER="unit", UNITD=UNITD), "unit")

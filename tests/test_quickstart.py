@@ -5,7 +5,8 @@ what works.
 It changes only what a test must, all in `as_run`, and the README's Tests section
 says so: the apps get free ports (in the commands' URLs too); Docker is hidden, so
 ./start.sh serves the apps here (test_container.py covers the image), and the
-suite's own VENV and UNITD are not passed on; loads last
+suite's own VENV and UNITD are not passed on (its APP_USER=root is, where root runs it:
+the copy is in pytest's temporary folder, which nobody cannot read); loads last
 1 s, not 30; ./compare.sh runs one short repeat of one scenario; a load tool that is
 not installed is left out; ./start.sh --stop becomes the Ctrl-C that the Quick start
 names for a run here; and ./test.sh is left out, as it is what runs this test.

@@ -124,6 +124,7 @@ def test_bad_ports_are_refused_before_anything_starts(env, says):
         ({"WORKERS": ""}, "WORKERS='' is not a number of processes (1-64)"),
         ({"THREADS": ""}, "THREADS='' is not a number of threads (1-256)"),
         ({"FASTAPI_PORT": ""}, "FASTAPI_PORT='' is not a port number (1-65535)"),
+        ({"FLASK_PORT": ""}, "FLASK_PORT='' is not a port number (1-65535)"),
     ],
 )
 @pytest.mark.parametrize("args", [[], ["--local"]])

@@ -6,6 +6,7 @@ Unit is in no package registry this project's CI can reach.
 
 import json
 import os
+import re
 import shutil
 import signal
 import time
@@ -15,11 +16,17 @@ import httpx2
 import psutil
 import pytest
 from conftest import ROOT, running
+from full_buffer import served_full
 from test_serve import (
     assert_a_killed_worker_is_replaced,
     assert_a_stop_drains,
     assert_a_stop_past_the_grace_period_says_so,
+    assert_clients_giving_up_hold_flask_only_within_the_bound,
+    assert_full_stats_keeps_each_worker_within_the_bound,
     assert_hostile_clients_starve_no_app,
+    assert_the_apps_run_as_nobody,
+    nobody_can_serve,
+    run_by_root,
 )
 
 UNITD = os.environ.get("UNITD", "unitd")
@@ -35,7 +42,7 @@ pytestmark = [
 
 @pytest.fixture
 def unit(served_factory):
-    def start(**env: str):
+    def start(**env):
         return served_factory(SERVER="unit", UNITD=UNITD, **env)
 
     return start
@@ -142,4 +149,17 @@ def test_sigterm_answers_the_longest_request_and_a_queue_under_unit(unit):
 
 def test_a_stop_that_outlasts_the_grace_period_says_so_under_unit(unit):
     log = assert_a_stop_past_the_grace_period_says_so(unit(THREADS="1"))
-    assert "Unit still had 1 connection(s) with a request" in log
+    assert re.search(r"Unit still had \d+ connection\(s\) with a request", log)
+
+
+@run_by_root
+def test_run_by_root_the_apps_and_units_router_run_as_nobody(unit):
+    assert_the_apps_run_as_nobody(unit(**nobody_can_serve()), server_roots=["unit: main "])
+
+
+def test_clients_giving_up_on_io_hold_flask_only_within_the_bound_under_unit(unit):
+    assert_clients_giving_up_hold_flask_only_within_the_bound(unit())
+
+
+def test_clients_of_the_full_stats_keep_each_worker_within_the_bound_under_unit(unit, tmp_path):
+    assert_full_stats_keeps_each_worker_within_the_bound(unit(**served_full(tmp_path)))

@@ -52,7 +52,7 @@ def assert_one_line(result: subprocess.CompletedProcess, code: int, line: str) -
 def test_help_lists_every_setting():
     result = subprocess.run([str(ROOT / "up.sh"), "--help"], capture_output=True, text=True)
     assert result.returncode == 0
-    for setting in ("SERVER", "VENV", "UNITD", "UNIT_USER", "HOST", "FLASK_PORT", "WORKERS"):
+    for setting in ("SERVER", "VENV", "UNITD", "APP_USER", "HOST", "FLASK_PORT", "WORKERS"):
         assert f"\n  {setting} " in result.stdout
     for code in Exit:  # each exit code with its meaning, from where up.sh takes it
         assert f"\n  {int(code):<5}{MEANINGS[code].split()[0]} " in result.stdout
@@ -277,3 +277,15 @@ def test_under_unit_an_app_that_fails_to_import_is_reported_with_its_own_error(t
     assert left == []
     assert list(state.iterdir()) == []  # and up.sh removed Unit's state
     state.rmdir()
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="only root's up.sh runs the apps as another user")
+def test_run_by_root_up_sh_refuses_a_project_nobody_can_read(tmp_path):
+    # pytest's temporary folder is root's alone: nobody cannot read a project copied there.
+    copy = project_copy(tmp_path)
+    venv = os.environ.get("VENV") or str(ROOT / ".venv")
+    result = run_up(up_sh=copy / "up.sh", SERVER="granian", VENV=venv, APP_USER=None)
+    assert (result.returncode, result.stdout) == (1, "")
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("up.sh: up.sh runs as root, so the apps run as nobody (APP_USER),")
+    assert line.endswith("or APP_USER=root to run the apps as root")

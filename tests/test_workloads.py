@@ -38,7 +38,7 @@ def test_plain_items_are_the_items_without_models():
     ("model", "query"),
     [
         (workloads.IoQuery, {"ms": "-1"}),
-        (workloads.IoQuery, {"ms": "10001"}),
+        (workloads.IoQuery, {"ms": "2001"}),
         (workloads.IoQuery, {"delay": "1"}),
         (workloads.CpuQuery, {"n": "1"}),
         (workloads.CpuQuery, {"n": "1000001"}),
