@@ -21,6 +21,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from serve import postgres
 from serve.config import (
     PORTS,
     SETTINGS,
@@ -37,7 +38,7 @@ from serve.ports import listen_problem
 from serve.supervise import GRACE_S, Server, Supervisor, say
 from serve.unit import Unit
 
-NEEDED = {"unit": ["flask", "fastapi", "psutil", "pydantic"]}
+NEEDED = {"unit": ["flask", "fastapi", "psutil", "pydantic", "psycopg", "psycopg_pool"]}
 NEEDED["granian"] = [*NEEDED["unit"], "granian"]
 
 
@@ -50,8 +51,8 @@ def describe(setting: Setting, conf: dict | None) -> str:
     return textwrap.fill(
         f"{setting.meaning} ({limits}default: {default})",
         width=90,
-        initial_indent=f"  {setting.name:<17} ",
-        subsequent_indent=" " * 20,
+        initial_indent=f"  {setting.name:<18} ",
+        subsequent_indent=" " * 21,
     )
 
 
@@ -126,7 +127,7 @@ def main(argv: list[str]) -> int:
     except Refused as refusal:
         say(str(refusal))
         return refusal.code
-    return Supervisor(config, server).run()
+    return Supervisor(config, server, postgres.for_config(config)).run()
 
 
 if __name__ == "__main__":
