@@ -66,6 +66,28 @@ class ServerFigures(BaseModel):
     rss_mb: float
 
 
+class DatabaseFigures(BaseModel):
+    """The database the app queries: its pool, and where it runs beside the apps (the
+    PostgreSQL that up.sh started, which both apps share) its processes, the postmaster
+    and its children; their figures are null while it is down, and never counted against
+    DATABASE_URL's server."""
+
+    counted: bool = Field(description="false against DATABASE_URL: its cost is not counted")
+    pool_size: int = Field(description="connections per worker")
+    pools: int = Field(
+        description="pools per worker, the connections split evenly: one per event loop"
+    )
+    processes: int | None = None
+    pids: list[int] = Field(default_factory=list)
+    cpu_time_s: float | None = Field(
+        None,
+        description="cumulative user+system seconds of the postmaster and its children,"
+        " those that ended included",
+    )
+    rss_mb: float | None = Field(None, description="summed: shared memory counted in each")
+    pss_mb: float | None = Field(None, description="null where the kernel denies it")
+
+
 class Snapshot(BaseModel):
     timestamp: float
     time: datetime
@@ -73,6 +95,7 @@ class Snapshot(BaseModel):
     system: SystemFigures
     process: ProcessFigures
     server: ServerFigures | None = Field(description="null where no server forked the app")
+    database: DatabaseFigures | None = Field(None, description="null without a database")
 
 
 class Stats(BaseModel):
