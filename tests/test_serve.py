@@ -474,6 +474,9 @@ def run_up(**env: str | None) -> subprocess.CompletedProcess:
         ({"WORKERS": "0"}, "WORKERS='0'"),
         ({"THREADS": "many"}, "THREADS='many'"),
         ({"SERVER": "gunicorn"}, "SERVER='gunicorn'"),
+        ({"DATABASE": "sqlite"}, "DATABASE='sqlite' is neither postgres nor none"),
+        ({"DATABASE": "none", "DATABASE_URL": "x"}, "DATABASE='none' and DATABASE_URL are"),
+        ({"DATABASE_POOL_SIZE": "0"}, "DATABASE_POOL_SIZE='0' is not a number of connections"),
         # Empty is no default: the same rule for every setting.
         ({"WORKERS": ""}, "WORKERS='' is not a number of processes"),
         ({"THREADS": ""}, "THREADS='' is not a number of threads"),
