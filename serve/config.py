@@ -285,10 +285,12 @@ class DatabaseConfig:
         return cls(url, pool_size, loops, Path(lock_file) if lock_file else None)
 
 
-def default_pool_size(conf: dict) -> str:
-    """conf.json's DATABASE_POOL_SIZE (in the apps' environment), else their threads."""
+def default_pool_size(conf: dict, threads: int | None = None) -> str:
+    """conf.json's DATABASE_POOL_SIZE (in the apps' environment), else the threads (by
+    default conf.json's): a connection for each thread that may wait on one."""
     app = next(iter(conf["applications"].values()))
-    return str(app.get("environment", {}).get(DATABASE_POOL_SIZE.name, app.get("threads", 1)))
+    threads = app.get("threads", 1) if threads is None else threads
+    return str(app.get("environment", {}).get(DATABASE_POOL_SIZE.name, threads))
 
 
 def split_problem(pool_size: int, loops: int) -> str | None:
@@ -461,7 +463,9 @@ class Config:
         )
         database, database_url, bindir, postgres_user = read_database(environ)
         pool_size = int(
-            DATABASE_POOL_SIZE.read(environ.get(DATABASE_POOL_SIZE.name, default_pool_size(conf)))
+            DATABASE_POOL_SIZE.read(
+                environ.get(DATABASE_POOL_SIZE.name, default_pool_size(conf, threads))
+            )
         )
         if server == "unit" and database != "none":
             problem = split_problem(pool_size, threads)
