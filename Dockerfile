@@ -21,7 +21,7 @@ RUN apt-get update \
     && sed -ri 's/^#?\s*(create_main_cluster)\s*=.*$/\1 = false/' \
         /etc/postgresql-common/createcluster.conf \
     && apt-get install -y --no-install-recommends postgresql-15 \
-    && rm -rf /var/lib/apt/lists/*
+    && apt-get clean && rm -rf /var/lib/apt/lists/*
 # A virtualenv made by the image's own python3, the one Unit's Python module links (up.sh
 # checks it): it becomes the apps' "home", and no distribution's pip policy (PEP 668)
 # is in the way.

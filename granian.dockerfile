@@ -19,7 +19,7 @@ RUN apt-get update \
     && sed -ri 's/^#?\s*(create_main_cluster)\s*=.*$/\1 = false/' \
         /etc/postgresql-common/createcluster.conf \
     && apt-get install -y --no-install-recommends postgresql-15 \
-    && rm -rf /var/lib/apt/lists/*
+    && apt-get clean && rm -rf /var/lib/apt/lists/*
 COPY requirements.txt ./
 RUN python3 -m venv /venv \
     && /venv/bin/pip install --no-cache-dir --disable-pip-version-check -r requirements.txt \
