@@ -91,6 +91,18 @@ def new_numbers(worlds: list[World]) -> list[tuple[int, int]]:
     return sorted(((world.randomNumber, world.id) for world in worlds), key=lambda p: p[1])
 
 
+def pool_options(url: str, size: int) -> dict:
+    """The settings of every pool, sync or async: `size` connections, kept open."""
+    return {
+        "conninfo": url,
+        "min_size": size,
+        "max_size": size,
+        "timeout": POOL_TIMEOUT_S,
+        "reconnect_timeout": RECONNECT_TIMEOUT_S,
+        "kwargs": CONNECTION,
+    }
+
+
 # Flask's side: a ConnectionPool per worker, shared by its threads.
 
 
@@ -99,15 +111,7 @@ def connection_pool() -> ConnectionPool | None:
     config = DatabaseConfig.from_env()
     if config.url is None:
         return None
-    return ConnectionPool(
-        config.url,
-        min_size=config.pool_size,
-        max_size=config.pool_size,
-        timeout=POOL_TIMEOUT_S,
-        reconnect_timeout=RECONNECT_TIMEOUT_S,
-        kwargs=CONNECTION,
-        open=True,
-    )
+    return ConnectionPool(**pool_options(config.url, config.pool_size), open=True)
 
 
 @contextlib.contextmanager
@@ -168,16 +172,8 @@ async def event_loop_pool() -> AsyncIterator[AsyncConnectionPool | None]:
     if config.url is None:
         yield None
         return
-    size = config.pool_size_per_loop
-    async with AsyncConnectionPool(
-        config.url,
-        min_size=size,
-        max_size=size,
-        timeout=POOL_TIMEOUT_S,
-        reconnect_timeout=RECONNECT_TIMEOUT_S,
-        kwargs=CONNECTION,
-        open=False,
-    ) as pool:
+    options = pool_options(config.url, config.pool_size_per_loop)
+    async with AsyncConnectionPool(**options, open=False) as pool:
         yield pool
 
 
