@@ -373,6 +373,13 @@ def problems(conf: dict, root: Path = ROOT, import_apps: bool = True) -> list[st
         )
     for key in ("processes", "threads", "environment"):
         values = {name: app.get(key) for name, app in apps.items()}
+        if key == "environment":  # but the event loops, which serve tells an ASGI app
+            values = {
+                name: {k: v for k, v in value.items() if k != ASGI_EVENT_LOOPS.name}
+                if isinstance(value, dict)
+                else value
+                for name, value in values.items()
+            }
         if len({json.dumps(value, sort_keys=True) for value in values.values()}) > 1:
             found.append(f"unequal {key}: {values}")
     for name, app in apps.items():

@@ -67,6 +67,19 @@ def lock_file(sockets: Path) -> Path:
     return sockets / f".s.PGSQL.{PORT}.lock"
 
 
+def searchable(directory: Path, uid: int, gid: int) -> bool:
+    """Whether a user (uid, with gid as its group) may pass through directory and every
+    directory above it; root may pass anywhere."""
+    if uid == 0:
+        return True
+    for step in [directory, *directory.parents]:
+        found = step.stat()
+        bit = 0o100 if found.st_uid == uid else 0o010 if found.st_gid == gid else 0o001
+        if not found.st_mode & bit:
+            return False
+    return True
+
+
 def check_data(url: str, where: str) -> None:
     """Make the tables and rows where missing, refusing in one line what is not as it must be."""
     import psycopg  # in VENV, which runs this
@@ -124,10 +137,21 @@ class Postgres:
 
     def make_directories(self) -> None:
         """The state directory, and in it the socket's, which only the apps' group may
-        enter; its set-group-ID bit gives the socket and its lock file that group."""
-        self.state = Path(tempfile.mkdtemp(prefix="flask-vs-fastapi-postgres."))
-        self.sockets.mkdir()
+        enter; its set-group-ID bit gives the socket and its lock file that group. It is
+        made in the temporary folder (TMPDIR), or in /tmp where PostgreSQL's user or the
+        apps' could not reach that one."""
         run_as = self.run_as()
+        parent = Path(tempfile.gettempdir())
+        apps = pwd.getpwnam(self.config.unit_user) if self.config.server == "unit" else None
+        users = [(os.getuid(), os.getgid())]
+        if run_as:
+            users.append((run_as["user"], run_as["group"]))
+        if apps:
+            users.append((apps.pw_uid, apps.pw_gid))
+        if not all(searchable(parent, uid, gid) for uid, gid in users):
+            parent = Path("/tmp")
+        self.state = Path(tempfile.mkdtemp(prefix="flask-vs-fastapi-postgres.", dir=parent))
+        self.sockets.mkdir()
         if run_as:
             os.chown(self.state, run_as["user"], run_as["group"])
             os.chown(self.sockets, run_as["user"], self.apps_gid())

@@ -269,8 +269,9 @@ def test_a_stop_drains_the_apps_before_it_stops_postgresql(tmp_path):
     served = serve(tmp_path / "up.log", DATABASE="postgres")
     postmaster = postmaster_of(served)
     state = Path(postmaster.cmdline()[postmaster.cmdline().index("-D") + 1]).parent
-    # Long requests, more than each app has threads or connections: some run, some queue.
-    connections = [sent(served.urls[APPS[i % 2]], "/updates?n=500") for i in range(12)]
+    # Long requests, four times as many as each app has threads or connections: some run,
+    # the rest queue.
+    connections = [sent(served.urls[APPS[i % 2]], "/updates?n=500") for i in range(32)]
     with ThreadPoolExecutor(len(connections)) as pool:
         reading = [pool.submit(status_read, connection) for connection in connections]
         with psycopg.connect(url_of(postmaster)) as watcher:
@@ -279,14 +280,14 @@ def test_a_stop_drains_the_apps_before_it_stops_postgresql(tmp_path):
             while not watcher.execute(busy, ("benchmarkdbuser",)).fetchone()[0]:
                 assert time.monotonic() < deadline, "the apps never queried the database"
                 time.sleep(0.05)
-        time.sleep(0.5)  # every connection accepted by its server
+        time.sleep(0.1)  # every connection accepted by its server
         stopped_at = time.monotonic()
         served.process.send_signal(signal.SIGTERM)
         answers = [answer.result() for answer in reading]
     assert served.process.wait(30) == 0
     # Every request the apps had accepted was answered from the database, some of them
     # after the stop began: the database stopped after the drain.
-    assert [status for status, _ in answers] == [200] * 12
+    assert [status for status, _ in answers] == [200] * 32
     assert max(ended for _, ended in answers) > stopped_at
     assert not postmaster.is_running()
     assert not state.exists()
@@ -387,3 +388,20 @@ def test_under_unit_a_pool_its_event_loops_cannot_share_is_refused():
         "up.sh: DATABASE_POOL_SIZE=6 cannot be split evenly over the 4 event loops that each"
         " FastAPI worker runs under Unit (one per thread): give a multiple of 4"
     )
+
+
+def test_a_private_tmpdir_does_not_keep_postgresql_from_its_cluster(tmp_path):
+    # As root, PostgreSQL runs as another user, who cannot enter a TMPDIR of root's own:
+    # its state goes to /tmp instead.
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    served = serve(tmp_path / "up.log", DATABASE="postgres", TMPDIR=str(private))
+    try:
+        for app in APPS:
+            assert get(served.urls[app], "/db").status_code == 200
+        postmaster = postmaster_of(served)
+        data = Path(postmaster.cmdline()[postmaster.cmdline().index("-D") + 1])
+        expected = Path("/tmp") if postmaster.uids().real != os.getuid() else private
+        assert data.parent.parent == expected
+    finally:
+        served.stop()

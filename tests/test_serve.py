@@ -445,13 +445,14 @@ def test_a_closed_stdout_stops_every_process():
 
 
 def up_env(**env: str | None) -> dict[str, str]:
-    """up.sh's environment: granian on two free ports, unless `env` says otherwise (None:
-    unset)."""
+    """up.sh's environment: granian on two free ports and no database, unless `env` says
+    otherwise (None: unset)."""
     merged = {
         **os.environ,
         "SERVER": "granian",
         "FLASK_PORT": str(free_port()),
         "FASTAPI_PORT": str(free_port()),
+        **({} if {"DATABASE", "DATABASE_URL"} & set(env) else {"DATABASE": "none"}),
         **env,
     }
     return {name: value for name, value in merged.items() if value is not None}
