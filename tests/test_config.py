@@ -197,3 +197,17 @@ def test_postgresql_runs_as_an_unprivileged_user():
             read_postgres_user({})
     else:
         assert read_postgres_user({}) == "postgres"
+
+
+def test_without_postgresqls_server_there_is_no_database_unless_one_is_asked(monkeypatch):
+    # As on a host without postgresql-15: where its programs would be, there are none.
+    monkeypatch.setattr("serve.config.postgres_bindir", lambda: None)
+    assert Config.from_env({"SERVER": "granian"}).database == "none"
+    with pytest.raises(ConfigError) as refused:
+        Config.from_env({"SERVER": "granian", "DATABASE": "postgres"})
+    assert str(refused.value).startswith("DATABASE=postgres, but PostgreSQL's server")
+    assert str(refused.value).endswith(
+        "install PostgreSQL's server (Debian: apt-get install postgresql-15) or set DATABASE_URL"
+    )
+    named = Config.from_env({"SERVER": "granian", "DATABASE_URL": "host=/elsewhere"})
+    assert named.database == "url"
