@@ -3,6 +3,8 @@ or their own exit, and stopped with a drain that leaves nothing behind.
 
 The Supervisor runs one Server (serve.unit's or serve.granian's) for up.sh:
   - raises the limit of open files first (every connection, idle or not, takes one);
+  - starts the database first, if any (serve.postgres), and stops it last, once the
+    apps have drained; one that exits on its own stops the rest, as a server does;
   - says that it serves only once both apps answer / and /status (serve.readiness), and
     refuses in one line, with the app's own error from its server's log, an app that
     answers / but fails /status;
