@@ -1,6 +1,8 @@
 """Serves both apps side by side under one server: Flask (WSGI) on FLASK_PORT and FastAPI
 (ASGI) on FASTAPI_PORT, with the same processes and threads each. It is the container's
-command (up.sh runs it), and works on a host as well.
+command (up.sh runs it), and works on a host as well. Before the apps it starts the
+database of /db, /queries, /fortunes and /updates: a PostgreSQL cluster of its own where
+PostgreSQL's server is installed (DATABASE, below), which it stops after them.
 
   ./up.sh                              # NGINX Unit if unitd is on PATH, else granian
   SERVER=granian HOST=0.0.0.0 WORKERS=2 ./up.sh
