@@ -22,7 +22,7 @@ BAR_CHARTS = [
 SWEEP_PANELS = [
     ("requests_per_s", "req/s", "req/s"),
     ("latency_p99_ms", "p99 latency", "ms"),
-    ("total_cpu_s_per_1k", "CPU-s per 1k req (app + server + database)", "CPU-s"),
+    ("total_cpu_s_per_1k", "CPU-s per 1k req, total", "CPU-s"),
 ]
 # The levels a sweep may run over, as Level fields.
 SWEEPS = {
