@@ -12,7 +12,8 @@ schema       the contract with the runner: Snapshot, Stats, the /stats query (no
 processes    the workers and the server's own processes around this one
 cgroup       the memory and CPU limits of this process's cgroup
 database     the database's pool, and the processes of the one beside the apps
-cpu          CPU counters read together: two readings make a window
+cpu          CPU counters read together (to the microsecond): two readings make a window
+observer     what measuring costs the workers: process.observer_cpu_s
 snapshot     a Snapshot assembled from all of the above
 summary      min, max and avg of every figure of the samples (no psutil)
 ring_buffer  the newest samples, kept as their JSON and figures

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psutil
 
+from metrics.cpu import _reaped_s, process_cpu_s
 from metrics.processes import _children
 from metrics.schema import MB, DatabaseFigures
 from serve.config import DatabaseConfig
@@ -42,25 +43,20 @@ def postmaster_pid(lock_file: Path) -> int | None:
         return None
 
 
-def _reaped_s(postmaster: psutil.Process) -> float:
-    """CPU seconds of the postmaster's children that ended and were reaped."""
-    times = postmaster.cpu_times()
-    return times.children_user + times.children_system
-
-
 def _live_s(processes: list[psutil.Process]) -> float:
     total = 0.0
     for process in processes:
         with contextlib.suppress(psutil.NoSuchProcess):
-            times = process.cpu_times()
-            total += times.user + times.system
+            total += process_cpu_s(process)
     return total
 
 
 def cpu_s(processes: list[psutil.Process]) -> float:
     """CPU seconds of the server's processes (the postmaster first), those ended included:
-    it never decreases while the server runs. A backend reaped during the reads would be
-    counted twice or not at all, so they are repeated until the reaped total holds still."""
+    it never decreases while the server runs. Live ones are read from their CPU clocks, to
+    the nanosecond, as the workers are (metrics.cpu); ended ones from the postmaster's
+    reaped-children counters. A backend reaped during the reads would be counted twice
+    or not at all, so they are repeated until the reaped total holds still."""
     postmaster = processes[0]
     reaped = _reaped_s(postmaster)
     for _ in range(3):
