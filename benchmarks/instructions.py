@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 import workloads  # noqa: E402
 from compare import instructions  # noqa: E402
-from compare.cli import SCENARIOS, Parser, Plan, positive_int, scenario_list  # noqa: E402
+from compare.cli import DEFAULT_SCENARIOS, Parser, Plan, positive_int, scenario_list  # noqa: E402
 
 # The apps of each framework: plain and typed baselines, then the project's app.
 APPS = {
@@ -77,7 +77,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     add("--requests", type=positive_int, default=200, help="counted requests per app and target")
     add("--warmup", type=positive_int, default=instructions.WARMUP, help="requests before those")
     add("--jobs", type=positive_int, default=1, help="apps counted at once (a core each)")
-    add("--scenarios", type=scenario_list, default=",".join(SCENARIOS), help="comma-separated")
+    # The database scenarios need a database, which the baselines do not have.
+    add(
+        "--scenarios",
+        type=scenario_list,
+        default=",".join(DEFAULT_SCENARIOS),
+        help="comma-separated",
+    )
     ms, n = query_value(workloads.IoQuery, "ms"), query_value(workloads.CpuQuery, "n")
     add("--io-ms", type=ms, default=workloads.IO_MS, help="the io scenario's wait, as /io?ms=")
     add("--cpu-n", type=n, default=workloads.CPU_N, help="the cpu scenario's size, as /cpu?n=")

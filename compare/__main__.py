@@ -4,6 +4,8 @@
     ./compare.sh --launch --rate 1000                   # both apps at 1,000 req/s: equal work
     ./compare.sh --launch --scenarios hello --connections 16,32,64,128,256,512   # a sweep
     ./compare.sh --launch --workers 1,2,4                # a worker sweep
+    ./compare.sh --launch --scenarios db,queries,fortunes,updates   # against PostgreSQL
+    ./compare.sh --launch --scenarios db,queries --pool-size 2,4,8  # a pool-size sweep
     ./compare.sh --flask http://127.0.0.1:8080 --fastapi http://127.0.0.1:8081
 
 For every scenario and level it runs the load tool (wrk, ab or hey; openloop at
@@ -19,6 +21,7 @@ Exit codes: `./compare.sh --help` lists them, from compare/cli.py's EXIT_CODES.
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
 import signal
 import sys
@@ -33,11 +36,20 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from compare import cli, loadtools, pinning, report
-from compare.cli import EXIT_DONE, EXIT_ERRORS, EXIT_LOAD_TOOL, EXIT_SIGNAL_BASE, EXIT_TARGET, Plan
+from compare.cli import (
+    DATABASE_SCENARIOS,
+    EXIT_DONE,
+    EXIT_ERRORS,
+    EXIT_LOAD_TOOL,
+    EXIT_SIGNAL_BASE,
+    EXIT_TARGET,
+    Plan,
+)
 from compare.run import Level, Run, load_argv, measure, run_load
 from compare.statistics import error_rate, summarize_runs
 from compare.targets import APPS, TargetError, check_targets, status
 from metrics.schema import Snapshot
+from serve.config import HOW_TO_GET_POSTGRES, ConfigError, read_database
 from serve.launch import LaunchError, launch
 
 
@@ -75,6 +87,11 @@ def environment(
                 "server": greetings[app]["server"],
                 "server_processes": statuses[app].server.names if statuses[app].server else [],
                 "workers": statuses[app].process.workers,
+                "database": statuses[app].database.model_dump(
+                    include={"counted", "pool_size", "pools"}
+                )
+                if statuses[app].database
+                else None,
                 "cpu_affinity": statuses[app].system.cpu_affinity,
                 "cgroup": statuses[app].system.cgroup.model_dump()
                 if statuses[app].system.cgroup
@@ -90,6 +107,7 @@ def environment(
             "connections": plan.connections,
             "rate": plan.rate,
             "workers": plan.workers,
+            "pool_sizes": plan.pool_sizes,
             "duration_s": plan.duration_s,
             "warmup_s": plan.warmup_s,
             "repeats": plan.repeats,
@@ -100,13 +118,51 @@ def environment(
     }
 
 
-def levels(plan: Plan, workers: int) -> list[Level]:
+def levels(plan: Plan, workers: int, pool_size: int | None = None) -> list[Level]:
     return [
-        Level(scenario=scenario, workers=workers, connections=connections, rate=rate)
+        Level(
+            scenario=scenario,
+            workers=workers,
+            connections=connections,
+            rate=rate,
+            pool_size=pool_size,
+        )
         for scenario in plan.scenarios
         for rate in plan.rate or [None]
         for connections in plan.connections
     ]
+
+
+def launches(plan: Plan) -> list[tuple[int, int | None, dict[str, str]]]:
+    """With --launch: each (workers, pool size) level, and the settings it is launched with.
+
+    Without a database scenario no database is started: it would only idle beside the apps.
+    """
+    found = []
+    for workers in plan.workers:
+        for pool_size in plan.pool_sizes or [None]:
+            env = {"WORKERS": str(workers)}
+            if pool_size:
+                env["DATABASE_POOL_SIZE"] = str(pool_size)
+            if not plan.uses_database and "DATABASE_URL" not in os.environ:
+                env["DATABASE"] = "none"
+            found.append((workers, pool_size, env))
+    return found
+
+
+def require_database(plan: Plan) -> None:
+    """With --launch and a database scenario: refuse in one line where there is none."""
+    if plan.launch and plan.uses_database:
+        try:
+            chosen = read_database(dict(os.environ))[0]
+        except ConfigError as error:
+            raise TargetError(f"the database scenarios: {error}") from None
+        if chosen == "none":
+            asked = ",".join(name for name in plan.scenarios if name in DATABASE_SCENARIOS)
+            raise TargetError(
+                f"the database scenarios ({asked}) need a database, and there is none here:"
+                f" {HOW_TO_GET_POSTGRES}"
+            )
 
 
 class Comparison:
@@ -116,7 +172,7 @@ class Comparison:
         self.plan, self.origin = plan, origin
         self.runs: list[Run] = []
         per_level_s = len(APPS) * (plan.warmup_s + plan.repeats * plan.duration_s)
-        steps = len(levels(plan, 1)) * (len(plan.workers) if plan.launch else 1)
+        steps = len(levels(plan, 1)) * (len(launches(plan)) if plan.launch else 1)
         self.total_s = steps * per_level_s
         self.done_s = 0.0
 
@@ -128,12 +184,15 @@ class Comparison:
         urls: dict[str, str],
         workers: int,
         tool_cores: list[int],
+        pool_size: int | None = None,
     ) -> None:
         plan = self.plan
-        for level in levels(plan, workers):
+        for level in levels(plan, workers, pool_size):
             name = f"{level.scenario} w={workers} " + (
                 f"{level.rate:g}/s" if level.rate else f"c={level.connections}"
             )
+            if pool_size:
+                name += f" pool={pool_size}"
             if plan.warmup_s:
                 for app in APPS:
                     progress.update(task, description=f"{name} warm-up {app}")
@@ -169,6 +228,7 @@ class Comparison:
 
 def compare(plan: Plan, console: Console) -> int:
     loadtools.require(plan.load_tool)
+    require_database(plan)
     origin = time.monotonic()
     runner_start = time.process_time()
     comparison = Comparison(plan, origin)
@@ -191,17 +251,21 @@ def compare(plan: Plan, console: Console) -> int:
         task = progress.add_task("starting", total=comparison.total_s)
         if plan.launch:
             cores = pinning.for_launch(plan.pin)
-            for workers in plan.workers:
-                log = plan.out / ("up.log" if len(plan.workers) == 1 else f"up-w{workers}.log")
-                with launch(log, {"WORKERS": str(workers)}, cores.taskset()) as apps:
-                    greetings = check_targets(client, apps.urls)
+            levels_launched = launches(plan)
+            for workers, pool_size, launch_env in levels_launched:
+                name = f"up-w{workers}" + (f"-pool{pool_size}" if pool_size else "")
+                log = plan.out / ("up.log" if len(levels_launched) == 1 else f"{name}.log")
+                with launch(log, launch_env, cores.taskset()) as apps:
+                    greetings = check_targets(client, apps.urls, plan.uses_database)
                     statuses = {app: status(client, url) for app, url in apps.urls.items()}
                     env = env or environment(plan, apps.urls, greetings, statuses, cores, apps.argv)
                     tool_cores = cores.tool or pinning.our_cores()
-                    comparison.execute(progress, task, client, apps.urls, workers, tool_cores)
+                    comparison.execute(
+                        progress, task, client, apps.urls, workers, tool_cores, pool_size
+                    )
         else:
             urls = {"flask": plan.flask_url, "fastapi": plan.fastapi_url}
-            greetings = check_targets(client, urls)
+            greetings = check_targets(client, urls, plan.uses_database)
             statuses = {app: status(client, url) for app, url in urls.items()}
             cores = pinning.for_targets(plan.pin, statuses)
             env = environment(plan, urls, greetings, statuses, cores, None)

@@ -12,12 +12,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+import database
 import workloads
 from compare import loadtools
-from serve.config import WORKERS
+from serve.config import DATABASE_POOL_SIZE, WORKERS
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ("hello", "json", "io", "cpu")
+# The database scenarios need a database: asked by name, they are not in the default list,
+# which stays the same wherever it runs.
+DATABASE_SCENARIOS = ("db", "queries", "fortunes", "updates")
+SCENARIOS = ("hello", "json", "io", "cpu", *DATABASE_SCENARIOS)
+DEFAULT_SCENARIOS = ("hello", "json", "io", "cpu")
 
 
 class Plan(BaseModel):
@@ -29,6 +34,9 @@ class Plan(BaseModel):
     fastapi_url: str
     launch: bool
     workers: list[int]  # with launch: one level per entry (a worker sweep when several)
+    # With launch: database connections per worker, one level per entry (a pool-size
+    # sweep when several); None: conf.json's.
+    pool_sizes: list[int] | None = None
     tool: Literal["wrk", "ab", "hey"]
     scenarios: list[str]
     connections: list[int]  # one level per entry (a connection sweep when several)
@@ -39,6 +47,8 @@ class Plan(BaseModel):
     poll_s: float
     io_ms: int
     cpu_n: int
+    queries_n: int = 20
+    updates_n: int = 5
     max_error_rate: float
     pin: bool | None  # None: pin where there are cores enough
     out: Path
@@ -49,7 +59,15 @@ class Plan(BaseModel):
             "json": "/json",
             "io": f"/io?ms={self.io_ms}",
             "cpu": f"/cpu?n={self.cpu_n}",
+            "db": "/db",
+            "queries": f"/queries?n={self.queries_n}",
+            "fortunes": "/fortunes",
+            "updates": f"/updates?n={self.updates_n}",
         }[scenario]
+
+    @property
+    def uses_database(self) -> bool:
+        return any(scenario in DATABASE_SCENARIOS for scenario in self.scenarios)
 
     @property
     def load_tool(self) -> str:
@@ -115,7 +133,8 @@ EXIT_CODES = {
     EXIT_DONE: "done",
     EXIT_BAD_FLAGS: "a bad flag or value, named in one line",
     EXIT_TARGET: "a target is unreachable, is not one of these apps, both URLs serve the same"
-    " app, or --pin cannot keep the load tool on cores of its own",
+    " app, --pin cannot keep the load tool on cores of its own, or the database scenarios"
+    " have no database (it says how to get one)",
     EXIT_LOAD_TOOL: "the load tool is missing (it says how to install it) or failed",
     EXIT_ERRORS: "a run's errors and non-2xx answers passed --max-error-rate (the report is"
     " still written, and says which run)",
@@ -181,8 +200,17 @@ def parse(argv: list[str] | None = None) -> Plan:
         "--scenarios",
         metavar="NAME[,NAME...]",
         type=scenario_list,
-        default=",".join(SCENARIOS),
-        help="which endpoints to load" + default,
+        default=",".join(DEFAULT_SCENARIOS),
+        help=f"which endpoints to load, of {','.join(SCENARIOS)}; the database ones need"
+        " a database (with --launch: PostgreSQL's server here, or DATABASE_URL)" + default,
+    )
+    add(
+        "--pool-size",
+        metavar="N[,N...]",
+        type=int_list,
+        help="with --launch and database scenarios only: database connections per worker;"
+        " several (2,4,8) make a pool-size sweep, a launch each (default: conf.json's"
+        " DATABASE_POOL_SIZE)",
     )
     add(
         "--connections",
@@ -237,6 +265,20 @@ def parse(argv: list[str] | None = None) -> Plan:
         help="the cpu scenario's /cpu?n=" + default,
     )
     add(
+        "--queries-n",
+        metavar="N",
+        type=int,
+        default=20,
+        help="the queries scenario's /queries?n=" + default,
+    )
+    add(
+        "--updates-n",
+        metavar="N",
+        type=int,
+        default=5,
+        help="the updates scenario's /updates?n=" + default,
+    )
+    add(
         "--max-error-rate",
         metavar="SHARE",
         type=fraction,
@@ -263,12 +305,27 @@ def parse(argv: list[str] | None = None) -> Plan:
         parser.error("--warmup must be 0 or more seconds")
     if not 0.2 <= args.poll <= 60:
         parser.error("--poll must be between 0.2 and 60 seconds")
-    try:
-        workloads.IoQuery(ms=args.io_ms)
-        workloads.CpuQuery(n=args.cpu_n)
-    except ValidationError as error:
-        first = error.errors()[0]
-        parser.error(f"--{'io-ms' if first['loc'][0] == 'ms' else 'cpu-n'}: {first['msg']}")
+    for flag, check in [
+        ("--io-ms", lambda: workloads.IoQuery(ms=args.io_ms)),
+        ("--cpu-n", lambda: workloads.CpuQuery(n=args.cpu_n)),
+        ("--queries-n", lambda: database.RowsQuery(n=args.queries_n)),
+        ("--updates-n", lambda: database.RowsQuery(n=args.updates_n)),
+    ]:
+        try:
+            check()
+        except ValidationError as error:
+            parser.error(f"{flag}: {error.errors()[0]['msg']}")
+    if args.pool_size:
+        if not args.launch:
+            parser.error("--pool-size needs --launch: running apps have the pools they have")
+        if max(args.pool_size) > DATABASE_POOL_SIZE.high:
+            parser.error(f"--pool-size must be {DATABASE_POOL_SIZE.range}")
+        others = [name for name in args.scenarios if name not in DATABASE_SCENARIOS]
+        if others:
+            parser.error(
+                f"--pool-size sizes the database's pools: {','.join(others)} would run once per"
+                f" size for nothing; give database scenarios only ({','.join(DATABASE_SCENARIOS)})"
+            )
     if max(args.workers) > WORKERS.high:
         parser.error(f"--workers must be {WORKERS.range}")
     if args.workers != [1] and not args.launch:
@@ -285,6 +342,7 @@ def parse(argv: list[str] | None = None) -> Plan:
         fastapi_url=args.fastapi.rstrip("/"),
         launch=args.launch,
         workers=args.workers,
+        pool_sizes=args.pool_size,
         tool=args.tool,
         scenarios=args.scenarios,
         connections=args.connections,
@@ -295,6 +353,8 @@ def parse(argv: list[str] | None = None) -> Plan:
         poll_s=args.poll,
         io_ms=args.io_ms,
         cpu_n=args.cpu_n,
+        queries_n=args.queries_n,
+        updates_n=args.updates_n,
         max_error_rate=args.max_error_rate,
         pin=args.pin,
         out=args.out or ROOT / "results" / datetime.now().strftime("%Y%m%d-%H%M%S"),

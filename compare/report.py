@@ -22,19 +22,25 @@ BAR_CHARTS = [
 SWEEP_PANELS = [
     ("requests_per_s", "req/s", "req/s"),
     ("latency_p99_ms", "p99 latency", "ms"),
-    ("total_cpu_s_per_1k", "CPU-s per 1k req (app + server)", "CPU-s"),
+    ("total_cpu_s_per_1k", "CPU-s per 1k req, total", "CPU-s"),
 ]
 # The levels a sweep may run over, as Level fields.
-SWEEPS = {"connections": "connections", "workers": "workers per app", "rate": "req/s asked"}
+SWEEPS = {
+    "connections": "connections",
+    "workers": "workers per app",
+    "rate": "req/s asked",
+    "pool_size": "database connections per worker",
+}
 HEADER = ["scenario", "workers", "load", "figure", "Flask", "FastAPI", "FastAPI/Flask", "verdict"]
 
 
 def level_label(level: Level | dict[str, Any]) -> str:
     """How a level's load reads: "c=32", or "500/s (<=32 conns)" at a fixed rate."""
     level = level if isinstance(level, dict) else level.model_dump()
+    pool = f" pool={level['pool_size']}" if level.get("pool_size") else ""
     if level["rate"]:
-        return f"{level['rate']:g}/s (<={level['connections']} conns)"
-    return f"c={level['connections']}"
+        return f"{level['rate']:g}/s (<={level['connections']} conns){pool}"
+    return f"c={level['connections']}{pool}"
 
 
 def cell(spread: dict[str, Any] | None) -> str:
@@ -71,6 +77,11 @@ def notes(env: dict[str, Any], runs: list[Run]) -> list[str]:
     ]
     if env["pinning"].startswith("shared"):
         lines.append("the load tool and the apps shared cores: latency and req/s then measure both")
+    said = database_said(
+        apps["flask"].get("database"), apps["fastapi"].get("database"), env["settings"]
+    )
+    if said:
+        lines.append(said)
     for flag, what in [
         ("workers_changed", "saw a worker replaced, and are left out of the verdicts"),
         ("rate_missed", "missed the asked rate by more than 2%, and are left out of the verdicts"),
@@ -99,6 +110,34 @@ def print_table(
         console.print(line)
 
 
+def database_said(
+    flask: dict[str, Any] | None, fastapi: dict[str, Any] | None, settings: dict[str, Any]
+) -> str:
+    """The database the apps used, their pools, and whether its cost is counted: "" for none."""
+    if not flask or not fastapi:
+        return ""
+    pools = []
+    swept = len(settings.get("pool_sizes") or []) > 1
+    for app, found in (("flask", flask), ("fastapi", fastapi)):
+        size, split = found["pool_size"], found["pools"]
+        if swept:  # each level's pool=, split alike
+            each = f" split over {split} pools, one per event loop" if split > 1 else ""
+            pools.append(f"{NAMES[app]} each level's pool= per worker{each}")
+            continue
+        each = f" ({split} pools of {size // split}, one per event loop)" if split > 1 else ""
+        pools.append(f"{NAMES[app]} {size} per worker{each}")
+    if not (flask["counted"] and fastapi["counted"]):
+        return (
+            f"database: DATABASE_URL's PostgreSQL, whose cost is not counted (CPU and memory"
+            f" are the apps' and the server's only); connections: {', '.join(pools)}"
+        )
+    return (
+        "database: PostgreSQL started beside the apps and shared by both, its CPU (the"
+        " postmaster and its children) counted in the total: it is the loaded app's because"
+        f" the runner loads one app at a time; connections: {', '.join(pools)}"
+    )
+
+
 def limits(cgroup: dict[str, Any] | None) -> str:
     if cgroup is None:
         return "no cgroup found"
@@ -123,7 +162,9 @@ def markdown(
         "Medians over the repeats, with [min, max]. A verdict is given only where"
         " the runs of the two apps do not overlap and their medians differ by 5% or more."
         " CPU-s per 1k counts the app's workers, the server's own processes (granian's"
-        " master; Unit's main, controller, router and the app's prototype), and both.",
+        " master; Unit's main, controller, router and the app's prototype), the database's"
+        " where it runs beside the apps (PostgreSQL's postmaster and its children), and all"
+        " of them.",
         "",
         "| " + " | ".join(HEADER) + " |",
         "|" + "---|" * len(HEADER),

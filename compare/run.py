@@ -37,6 +37,8 @@ class Poll(BaseModel):
     pss_mb: float | None
     system_cpu_percent: float
     system_memory_used_mb: float
+    database_rss_mb: float | None = None
+    database_pss_mb: float | None = None
 
 
 class Level(BaseModel):
@@ -48,6 +50,7 @@ class Level(BaseModel):
     workers: int
     connections: int
     rate: float | None  # requests per second asked for; None: as fast as the apps answer
+    pool_size: int | None = None  # launched with these database connections per worker
 
 
 class Run(BaseModel):
@@ -60,6 +63,12 @@ class Run(BaseModel):
     load: loadtools.LoadResult
     cpu_s: float  # the workers' process.cpu_time_s after minus before
     server_cpu_s: float | None  # the server's own processes, likewise
+    # The database's processes, likewise, where it runs beside the apps; None where there
+    # is none, or against DATABASE_URL's (not counted). Both apps share it: its CPU is the
+    # loaded app's because the other app is idle meanwhile.
+    database_cpu_s: float | None = None
+    database_rss_mb_peak: float | None = None
+    database_pss_mb_peak: float | None = None
     cpu_percent_avg: float  # cpu_s over the time between the two readings: exact
     total_cpu_percent_avg: float
     cpu_percent_peak: float | None  # highest over one poll gap
@@ -88,7 +97,8 @@ class Run(BaseModel):
     @computed_field
     @property
     def total_cpu_s(self) -> float:
-        return round(self.cpu_s + (self.server_cpu_s or 0.0), 3)
+        """The workers', the server's and the database's."""
+        return round(self.cpu_s + (self.server_cpu_s or 0.0) + (self.database_cpu_s or 0.0), 3)
 
     @computed_field
     @property
@@ -99,6 +109,11 @@ class Run(BaseModel):
     @property
     def server_cpu_s_per_1k(self) -> float | None:
         return per_1k(self.server_cpu_s, self.load.requests)
+
+    @computed_field
+    @property
+    def database_cpu_s_per_1k(self) -> float | None:
+        return per_1k(self.database_cpu_s, self.load.requests)
 
     @computed_field
     @property
@@ -188,6 +203,8 @@ class Poller(threading.Thread):
             pss_mb=now.process.pss_mb,
             system_cpu_percent=now.system.cpu_percent,
             system_memory_used_mb=now.system.memory_used_mb,
+            database_rss_mb=now.database.rss_mb if now.database else None,
+            database_pss_mb=now.database.pss_mb if now.database else None,
         )
 
     def stop(self) -> list[Poll]:
@@ -244,6 +261,23 @@ def _mean(values: list[float]) -> float | None:
     return round(statistics.fmean(values), 2) if values else None
 
 
+def _peak(values: list[float | None]) -> float | None:
+    """The highest of the values known; None if none is."""
+    known = [value for value in values if value is not None]
+    return max(known) if known else None
+
+
+def counted_difference(before: Snapshot, after: Snapshot) -> float | None:
+    """The database's CPU seconds between two snapshots, where it is counted and ran all
+    along (the same postmaster); None otherwise."""
+    was, now = before.database, after.database
+    if not (was and now and was.counted and now.counted):
+        return None
+    if was.cpu_time_s is None or now.cpu_time_s is None or was.pids[:1] != now.pids[:1]:
+        return None
+    return round(now.cpu_time_s - was.cpu_time_s, 3)
+
+
 def measure(
     client: httpx2.Client,
     plan: Plan,
@@ -277,8 +311,12 @@ def measure(
         if after.server and before.server
         else None
     )
-    total_cpu_s = cpu_s + (server_cpu_s or 0.0)
+    database_cpu_s = counted_difference(before, after)
+    total_cpu_s = cpu_s + (server_cpu_s or 0.0) + (database_cpu_s or 0.0)
     processes = (before.process, *polls, after.process)
+    databases = [s.database for s in (before, after) if s.database]
+    database_rss = [d.rss_mb for d in databases] + [p.database_rss_mb for p in polls]
+    database_pss = [d.pss_mb for d in databases] + [p.database_pss_mb for p in polls]
     rss = [p.rss_mb for p in processes]
     uss = [p.uss_mb for p in processes if p.uss_mb is not None]
     pss = [p.pss_mb for p in processes if p.pss_mb is not None]
@@ -292,6 +330,9 @@ def measure(
         load=load,
         cpu_s=cpu_s,
         server_cpu_s=server_cpu_s,
+        database_cpu_s=database_cpu_s,
+        database_rss_mb_peak=_peak(database_rss),
+        database_pss_mb_peak=_peak(database_pss),
         cpu_percent_avg=cpu_percent(cpu_s, window_s, limit),
         total_cpu_percent_avg=cpu_percent(total_cpu_s, window_s, limit),
         cpu_percent_peak=max(peaks) if peaks else None,

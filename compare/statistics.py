@@ -30,13 +30,18 @@ FIGURES = [
     ("latency_p99_ms", "p99 latency ms"),
     ("cpu_s_per_1k", "CPU-s per 1k req: app"),
     ("server_cpu_s_per_1k", "CPU-s per 1k req: server"),
+    ("database_cpu_s_per_1k", "CPU-s per 1k req: database"),
     ("total_cpu_s_per_1k", "CPU-s per 1k req: total"),
     ("cpu_percent_avg", "CPU % app (avg)"),
     ("total_cpu_percent_avg", "CPU % total (avg)"),
     ("pss_mb_peak", "PSS MiB (peak)"),
     ("rss_mb_peak", "RSS MiB (peak)"),
     ("uss_mb_peak", "USS MiB (peak)"),
+    ("database_pss_mb_peak", "database PSS MiB (peak)"),
+    ("database_rss_mb_peak", "database RSS MiB (peak, summed)"),
 ]
+# Figures that only a database counted beside the apps has: no row where neither app has one.
+DATABASE_FIGURES = {"database_cpu_s_per_1k", "database_pss_mb_peak", "database_rss_mb_peak"}
 # What a load tool that was the bottleneck decides: no verdict on these.
 TOOL_FIGURES = {"requests_per_s", "latency_p50_ms", "latency_p99_ms"}
 
@@ -79,7 +84,13 @@ def ratio(flask: Spread | None, fastapi: Spread | None) -> float | None:
 
 
 def level_key(level: Level) -> tuple:
-    return (SCENARIOS.index(level.scenario), level.workers, level.rate or 0, level.connections)
+    return (
+        SCENARIOS.index(level.scenario),
+        level.workers,
+        level.pool_size or 0,
+        level.rate or 0,
+        level.connections,
+    )
 
 
 def summary_row(
@@ -125,6 +136,8 @@ def summarize_runs(runs: list[Run]) -> list[dict[str, Any]]:
             spreads = {
                 app: spread([figure(r, name) for r in counted if r.app == app]) for app in APPS
             }
+            if name in DATABASE_FIGURES and not any(spreads.values()):
+                continue
             said = verdict(spreads["flask"], spreads["fastapi"])
             if tool_bound and name in TOOL_FIGURES:
                 said = "tool-bound: no verdict"

@@ -36,8 +36,11 @@ def identify(client: httpx2.Client, app: str, url: str) -> dict[str, Any]:
     return {**greeting.model_dump(), "server": hello.headers.get("server", "unknown")}
 
 
-def check_targets(client: httpx2.Client, urls: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """Both greetings, once each URL is known to serve the app it is given for."""
+def check_targets(
+    client: httpx2.Client, urls: dict[str, str], database: bool = False
+) -> dict[str, dict[str, Any]]:
+    """Both greetings, once each URL is known to serve the app it is given for (and, with
+    `database`, to answer /db from its database)."""
     greetings = {app: identify(client, app, url) for app, url in urls.items()}
     frameworks = {app: greeting["framework"] for app, greeting in greetings.items()}
     if frameworks["flask"] == frameworks["fastapi"]:
@@ -50,7 +53,27 @@ def check_targets(client: httpx2.Client, urls: dict[str, str]) -> dict[str, dict
             f"{urls['flask']} is the {frameworks['flask']} app and {urls['fastapi']} the"
             f" {frameworks['fastapi']} app: swap --flask and --fastapi"
         )
+    if database:
+        for url in urls.values():
+            check_database(client, url)
     return greetings
+
+
+def check_database(client: httpx2.Client, url: str) -> None:
+    """Refuse, in the app's own words, an app whose /db does not answer from a database."""
+    try:
+        answer = client.get(url + "/db")
+    except httpx2.HTTPError as error:
+        raise TargetError(f"{url}/db failed: {error}") from None
+    if answer.status_code != 200:
+        try:
+            detail = answer.json()["detail"]
+        except (ValueError, KeyError, TypeError):
+            detail = answer.text[:200]
+        raise TargetError(
+            f"{url}/db answered {answer.status_code} ({detail}): the database scenarios need"
+            " the apps' database"
+        )
 
 
 def status(client: httpx2.Client, url: str) -> Snapshot:

@@ -1,10 +1,12 @@
 """Shared fixtures: the two app modules, and both apps served by ./up.sh."""
 
+import contextlib
 import importlib
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -13,8 +15,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from serve.config import APP_USER  # noqa: E402
+from serve.config import APP_USER, Config, postgres_bindir  # noqa: E402
 from serve.launch import Launch, LaunchError, launch  # noqa: E402
+from serve.postgres import Postgres  # noqa: E402
 from serve.supervise import as_user  # noqa: E402
 
 # Run as root, up.sh runs the apps as nobody, who cannot run a virtualenv of a Python in
@@ -23,6 +26,28 @@ from serve.supervise import as_user  # noqa: E402
 # test_unit.py, test_up_start.py) the default.
 if os.getuid() == 0:
     os.environ.setdefault(APP_USER.name, "root")
+
+# Each test chooses its database: none inherited from the shell that runs the suite.
+for _variable in ("DATABASE", "DATABASE_URL", "DATABASE_POOL_SIZE", "DATABASE_LOCK_FILE"):
+    os.environ.pop(_variable, None)
+
+needs_postgres = pytest.mark.skipif(
+    postgres_bindir() is None,
+    reason="PostgreSQL's server (initdb, postgres) is not installed here: apt-get install"
+    " postgresql-15 (.ci/run installs it)",
+)
+
+
+@contextlib.contextmanager
+def postgres_cluster(**env: str) -> Iterator[tuple[Postgres, str]]:
+    """A real PostgreSQL of the test's own, made as up.sh makes one, and its DATABASE_URL;
+    stopped and removed after."""
+    cluster = Postgres(Config.from_env({"SERVER": "granian", "DATABASE": "postgres", **env}))
+    try:
+        yield cluster, cluster.start()["DATABASE_URL"]
+    finally:
+        cluster.stop()
+        cluster.close()
 
 
 def load_app(module_name: str):
@@ -93,7 +118,10 @@ def venv_usable_by(user: str) -> Path | None:
 
 
 def serve(log: Path, root: Path = ROOT, **env: str | None) -> Launch:
-    """`root`/up.sh under granian (unless `env` says otherwise), both apps answering."""
+    """`root`/up.sh under granian (unless `env` says otherwise), both apps answering; without
+    a database unless `env` asks for one (tests/test_database.py does)."""
+    if "DATABASE" not in env and "DATABASE_URL" not in env:
+        env["DATABASE"] = "none"
     try:
         return launch(log, {"SERVER": "granian", **env}, root=root)
     except LaunchError as error:

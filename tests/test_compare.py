@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import ROOT, processes_serving, running
+from conftest import ROOT, needs_postgres, postgres_cluster, processes_serving, running
 
 from compare.targets import APPS, NAMES
 from serve.launch import launch
@@ -135,6 +135,90 @@ def test_sweeps_relaunch_per_worker_level_and_draw_their_charts(tmp_path):
     levels = [(r["level"]["workers"], r["level"]["connections"]) for r in runs]
     assert sorted(set(levels)) == [(1, 4), (1, 8), (2, 4), (2, 8)]
     assert all(r["workers"] == r["level"]["workers"] for r in runs)
+
+
+@needs_wrk
+@needs_postgres
+def test_database_scenarios_count_the_database_and_a_pool_sweep_relaunches(tmp_path):
+    out = tmp_path / "report"
+    result = run_compare(
+        "--launch",
+        "--scenarios=db,updates",
+        "--pool-size=4,8",  # under Unit, FastAPI splits them over 4 event loops
+        *QUICK,
+        f"--out={out}",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {"up-w1-pool4.log", "up-w1-pool8.log", "sweep_pool_size.png"} <= {
+        path.name for path in out.iterdir()
+    }
+    report = json.loads((out / "report.json").read_text())
+    runs = report["runs"]
+    assert sorted({(r["level"]["scenario"], r["level"]["pool_size"]) for r in runs}) == [
+        ("db", 4),
+        ("db", 8),
+        ("updates", 4),
+        ("updates", 8),
+    ]
+    for run in runs:
+        assert run["load"]["requests"] > 0 and run["load"]["non_2xx"] == 0
+        assert run["database_cpu_s"] > 0  # every answer came from its queries
+        assert run["total_cpu_s"] == pytest.approx(
+            run["cpu_s"] + run["server_cpu_s"] + run["database_cpu_s"], abs=2e-3
+        )
+        assert run["database_rss_mb_peak"] > 0
+    databases = {app: report["environment"]["apps"][app]["database"] for app in APPS}
+    assert databases["flask"]["counted"] and databases["fastapi"]["counted"]
+    figures = {row["figure"] for row in report["summary"]}
+    assert {"database_cpu_s_per_1k", "database_rss_mb_peak"} <= figures
+    markdown = (out / "report.md").read_text()
+    assert "| db | 1 | c=32 pool=4 | CPU-s per 1k req: database |" in markdown
+    assert "database: PostgreSQL started beside the apps and shared by both" in markdown
+    assert "Flask each level's pool= per worker" in markdown
+
+
+@needs_wrk
+@needs_postgres
+def test_against_databases_url_the_report_says_its_cost_is_not_counted(served_factory, tmp_path):
+    with postgres_cluster() as (_, url):
+        served = served_factory(DATABASE_URL=url)
+        result = run_compare(
+            "--flask=" + served.urls["flask"],
+            "--fastapi=" + served.urls["fastapi"],
+            "--scenarios=fortunes",
+            *QUICK,
+            f"--out={tmp_path}",
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert all(run["database_cpu_s"] is None for run in report["runs"])
+    assert not {row["figure"] for row in report["summary"]} & {"database_cpu_s_per_1k"}
+    said = " ".join(result.stdout.split())
+    assert "database: DATABASE_URL's PostgreSQL, whose cost is not counted" in said
+    assert "connections: Flask 4 per worker, FastAPI 4 per worker" in said
+
+
+@needs_wrk
+def test_the_database_scenarios_without_a_database_exit_3_saying_how_to_get_one(
+    served_factory, tmp_path
+):
+    result = run_compare(
+        "--launch", "--scenarios=db", f"--out={tmp_path}", env={"DATABASE": "none"}
+    )
+    assert result.returncode == 3, result.stdout + result.stderr
+    said = " ".join(result.stdout.split())  # wrapped to the console
+    assert "the database scenarios (db) need a database, and there is none here" in said
+    assert "apt-get install postgresql-15" in said
+    served = served_factory(DATABASE="none")
+    result = run_compare(
+        "--flask=" + served.urls["flask"],
+        "--fastapi=" + served.urls["fastapi"],
+        "--scenarios=hello,queries",
+        f"--out={tmp_path}",
+    )
+    assert result.returncode == 3, result.stdout + result.stderr
+    said = " ".join(result.stdout.split())
+    assert f"{served.urls['flask']}/db answered 503 (no database:" in said
 
 
 def test_a_fixed_rate_run_is_open_loop_and_says_which_app_missed_it(tmp_path):

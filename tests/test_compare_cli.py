@@ -31,6 +31,14 @@ from compare import cli
         (["--workers", "2"], "--workers needs --launch"),
         (["--pin", "--no-pin"], "--no-pin"),
         (["--flask", "http://127.0.0.1:9", "--fastapi", "http://127.0.0.1:9/"], "same URL"),
+        (["--queries-n", "0"], "--queries-n"),
+        (["--updates-n", "501"], "--updates-n"),
+        (["--scenarios", "db", "--pool-size", "4"], "--pool-size needs --launch"),
+        (["--launch", "--scenarios", "db", "--pool-size", "0"], "--pool-size"),
+        (["--launch", "--scenarios", "db", "--pool-size", "101"], "--pool-size must be 1-100"),
+        (["--launch", "--scenarios", "db", "--pool-size", "2,2"], "--pool-size"),
+        (["--launch", "--pool-size", "4"], "would run once per size for nothing"),
+        (["--launch", "--scenarios", "db,json", "--pool-size", "2,4"], "json would run once"),
     ],
 )
 def test_bad_flags_exit_2_naming_the_flag(argv, says, capsys):
@@ -44,9 +52,23 @@ def test_defaults_make_a_plan_that_pins_where_it_can():
     plan = cli.parse([])
     assert plan.pin is None  # decided by the cores there are
     assert (plan.connections, plan.workers, plan.rate) == ([32], [1], None)
-    assert plan.scenarios == list(cli.SCENARIOS)
+    # The database scenarios need a database: they are asked for by name.
+    assert plan.scenarios == ["hello", "json", "io", "cpu"] == list(cli.DEFAULT_SCENARIOS)
+    assert not plan.uses_database and plan.pool_sizes is None
     assert plan.load_tool == "wrk"
     assert plan.path("io") == "/io?ms=10" and plan.path("cpu") == "/cpu?n=10000"
+    assert plan.path("queries") == "/queries?n=20" and plan.path("updates") == "/updates?n=5"
+    assert plan.path("db") == "/db" and plan.path("fortunes") == "/fortunes"
+
+
+def test_the_database_scenarios_and_a_pool_size_sweep_make_a_plan():
+    plan = cli.parse(
+        ["--launch", "--scenarios", "db,queries,fortunes,updates", "--pool-size", "2,4,8"]
+    )
+    assert plan.uses_database and plan.pool_sizes == [2, 4, 8]
+    assert plan.scenarios == list(cli.DATABASE_SCENARIOS) == list(cli.SCENARIOS[4:])
+    plan = cli.parse(["--scenarios", "queries", "--queries-n", "500", "--updates-n", "1"])
+    assert plan.path("queries") == "/queries?n=500" and plan.path("updates") == "/updates?n=1"
 
 
 def test_sweeps_and_rates_are_lists_and_a_rate_uses_the_open_loop_generator():
@@ -73,7 +95,7 @@ def test_help_shows_each_default_once_as_it_is_typed_and_every_exit_code(capsys)
     options, _, exits = out.partition("exit codes:")
     for option in options.split("\n  -")[1:]:
         assert option.count("(default:") <= 1, option
-    assert "(default: hello,json,io,cpu)" in options
+    assert "(default: hello,json,io,cpu)" in " ".join(options.split())  # wrapped
     assert "(default: 1)" in options and "(default: 32)" in options
     for python_only in ("None", "True", "False", "['", "[1]", "[32]"):
         assert python_only not in options

@@ -185,3 +185,31 @@ def test_rate_reached_is_the_answers_over_the_span_the_app_needed_beyond_its_fas
     assert reached(load(600, 10.1, 100.0), 10) == 60.0
     # Queued: 600 answers took until 15 s.
     assert reached(load(600, 15.0, 100.0), 10) == pytest.approx(600 / 14.9, abs=0.1)
+
+
+DB_LEVEL = Level(scenario="db", workers=1, connections=32, rate=None, pool_size=4)
+
+
+def test_the_database_cpu_is_in_the_total_and_its_rows_only_where_counted():
+    runs = [
+        make_run(app, 100, level=DB_LEVEL, repeat=r, database_cpu_s=0.25, database_pss_mb_peak=30)
+        for r in (1, 2)
+        for app in ("flask", "fastapi")
+    ]
+    run = runs[0]
+    assert run.total_cpu_s == pytest.approx(1.0 + 0.5 + 0.25)
+    assert run.database_cpu_s_per_1k == per_1k(0.25, 1000) == 0.25
+    figures = {row["figure"]: row for row in summarize_runs(runs)}
+    assert figures["database_cpu_s_per_1k"]["flask"]["median"] == 0.25
+    assert figures["database_pss_mb_peak"]["fastapi"]["median"] == 30
+    assert "database_rss_mb_peak" not in figures  # no run had it
+    assert figures["total_cpu_s_per_1k"]["flask"]["median"] == 1.75
+    plain = summarize_runs([make_run("flask", 100), make_run("fastapi", 100)])
+    assert not {row["figure"] for row in plain} & {"database_cpu_s_per_1k", "database_pss_mb_peak"}
+
+
+def test_levels_of_a_pool_size_sweep_are_kept_apart_and_in_order():
+    levels = [DB_LEVEL.model_copy(update={"pool_size": size}) for size in (8, 2, 4)]
+    runs = [make_run(app, 100, level=level) for level in levels for app in ("flask", "fastapi")]
+    sizes = [row["pool_size"] for row in summarize_runs(runs) if row["figure"] == "requests_per_s"]
+    assert sizes == [2, 4, 8]
