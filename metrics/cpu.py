@@ -69,7 +69,7 @@ def process_cpu_s(process: psutil.Process) -> float:
         return times.user + times.system
 
 
-def _reaped_s(parent: psutil.Process | None) -> float:
+def reaped_s(parent: psutil.Process | None) -> float:
     """CPU seconds of the parent's children that exited and were reaped: dead workers."""
     if parent is None:
         return 0.0
@@ -93,7 +93,7 @@ def read_cpu(roles: Roles) -> CpuReading:
     """
     started, wall = time.monotonic(), time.time()
     busy, total = _system_cpu_s()
-    reaped = _reaped_s(roles.parent)
+    reaped = reaped_s(roles.parent)
     for _ in range(3):
         live = 0.0
         for worker in roles.workers:
@@ -101,7 +101,7 @@ def read_cpu(roles: Roles) -> CpuReading:
                 live += process_cpu_s(worker)
             except psutil.NoSuchProcess:
                 forget_roles()
-        reaped_after = _reaped_s(roles.parent)
+        reaped_after = reaped_s(roles.parent)
         if reaped_after == reaped:
             break
         reaped = reaped_after

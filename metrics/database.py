@@ -17,8 +17,8 @@ from pathlib import Path
 
 import psutil
 
-from metrics.cpu import _reaped_s, process_cpu_s
-from metrics.processes import _children
+from metrics.cpu import process_cpu_s, reaped_s
+from metrics.processes import children
 from metrics.schema import MB, DatabaseFigures
 from serve.config import DatabaseConfig
 
@@ -58,10 +58,10 @@ def cpu_s(processes: list[psutil.Process]) -> float:
     reaped-children counters. A backend reaped during the reads would be counted twice
     or not at all, so they are repeated until the reaped total holds still."""
     postmaster = processes[0]
-    reaped = _reaped_s(postmaster)
+    reaped = reaped_s(postmaster)
     for _ in range(3):
         live = _live_s(processes)
-        reaped_after = _reaped_s(postmaster)
+        reaped_after = reaped_s(postmaster)
         if reaped_after == reaped:
             break
         reaped = reaped_after
@@ -109,7 +109,7 @@ def database_figures() -> DatabaseFigures | None:
         return DatabaseFigures(counted=config.lock_file is not None, **pool)
     try:
         processes = [psutil.Process(pid)]
-        for child in _children(pid):
+        for child in children(pid):
             with contextlib.suppress(psutil.NoSuchProcess):
                 processes.append(psutil.Process(child))
         cpu_time_s = cpu_s(processes)

@@ -32,7 +32,7 @@ def _title(pid: int) -> str:
         return ""
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
     """The pids of a process's children, from the kernel's own per-thread lists.
 
     psutil's children() reads every process on the machine to find them; these
@@ -91,7 +91,7 @@ def find_roles(pid: int) -> Roles:
         return Roles((me,), None, (), (), ())
     workers, shared = [me], []
     names = [parent_title if parent_title.startswith("unit: ") else "master"]
-    for child in _children(parent.pid):
+    for child in children(parent.pid):
         if child != pid and _title(child) == title:
             with contextlib.suppress(psutil.NoSuchProcess):
                 workers.append(psutil.Process(child))
@@ -100,7 +100,7 @@ def find_roles(pid: int) -> Roles:
             main = psutil.Process(parent.ppid())
             shared.append(main)
             names.append(_title(main.pid).partition(" [")[0])
-            for child in _children(main.pid):
+            for child in children(main.pid):
                 if (child_title := _title(child)) in UNIT_SERVER_TITLES:
                     shared.append(psutil.Process(child))
                     names.append(child_title)
