@@ -123,6 +123,9 @@ def connection(pool: ConnectionPool | None) -> Iterator[psycopg.Connection]:
         with pool.connection() as conn:
             yield conn
     except psycopg.OperationalError as error:
+        # An outage breaks every idle connection too, each found only when next used:
+        # replace them now (in the background), not at the cost of one 503 each later.
+        pool.check()
         raise Unavailable(UNAVAILABLE) from error
 
 
@@ -188,6 +191,7 @@ async def async_connection(
         async with pool.connection() as conn:
             yield conn
     except psycopg.OperationalError as error:
+        await pool.check()  # as connection() does
         raise Unavailable(UNAVAILABLE) from error
 
 
