@@ -52,6 +52,7 @@ def describe(setting: Setting, conf: dict | None) -> str:
         width=90,
         initial_indent=f"  {setting.name:<17} ",
         subsequent_indent=" " * 20,
+        break_on_hyphens=False,  # flask-wsgi stays one word
     )
 
 

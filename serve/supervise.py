@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import IO, Protocol
 
 from serve import readiness
-from serve.config import ROOT, Config
+from serve.config import APPS, ROOT, Config
 from serve.exits import Exit, Refused
 
 # At a stop, the requests already accepted, running or queued, get this long to be
@@ -182,7 +182,12 @@ class Supervisor:
         """True once both apps answer; False if a stop signal came first."""
         deadline = time.monotonic() + READY_WITHIN_S
         while not self.signals:
-            answers = readiness.ask_both(self.config.host, self.config.ports, PROBE_TIMEOUT_S)
+            answers = readiness.ask_both(
+                self.config.host,
+                self.config.ports,
+                PROBE_TIMEOUT_S,
+                {app: served.framework for app, served in self.config.apps.items()},
+            )
             for index, process in enumerate(self.server.processes):
                 if process.poll() is not None:
                     raise self.server.exited_early(index)
@@ -202,10 +207,10 @@ class Supervisor:
 
     def _say_serving(self) -> None:
         config, url = self.config, f"http://{self.config.host}"
+        flask, fastapi = (f"{config.apps[app].title} on {url}:{config.ports[app]}" for app in APPS)
         print(
-            f"up.sh: {config.server} serves Flask on {url}:{config.ports['flask']} and FastAPI"
-            f" on {url}:{config.ports['fastapi']} ({config.workers} process(es),"
-            f" {config.threads} thread(s) each)",
+            f"up.sh: {config.server} serves {flask} and {fastapi} ({config.workers}"
+            f" process(es), {config.threads} thread(s) each)",
             flush=True,
         )
 

@@ -69,10 +69,11 @@ def project_copy(tmp_path: Path) -> Path:
     return copy
 
 
-def serve(log: Path, **env: str) -> Launch:
-    """./up.sh under granian (unless `env` says otherwise), both apps answering."""
+def serve(log: Path, frameworks: dict[str, str] | None = None, **env: str) -> Launch:
+    """./up.sh under granian (unless `env` says otherwise), both apps answering (each port
+    its own app, or the framework `frameworks` names for it)."""
     try:
-        return launch(log, {"SERVER": "granian", **env})
+        return launch(log, {"SERVER": "granian", **env}, frameworks=frameworks)
     except LaunchError as error:
         pytest.fail(str(error))
 
@@ -82,8 +83,8 @@ def served_factory(tmp_path):
     """serve(**env), stopped and cleaned up after the test."""
     started: list[Launch] = []
 
-    def start(**env: str) -> Launch:
-        served = serve(tmp_path / f"up-{len(started)}.log", **env)
+    def start(frameworks: dict[str, str] | None = None, **env: str) -> Launch:
+        served = serve(tmp_path / f"up-{len(started)}.log", frameworks, **env)
         started.append(served)
         return served
 

@@ -20,7 +20,10 @@ from test_serve import (
     assert_a_stop_drains,
     assert_a_stop_past_the_grace_period_says_so,
     assert_hostile_clients_starve_no_app,
+    assert_two_instances_of_one_app,
 )
+
+from serve.config import load_conf
 
 UNITD = os.environ.get("UNITD", "unitd")
 
@@ -35,8 +38,8 @@ pytestmark = [
 
 @pytest.fixture
 def unit(served_factory):
-    def start(**env: str):
-        return served_factory(SERVER="unit", UNITD=UNITD, **env)
+    def start(frameworks: dict[str, str] | None = None, **env: str):
+        return served_factory(frameworks, SERVER="unit", UNITD=UNITD, **env)
 
     return start
 
@@ -72,6 +75,17 @@ def test_two_processes_show_two_pids(unit):
         workers = [psutil.Process(pid) for pid in status["process"]["pids"]]
         titles = {" ".join(w.cmdline()).strip() for w in workers}
         assert len(titles) == 1 and titles.pop().endswith('" application')
+
+
+@pytest.mark.parametrize("framework", ["flask", "fastapi"])
+def test_apps_serves_one_app_twice_as_two_unit_applications(unit, framework):
+    module = load_conf(ROOT / "conf.json")["applications"][framework]["module"]
+    served = unit(dict.fromkeys(("flask", "fastapi"), framework), APPS=f"{module},{module}")
+    assert_two_instances_of_one_app(served, framework)
+    titles = {
+        " ".join(p.info["cmdline"] or []).strip() for p in running(served.tree(), ["cmdline"])
+    }
+    assert {'unit: "flask" prototype', 'unit: "fastapi" prototype'} <= titles
 
 
 def test_a_conf_unit_rejects_stops_up_sh_with_units_message(served_factory, tmp_path):
