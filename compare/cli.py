@@ -18,6 +18,12 @@ from serve.config import WORKERS
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ("hello", "json", "io", "cpu")
+# What the default run covers, to stay within about 10 minutes on 2 cores: docs/benchmarking.md
+# says how it was chosen. --scenarios, --fractions and --repeats ask for more.
+DEFAULT_SCENARIOS = ("hello", "json")
+DEFAULT_FRACTIONS = "0.1,0.25,0.5,0.75"
+DEFAULT_REPEATS = 5
+APP_NAMES = {"flask": "Flask", "fastapi": "FastAPI"}
 
 
 class Plan(BaseModel):
@@ -28,14 +34,18 @@ class Plan(BaseModel):
     flask_url: str
     fastapi_url: str
     launch: bool
+    same_app: Literal["flask", "fastapi"] | None  # an A/A comparison: that app on both ports
     workers: list[int]  # with launch: one level per entry (a worker sweep when several)
-    tool: Literal["wrk", "ab", "hey"]
+    tool: Literal["wrk", "ab", "hey"]  # the closed-loop runs' load tool
     scenarios: list[str]
-    connections: list[int]  # one level per entry (a connection sweep when several)
-    rate: list[float] | None  # fixed request rates: equal work for both apps
+    connections: list[int]  # closed-loop levels (a connection sweep when several)
+    fractions: list[float]  # open-loop rates as shares of the lower closed-loop capacity
+    rates: list[float] | None  # open-loop rates given instead of fractions
+    arrivals: Literal["poisson", "uniform"]
+    seed: int | None  # of the open-loop arrivals; None: drawn, and reported
     duration_s: int
     warmup_s: int
-    repeats: int
+    repeats: int  # with launch: independent launches; else rounds against the same apps
     poll_s: float
     io_ms: int
     cpu_n: int
@@ -52,9 +62,15 @@ class Plan(BaseModel):
         }[scenario]
 
     @property
-    def load_tool(self) -> str:
-        """The tool that generates the load: the open-loop generator at fixed rates."""
-        return loadtools.OPEN_LOOP if self.rate else self.tool
+    def names(self) -> dict[str, str]:
+        """What the report calls the app on each port: Flask and FastAPI, or in an A/A
+        comparison the one app's A (the Flask port) and B (the FastAPI port)."""
+        if self.same_app:
+            return {
+                app: f"{APP_NAMES[self.same_app]} {ab}"
+                for app, ab in zip(APP_NAMES, "AB", strict=True)
+            }
+        return dict(APP_NAMES)
 
 
 def positive_int(text: str) -> int:
@@ -93,6 +109,17 @@ def float_list(text: str) -> list[float]:
     return distinct([positive_float(part) for part in text.split(",")], text)
 
 
+def fraction_list(text: str) -> list[float]:
+    says = "a share above 0 and at most 1 (idle is always run)"
+    return distinct([number(part, lambda v: 0 < v <= 1, says) for part in text.split(",")], text)
+
+
+def seed(text: str) -> int:
+    if not re.fullmatch(r"[0-9]{1,10}", text) or int(text) >= 2**32:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 0 to 2**32-1")
+    return int(text)
+
+
 def scenario_list(text: str) -> list[str]:
     names = [part.strip() for part in text.split(",")]
     unknown = [name for name in names if name not in SCENARIOS]
@@ -115,7 +142,8 @@ EXIT_CODES = {
     EXIT_DONE: "done",
     EXIT_BAD_FLAGS: "a bad flag or value, named in one line",
     EXIT_TARGET: "a target is unreachable, is not one of these apps, both URLs serve the same"
-    " app, or --pin cannot keep the load tool on cores of its own",
+    " app (or, with --same-app, not that app, or one instance), the apps cannot be launched,"
+    " or --pin cannot keep the load tool on cores of its own",
     EXIT_LOAD_TOOL: "the load tool is missing (it says how to install it) or failed",
     EXIT_ERRORS: "a run's errors and non-2xx answers passed --max-error-rate (the report is"
     " still written, and says which run)",
@@ -145,13 +173,14 @@ class Parser(argparse.ArgumentParser):
 def parse(argv: list[str] | None = None) -> Plan:
     """The Plan the flags describe; a bad flag exits 2 with one line naming it.
 
-    A list's default is given as it is typed ("hello,json,io,cpu"): argparse reads it
+    A list's default is given as it is typed ("hello,json"): argparse reads it
     with the list's type, and --help shows it as written.
     """
     parser = Parser(
         prog="compare.sh",
-        description="Loads the Flask and the FastAPI app identically and reports their CPU"
-        " and RAM\ncost side by side.",
+        description="Loads the Flask and the FastAPI app identically and estimates what FastAPI"
+        " costs\nagainst Flask in CPU and RAM, each figure a ratio with its 95% confidence"
+        " interval\nacross independent launches of both apps.",
         epilog=exit_codes(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -167,7 +196,15 @@ def parse(argv: list[str] | None = None) -> Plan:
     add(
         "--launch",
         action="store_true",
-        help="start both apps here with ./up.sh (Unit where unitd is on PATH, else granian)",
+        help="start both apps here with ./up.sh (Unit where unitd is on PATH, else granian),"
+        " anew for every repeat",
+    )
+    add(
+        "--same-app",
+        choices=tuple(APP_NAMES),
+        help="an A/A comparison: this app against itself, two instances served the same way"
+        " (with --launch: on both ports; else --flask and --fastapi must serve it), to see"
+        " how often the estimates call a difference that does not exist",
     )
     add(
         "--workers",
@@ -176,35 +213,59 @@ def parse(argv: list[str] | None = None) -> Plan:
         default="1",
         help="with --launch: workers per app; several (1,2,4) make a worker sweep" + default,
     )
-    add("--tool", choices=loadtools.TOOLS, default="wrk", help="load generator" + default)
+    add(
+        "--tool",
+        choices=loadtools.TOOLS,
+        default="wrk",
+        help="load generator of the closed-loop capacity runs" + default,
+    )
     add(
         "--scenarios",
         metavar="NAME[,NAME...]",
         type=scenario_list,
-        default=",".join(SCENARIOS),
-        help="which endpoints to load" + default,
+        default=",".join(DEFAULT_SCENARIOS),
+        help=f"which endpoints to load, of {','.join(SCENARIOS)}" + default,
     )
     add(
         "--connections",
         metavar="N[,N...]",
         type=int_list,
         default="32",
-        help="one level or several (16,32,64,128,256,512: a connection sweep); with --rate,"
-        " the most connections the generator may open" + default,
+        help="connections of the closed-loop capacity runs, one level or several (16,32,64:"
+        " a sweep; capacity is the highest); the most the open-loop generator may open" + default,
     )
-    add(
+    rates = parser.add_mutually_exclusive_group()
+    rates.add_argument(
+        "--fractions",
+        metavar="F[,F...]",
+        type=fraction_list,
+        default=DEFAULT_FRACTIONS,
+        help="open-loop rates, as shares of the lower of the two apps' closed-loop capacity"
+        " measured in the first repeat; the same rates for both apps, and idle besides" + default,
+    )
+    rates.add_argument(
         "--rate",
         metavar="R[,R...]",
         type=float_list,
-        help="fixed request rates per second (e.g. 500 or 200,1000): both apps get the same"
-        " work from an open-loop generator, and are compared at equal load (default: as"
-        " fast as the apps answer, with --tool)",
+        help="open-loop rates in requests per second, instead of --fractions",
+    )
+    add(
+        "--arrivals",
+        choices=("poisson", "uniform"),
+        default="poisson",
+        help="open-loop arrivals: at random (poisson) or evenly spaced" + default,
+    )
+    add(
+        "--seed",
+        metavar="N",
+        type=seed,
+        help="the seed of the random arrivals, to repeat them (default: drawn, and reported)",
     )
     add(
         "--duration",
         metavar="S",
         type=positive_int,
-        default=10,
+        default=4,
         help="seconds of each counted run" + default,
     )
     add(
@@ -212,14 +273,16 @@ def parse(argv: list[str] | None = None) -> Plan:
         metavar="S",
         type=int,
         default=2,
-        help="seconds of load per app before counting, 0 for none" + default,
+        help="seconds of closed-loop load per app and scenario before counting, 0 for none"
+        + default,
     )
     add(
         "--repeats",
         metavar="N",
         type=positive_int,
-        default=3,
-        help="counted runs per app and level" + default,
+        default=DEFAULT_REPEATS,
+        help="independent repeats: with --launch each is a launch of both apps of its own;"
+        " against running apps, rounds against the same launch" + default,
     )
     add(
         "--poll",
@@ -284,11 +347,15 @@ def parse(argv: list[str] | None = None) -> Plan:
         flask_url=args.flask.rstrip("/"),
         fastapi_url=args.fastapi.rstrip("/"),
         launch=args.launch,
+        same_app=args.same_app,
         workers=args.workers,
         tool=args.tool,
         scenarios=args.scenarios,
         connections=args.connections,
-        rate=args.rate,
+        fractions=[] if args.rate else args.fractions,
+        rates=args.rate,
+        arrivals=args.arrivals,
+        seed=args.seed,
         duration_s=args.duration,
         warmup_s=args.warmup,
         repeats=args.repeats,

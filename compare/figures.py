@@ -1,0 +1,249 @@
+"""Each repeat's figures per app, from its runs: the cost line, capacity, latency at load, PSS.
+
+The cost line: the app's CPU (workers and server, less the observer's own) against the
+requests it served, over its idle run and its open-loop runs at fixed rates, both as
+rates over the same window (cores against requests per second). Its slope is the CPU per
+request at equal rates; its intercept, the CPU the app spends with nothing to do (its
+sampler, event loop and server), as % of a core. scipy fits it (least squares).
+
+Capacity is the closed-loop saturation throughput: the most requests per second of the
+--connections levels, labelled closed-loop wherever it appears.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from pydantic import BaseModel
+from scipy import stats
+
+from compare.loadtools import LoadResult
+from compare.run import Level, Run
+from compare.statistics import spread
+from compare.targets import APPS
+
+# The headline's figures, in the order the report gives them: (label, unit).
+HEADLINE = {
+    "cpu_ms_per_request": ("CPU per request at equal rates", "ms"),
+    "idle_cpu_percent": ("idle cost", "% of a core"),
+    "capacity_rps": ("capacity (closed loop)", "req/s"),
+    "p99_ms_at_half": ("p99 at 50% of capacity", "ms"),
+    "pss_mb": ("PSS", "MiB"),
+}
+HALF = 0.5  # the share of capacity the headline's latency is read at
+# The latency percentiles reported at each fixed rate: (name, LoadResult field).
+PERCENTILES = {"p50": "latency_p50_ms", "p99": "latency_p99_ms", "p99.9": "latency_p999_ms"}
+
+
+class Setting(NamedTuple):
+    """What one row of the headline is about."""
+
+    scenario: str
+    workers: int
+
+
+class CostLine(BaseModel):
+    """CPU against load for one app in one repeat."""
+
+    cpu_s_per_request: float  # slope
+    idle_cores: float  # intercept: cores kept busy with no request
+    r_squared: float
+    points: int
+
+
+def setting_label(row: dict, workers_swept: bool) -> str:
+    """How a report names a setting: its scenario, and its workers where they were swept."""
+    return f"{row['scenario']} w={row['workers']}" if workers_swept else row["scenario"]
+
+
+def settings(runs: Iterable[Run], scenarios: list[str]) -> list[Setting]:
+    """The scenarios and worker levels the runs cover, in the plan's order."""
+    found = {Setting(r.level.scenario, r.level.workers) for r in runs if r.level.scenario}
+    return sorted(found, key=lambda s: (s.workers, scenarios.index(s.scenario)))
+
+
+def in_setting(run: Run, setting: Setting) -> bool:
+    level = run.level
+    return level.workers == setting.workers and level.scenario in (setting.scenario, None)
+
+
+def cost_line(runs: list[Run]) -> CostLine | None:
+    """The line fitted to the idle and open-loop runs of one app in one repeat."""
+    points = [(r.served_per_s, r.net_cores) for r in runs if r.level.kind in ("idle", "open")]
+    if len({x for x, _ in points}) < 2:
+        return None
+    fit = stats.linregress([x for x, _ in points], [y for _, y in points])
+    return CostLine(
+        cpu_s_per_request=float(fit.slope),
+        idle_cores=float(fit.intercept),
+        r_squared=round(float(fit.rvalue) ** 2, 4) if len(points) > 2 else 1.0,
+        points=len(points),
+    )
+
+
+def capacity(runs: list[Run]) -> float | None:
+    """The closed-loop saturation throughput: the highest of the closed-loop runs' req/s."""
+    closed = [r.load.requests_per_s for r in runs if r.level.kind == "closed"]
+    return max(closed) if closed else None
+
+
+def open_levels(runs: Iterable[Run], setting: Setting) -> list[Level]:
+    """The fixed-rate levels of a setting, lowest rate first."""
+    found = {r.level for r in runs if r.level.kind == "open" and in_setting(r, setting)}
+    return sorted(found, key=lambda level: level.rate or 0)
+
+
+def half_level(runs: list[Run], setting: Setting) -> Level | None:
+    """The level the headline reads latency at: the one set at HALF of capacity, else the
+    rate nearest HALF of the lower capacity (the median over repeats)."""
+    levels = open_levels(runs, setting)
+    exact = [level for level in levels if level.fraction == HALF]
+    if exact or not levels:
+        return exact[0] if exact else None
+    lowest = []
+    for repeat in {r.repeat for r in runs}:
+        capacities = [capacity(of(runs, setting, app, repeat)) for app in APPS]
+        if None not in capacities:
+            lowest.append(min(capacities))
+    if not lowest:
+        return None
+    target = HALF * statistics.median(lowest)
+    return min(levels, key=lambda level: abs((level.rate or 0) - target))
+
+
+def of(runs: Iterable[Run], setting: Setting, app: str, repeat: int) -> list[Run]:
+    """One app's runs of a setting in one repeat, its idle run included."""
+    return [r for r in runs if r.app == app and r.repeat == repeat and in_setting(r, setting)]
+
+
+def pss_mb(runs: list[Run]) -> float | None:
+    """The highest PSS of the app during a setting's runs: the whole app's where /status
+    gives it, else its workers'."""
+    whole = [r.app_pss_mb_peak for r in runs if r.level.scenario]
+    if whole and None not in whole:
+        return max(whole)  # type: ignore[type-var]
+    workers = [r.pss_mb_peak for r in runs if r.level.scenario and r.pss_mb_peak is not None]
+    return max(workers) if workers else None
+
+
+def repeat_figures(runs: list[Run], half: Level | None) -> dict[str, float | None]:
+    """The headline figures of one app in one repeat, from its runs of one setting."""
+    line = cost_line(runs)
+    at_half = [r for r in runs if r.level == half]
+    return {
+        "cpu_ms_per_request": line.cpu_s_per_request * 1000 if line else None,
+        "idle_cpu_percent": line.idle_cores * 100 if line else None,
+        "capacity_rps": capacity(runs),
+        "p99_ms_at_half": at_half[0].load.latency_p99_ms if at_half else None,
+        "pss_mb": pss_mb(runs),
+    }
+
+
+def per_repeat(runs: list[Run], scenarios: list[str]) -> dict[Setting, dict[str, dict]]:
+    """Per setting, per headline figure, each app's values by repeat (None where a repeat
+    gave none): what the estimates are made of."""
+    repeats = sorted({r.repeat for r in runs})
+    figures: dict[Setting, dict[str, dict]] = {}
+    for setting in settings(runs, scenarios):
+        half = half_level(runs, setting)
+        values = {
+            app: [repeat_figures(of(runs, setting, app, repeat), half) for repeat in repeats]
+            for app in APPS
+        }
+        figures[setting] = {
+            name: {app: [one[name] for one in values[app]] for app in APPS} for name in HEADLINE
+        }
+    return figures
+
+
+def cost_lines(runs: list[Run], scenarios: list[str]) -> list[dict]:
+    """Every app's cost line in every repeat, per setting: the detail behind the slope."""
+    lines = []
+    for setting in settings(runs, scenarios):
+        for repeat in sorted({r.repeat for r in runs}):
+            for app in APPS:
+                line = cost_line(of(runs, setting, app, repeat))
+                lines.append(
+                    {
+                        **setting._asdict(),
+                        "app": app,
+                        "repeat": repeat,
+                        "line": line.model_dump() if line else None,
+                    }
+                )
+    return lines
+
+
+def latency_rows(
+    runs: list[Run], scenarios: list[str], floors: dict[Setting, dict[float, LoadResult]]
+) -> list[dict]:
+    """Per setting and fixed rate: each app's p50, p99 and p99.9 across the repeats, the runs
+    that missed the rate (their figures count, and are flagged), and openloop's own floor."""
+    rows = []
+    for setting in settings(runs, scenarios):
+        for level in open_levels(runs, setting):
+            at = [r for r in runs if r.level == level]
+            floor = floors.get(setting, {}).get(level.rate or 0.0)
+            rows.append(
+                {
+                    **setting._asdict(),
+                    "rate": level.rate,
+                    "fraction": level.fraction,
+                    "apps": {
+                        app: {
+                            **{
+                                name: spread([getattr(r.load, field) for r in at if r.app == app])
+                                for name, field in PERCENTILES.items()
+                            },
+                            "reached": spread([r.rate_reached for r in at if r.app == app]),
+                            "missed": sum(r.rate_missed for r in at if r.app == app),
+                            "errors": sum(r.load.errors for r in at if r.app == app),
+                        }
+                        for app in APPS
+                    },
+                    "floor": {name: getattr(floor, field) for name, field in PERCENTILES.items()}
+                    if floor
+                    else None,
+                }
+            )
+    return rows
+
+
+def capacity_rows(runs: list[Run], scenarios: list[str]) -> list[dict]:
+    """Per setting and --connections level, each app's closed-loop figures across the
+    repeats, beside what follows from its throughput alone: at saturation the CPU per
+    request is the cores kept busy over the req/s, and p50 about the connections over the
+    req/s (Little's law)."""
+    rows = []
+    for setting in settings(runs, scenarios):
+        levels = {r.level for r in runs if r.level.kind == "closed" and in_setting(r, setting)}
+        for level in sorted(levels, key=lambda level: level.connections or 0):
+            apps = {}
+            for app in APPS:
+                at = [r for r in runs if r.level == level and r.app == app]
+                apps[app] = {
+                    "requests_per_s": spread([r.load.requests_per_s for r in at]),
+                    "busy_percent": spread([100 * r.total_cpu_s / r.window_s for r in at]),
+                    "cpu_ms_per_request": spread([r.total_cpu_s_per_1k for r in at]),
+                    "cpu_ms_per_request_from_throughput": spread(
+                        [
+                            1000 * r.total_cpu_s / r.window_s / r.load.requests_per_s
+                            for r in at
+                            if r.load.requests_per_s
+                        ]
+                    ),
+                    "p50_ms": spread([r.load.latency_p50_ms for r in at]),
+                    "p50_ms_from_throughput": spread(
+                        [
+                            1000 * (level.connections or 0) / r.load.requests_per_s
+                            for r in at
+                            if r.load.requests_per_s
+                        ]
+                    ),
+                    "p99_ms": spread([r.load.latency_p99_ms for r in at]),
+                    "tool_bound": sum(r.tool_bound for r in at),
+                }
+            rows.append({**setting._asdict(), "connections": level.connections, "apps": apps})
+    return rows
