@@ -41,14 +41,30 @@ class LoadResult(BaseModel):
     duration_s: float
     errors: int  # connect, read and write errors and timeouts: no response at all
     non_2xx: int  # responses with a status outside 2xx (wrk: outside 2xx and 3xx)
+    # Closed-loop tools time answered requests only. openloop times every request from
+    # its due time, and counts each request without an answer (errors) as its timeout.
     latency_p50_ms: float | None
     latency_p90_ms: float | None
     latency_p99_ms: float | None
-    # openloop only: the fastest answer, how late its sends left (p99), and how many
-    # requests waited for a free connection
+    # openloop only (None from the others): the extremes and p99.9 of the same latencies,
+    # how late its sends left (p99), and how many requests waited for a free connection
     latency_min_ms: float | None = None
+    latency_p999_ms: float | None = None
+    latency_max_ms: float | None = None
     send_lag_p99_ms: float | None = None
     waited_for_connection: int | None = None
+    errors_by_kind: dict[str, int] | None = None  # "timeout", "unfinished at the end", ...
+    # openloop only: how its due times were drawn (poisson or uniform; the seed repeats a
+    # poisson schedule), their rate, the rate it wrote them at, and its own CPU seconds
+    arrivals: str | None = None
+    seed: int | None = None
+    rate_scheduled: float | None = None
+    rate_sent: float | None = None
+    generator_cpu_s: float | None = None
+    # openloop only: it wrote its requests at under 98% of the schedule's rate, so the
+    # asked rate was not sent: its own CPU, or all connections held by a slow server
+    # (waited_for_connection). Its figures stand, for what was sent.
+    generator_missed: bool | None = None
 
     @property
     def generator_late(self) -> bool:
@@ -85,26 +101,36 @@ def require(tool: str) -> str:
 
 
 def command(
-    tool: str, url: str, connections: int, duration_s: int, threads: int, rate: float | None = None
+    tool: str,
+    url: str,
+    connections: int,
+    duration_s: float,
+    threads: int,
+    rate: float | None = None,
+    arrivals: str = "poisson",
+    seed: int | None = None,
 ) -> list[str]:
     """The command line of a run of duration_s seconds at `connections` concurrent connections
-    (with openloop: at `rate` requests per second, on at most `connections`)."""
+    (with openloop: at `rate` requests per second, on at most `connections`, arriving at
+    random (poisson, from `seed`: None lets openloop draw one and print it) or evenly)."""
     if tool == OPEN_LOOP:
         return [
             sys.executable,
             str(OPEN_LOOP_SCRIPT),
             url,
             f"--rate={rate:g}",
-            f"--duration={duration_s}",
+            f"--duration={duration_s:g}",
             f"--connections={connections}",
             f"--timeout={TIMEOUT_S}",
+            f"--arrivals={arrivals}",
+            *([] if seed is None else [f"--seed={seed}"]),
         ]
     if tool == "wrk":
         return [
             "wrk",
             f"--threads={min(threads, connections)}",
             f"--connections={connections}",
-            f"--duration={duration_s}s",
+            f"--duration={duration_s:g}s",
             f"--timeout={TIMEOUT_S}s",
             "--latency",
             url,
@@ -119,12 +145,12 @@ def command(
             "-q",
             f"-s{TIMEOUT_S}",
             f"-c{connections}",
-            f"-t{duration_s}",
+            f"-t{duration_s:g}",
             "-n100000000",
             url,
         ]
     if tool == "hey":
-        return ["hey", f"-z={duration_s}s", f"-c={connections}", f"-t={TIMEOUT_S}", url]
+        return ["hey", f"-z={duration_s:g}s", f"-c={connections}", f"-t={TIMEOUT_S}", url]
     raise ValueError(f"unknown load tool {tool!r}")
 
 

@@ -1,6 +1,7 @@
 """An open-loop HTTP load generator: GET requests at a fixed rate, whatever the answers.
 
     python compare/openloop.py URL --rate R --duration S [--connections C] [--timeout T]
+        [--arrivals poisson|uniform] [--seed N]
 
 Why it exists: to compare two apps at the same request rate, the load must
 arrive at that rate however each app answers. Closed-loop tools (wrk, ab,
@@ -12,61 +13,80 @@ oha, k6) are in no registry this project reaches (PyPI, Debian, npm), and
 Debian's httperf busy-spins a whole core and prints no percentiles. So this
 one is ours, used only for fixed-rate runs; saturation runs keep wrk, ab, hey.
 
-How it works: request i is due at start + i/R, whatever happened to earlier
-ones. A due request takes an idle keep-alive HTTP/1.1 connection, or opens a
-new one while fewer than C are open, or else waits for one to free up.
-Latency runs from the request's due time, not from when it was sent, to the
-end of its response (as wrk2 measures), so a stalled server, a full pool or a
-late generator all show in it. Requests still unanswered when the schedule
-ends get up to --timeout more to finish; the rest count as errors, so a slow
-server cannot hide its queue. A request unanswered --timeout after it was
-sent also counts as an error (its connection is dropped). The event loop
-waits to the microsecond (epoll alone rounds up to the millisecond, which
-would add up to 1 ms to every latency). Linux only, as the project is.
+How it works: each request has a due time, whatever happened to earlier ones.
+By default the due times are random, as real arrivals are: a Poisson process
+of rate R over the S seconds (exponential gaps of mean 1/R, drawn by a
+generator seeded with --seed; the seed is printed, and the same seed sends the
+same schedule again). --arrivals=uniform spaces them evenly instead, request i
+at i/R, which hides the queueing that bursts cause. A due request takes an
+idle keep-alive HTTP/1.1 connection, or opens a new one while fewer than C are
+open, or else waits for one to free up. Latency runs from the request's due
+time, not from when it was sent, to the end of its response (as wrk2
+measures), so a stalled server, a full pool or a late generator all show in
+it. Requests still unanswered when the schedule ends get up to --timeout more
+to finish; the rest count as errors, so a slow server cannot hide its queue. A
+request unanswered --timeout after it was sent also counts as an error (its
+connection is dropped). The event loop waits to the microsecond (epoll alone
+rounds up to the millisecond, which would add up to 1 ms to every latency).
+Linux only, as the project is. Its own floor, its latency against a server
+that does nothing, is measured by compare/floor.py.
 
 Output, one JSON object on stdout. FastAPI's /json under granian (./up.sh),
 on this project's busy, shared 2-core machine:
 
-    $ python3 compare/openloop.py http://127.0.0.1:35755/json --rate 1000 --duration 5 \
+    $ python3 compare/openloop.py http://127.0.0.1:38029/json --rate 1000 --duration 5 \
         | python3 -m json.tool
     {
-        "url": "http://127.0.0.1:35755/json",
+        "url": "http://127.0.0.1:38029/json",
+        "arrivals": "poisson",
+        "seed": 762077580,
         "rate_asked": 1000.0,
-        "rate_sent": 1000.0,
-        "rate_achieved": 999.85,
+        "rate_scheduled": 1013.0,
+        "rate_sent": 1013.0,
+        "rate_achieved": 1012.78,
+        "generator_missed": false,
         "duration_s": 5.001,
-        "scheduled": 5000,
-        "sent": 5000,
-        "requests": 5000,
+        "scheduled": 5065,
+        "sent": 5065,
+        "requests": 5065,
         "errors": 0,
         "non_2xx": 0,
-        "latency_min_ms": 0.325,
-        "latency_p50_ms": 0.619,
-        "latency_p90_ms": 1.329,
-        "latency_p99_ms": 14.83,
-        "latency_max_ms": 62.377,
-        "send_lag_p50_ms": 0.12,
-        "send_lag_p99_ms": 1.624,
-        "send_lag_max_ms": 8.92,
+        "latency_min_ms": 0.276,
+        "latency_p50_ms": 0.71,
+        "latency_p90_ms": 2.942,
+        "latency_p99_ms": 7.079,
+        "latency_p999_ms": 9.902,
+        "latency_max_ms": 11.429,
+        "send_lag_p50_ms": 0.119,
+        "send_lag_p99_ms": 2.973,
+        "send_lag_max_ms": 4.991,
         "waited_for_connection": 0,
         "connections": 64,
-        "connections_opened": 61,
+        "connections_opened": 14,
         "timeout_s": 10.0,
-        "generator_cpu_s": 0.904,
+        "generator_cpu_s": 0.838,
         "errors_by_kind": {}
     }
 
+- arrivals, seed: how the due times were drawn (seed null for uniform ones).
 - requests: responses received, any status; errors: requests without one
   (connect or read error, closed connection, bad HTTP, timeout, unfinished),
   by kind in errors_by_kind; non_2xx: responses outside 2xx.
-  requests + errors = scheduled (= ceil(R x S)); sent counts requests written.
+  requests + errors = scheduled (Poisson: random, about R x S; uniform:
+  ceil(R x S)); sent counts requests written.
 - duration_s: from the first due time to the last response, at least S;
   rate_achieved = requests / duration_s, so a server that falls behind and
-  answers its queue late gets its real rate. rate_sent: requests written per
-  second of the sending window (S, or up to the last write where that is later).
-- latency_*_ms: exact nearest-rank percentiles of every response's latency
-  (the smallest recorded value with at least p% of all at or below it), the
-  same for min (p0) to max (p100); null without responses.
+  answers its queue late gets its real rate. rate_scheduled = scheduled / S.
+  rate_sent: requests written per second of the sending window (S, or up to
+  the last write where that is later). generator_missed: rate_sent fell under
+  98% of rate_scheduled, so the asked rate was not sent (this process short of
+  CPU, or all C connections held by a slow server: waited_for_connection); the
+  figures stand for what was sent.
+- latency_*_ms: exact nearest-rank percentiles (the smallest value with at
+  least p% of all at or below it), min (p0), p50, p90, p99, p99.9 and max
+  (p100), of every scheduled request's latency. None is left out: a request
+  without an answer (errors) counts as its timeout, or as long as it had
+  waited since its due time where that is longer; null when nothing was due.
 - send_lag_*_ms (same percentiles): how late requests were written against
   their due time, on this process's monotonic clock. It holds the generator's
   own lateness (timer wake-up, a busy event loop: the figure to watch for
@@ -85,6 +105,7 @@ import argparse
 import asyncio
 import json
 import math
+import random
 import select
 import selectors
 import socket
@@ -98,6 +119,9 @@ from urllib.parse import urlsplit
 UNREACHABLE = 3
 MAX_REQUESTS = 5_000_000  # per run: every latency is kept to the end
 NO_BODY_STATUSES = (204, 304)
+ARRIVALS = ("poisson", "uniform")
+# A run that wrote its requests at less than this share of its schedule's rate missed it.
+SENT_SHARE = 0.98
 
 
 class ProtocolError(Exception):
@@ -115,13 +139,39 @@ class Target:
 @dataclass(frozen=True)
 class Schedule:
     """What one run sends: GETs of `target` at `rate` for `duration_s`, on at most
-    `connections`, each given `timeout_s`."""
+    `connections`, each given `timeout_s`; their due times drawn by `arrivals` from `seed`."""
 
     target: Target
     rate: float  # requests per second
     duration_s: float
     connections: int
     timeout_s: float
+    arrivals: str = "poisson"  # one of ARRIVALS
+    seed: int | None = None  # of the Poisson arrivals; None for uniform ones
+
+    def due_offsets(self) -> array:
+        return due_offsets(self.rate, self.duration_s, self.arrivals, self.seed)
+
+
+def due_offsets(rate: float, duration_s: float, arrivals: str, seed: int | None) -> array:
+    """The seconds after the start at which each request is due, in order.
+
+    poisson: a Poisson process of `rate` over [0, duration_s), the gaps drawn from the
+    exponential distribution of mean 1/rate by a generator seeded with `seed` (the same
+    seed, the same schedule); their count is random, about rate x duration_s.
+    uniform: request i at exactly i/rate, ceil(rate x duration_s) of them.
+    """
+    if arrivals == "uniform":
+        return array("d", (i / rate for i in range(math.ceil(rate * duration_s))))
+    if arrivals != "poisson":
+        raise ValueError(f"arrivals must be one of {ARRIVALS}, not {arrivals!r}")
+    gap = random.Random(seed).expovariate
+    offsets = array("d")
+    due = gap(rate)
+    while due < duration_s:
+        offsets.append(due)
+        due += gap(rate)
+    return offsets
 
 
 # --- command line --------------------------------------------------------------------
@@ -160,6 +210,16 @@ def connection_count(text: str) -> int:
     return value
 
 
+def seed_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"must be 0 to 2**64-1: {text!r}")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> Schedule:
     parser = argparse.ArgumentParser(
         prog="openloop.py",
@@ -181,12 +241,32 @@ def parse_args(argv: list[str] | None = None) -> Schedule:
         default=10.0,
         help="seconds a request may take (%(default)s)",
     )
+    add(
+        "--arrivals",
+        choices=ARRIVALS,
+        default="poisson",
+        help="random (Poisson) arrivals at the rate, or evenly spaced (%(default)s)",
+    )
+    add(
+        "--seed",
+        type=seed_number,
+        help="seed of the Poisson arrivals, to repeat a run's schedule (default: a random one,"
+        " printed in the output)",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.rate * args.duration <= MAX_REQUESTS:
         parser.error(
             f"argument --rate: --rate x --duration must give 1 to {MAX_REQUESTS:,} requests"
         )
-    return Schedule(args.url, args.rate, args.duration, args.connections, args.timeout)
+    if args.arrivals == "uniform":
+        if args.seed is not None:
+            parser.error("argument --seed: only --arrivals=poisson draws its arrivals")
+        seed = None
+    else:
+        seed = random.SystemRandom().randrange(2**32) if args.seed is None else args.seed
+    return Schedule(
+        args.url, args.rate, args.duration, args.connections, args.timeout, args.arrivals, seed
+    )
 
 
 # --- HTTP/1.1 responses --------------------------------------------------------------
@@ -262,9 +342,13 @@ class Unreachable(Exception):
 @dataclass
 class Result:
     url: str
+    arrivals: str
+    seed: int | None
     rate_asked: float
+    rate_scheduled: float
     rate_sent: float
     rate_achieved: float
+    generator_missed: bool
     duration_s: float
     scheduled: int
     sent: int
@@ -275,6 +359,7 @@ class Result:
     latency_p50_ms: float | None
     latency_p90_ms: float | None
     latency_p99_ms: float | None
+    latency_p999_ms: float | None
     latency_max_ms: float | None
     send_lag_p50_ms: float | None
     send_lag_p99_ms: float | None
@@ -288,8 +373,12 @@ class Result:
 
 
 def percentile(ordered: list[float], percent: float) -> float:
-    """Nearest rank: the smallest value with at least `percent`% of `ordered` at or below it."""
-    rank = math.ceil(percent / 100 * len(ordered))
+    """Nearest rank: the smallest value with at least `percent`% of `ordered` at or below it.
+
+    The rank is counted in whole thousandths of a percent: in floating point 99.9% of
+    1,000 is 999.0000000000001, whose ceiling would be the maximum.
+    """
+    rank = -(-round(percent * 1000) * len(ordered) // 100_000)
     return ordered[max(rank, 1) - 1]
 
 
@@ -306,14 +395,14 @@ class Generator:
         self.loop = asyncio.get_running_loop()
         self.clock = self.loop.time
         self.request = schedule.target.request
-        self.scheduled = math.ceil(schedule.rate * schedule.duration_s)
+        self.offsets = schedule.due_offsets()
         self.address = schedule.target.host
         self.latencies = array("d")  # seconds from due time to the end of the response
+        self.failed = array("d")  # likewise for requests without one: at least timeout_s
         self.send_lags = array("d")  # seconds from due time to the write
         self.errors: Counter[str] = Counter()
         self.non_2xx = 0
         self.sent = 0
-        self.outstanding = 0  # dispatched, neither answered nor failed yet
         self.open = 0
         self.opened = 0
         self.waited = 0
@@ -337,9 +426,11 @@ class Generator:
         self.expired.add(writer)
         writer.transport.abort()
 
-    def fail(self, kind: str) -> None:
+    def fail(self, kind: str, due: float) -> None:
+        """A request ends without an answer: it counts as its timeout, or as long as it
+        has waited since its due time where that is longer."""
         self.errors[kind] += 1
-        self.outstanding -= 1
+        self.failed.append(max(self.schedule.timeout_s, self.clock() - due))
 
     async def connection(
         self, due: float | None, streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None
@@ -367,7 +458,7 @@ class Generator:
                         reader, writer = await self.connect()
                     except (OSError, TimeoutError) as error:
                         reader = writer = None
-                        self.fail(f"connect: {type(error).__name__}")
+                        self.fail(f"connect: {type(error).__name__}", due)
                         due = None
                         continue
                 sent = clock()
@@ -391,14 +482,13 @@ class Generator:
                     else:
                         kind = f"read: {type(error).__name__}"
                     reader = writer = None
-                    self.fail(kind)
+                    self.fail(kind, due)
                     due = None
                     continue
                 timer.cancel()
                 end = clock()
                 latencies.append(end - due)
                 self.last_response = end
-                self.outstanding -= 1
                 if not 200 <= status < 300:
                     self.non_2xx += 1
                 if not keep_alive or writer in self.expired:
@@ -406,6 +496,10 @@ class Generator:
                     writer.close()
                     reader = writer = None
                 due = None
+        except asyncio.CancelledError:  # the run is over: a request still in hand failed
+            if due is not None:
+                self.fail("unfinished at the end", due)
+            raise
         finally:
             self.open -= 1
             if writer is not None:
@@ -422,7 +516,6 @@ class Generator:
         task.add_done_callback(self.tasks.discard)
 
     def dispatch(self, due: float) -> None:
-        self.outstanding += 1
         if self.idle:
             self.idle.pop().set_result(due)
         elif self.open < self.schedule.connections:
@@ -432,16 +525,16 @@ class Generator:
             self.waited += 1
 
     async def dispatch_on_schedule(self) -> None:
-        """Dispatch request i at start + i/rate, all that are due at each wake-up."""
-        clock, rate, scheduled = self.clock, self.schedule.rate, self.scheduled
-        dispatched = 0
+        """Dispatch each request at start + its offset, all that are due at each wake-up."""
+        clock, start, offsets = self.clock, self.start, self.offsets
+        scheduled, dispatched = len(offsets), 0
         while dispatched < scheduled:
-            due_now = min(scheduled, int((clock() - self.start) * rate) + 1)
-            while dispatched < due_now:
-                self.dispatch(self.start + dispatched / rate)
+            now = clock() - start
+            while dispatched < scheduled and offsets[dispatched] <= now:
+                self.dispatch(start + offsets[dispatched])
                 dispatched += 1
             if dispatched < scheduled:
-                await asyncio.sleep(self.start + dispatched / rate - clock())
+                await asyncio.sleep(start + offsets[dispatched] - clock())
 
     async def run(self) -> Result:
         schedule = self.schedule
@@ -470,32 +563,41 @@ class Generator:
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
-        if self.outstanding:
-            self.errors["unfinished at the end"] += self.outstanding
+        while self.waiting:  # due, but no connection came free for them in time
+            self.fail("unfinished at the end", self.waiting.popleft())
         cpu_s = time.process_time() - cpu_start
         return self.result(cpu_s)
 
     def result(self, cpu_s: float) -> Result:
         schedule = self.schedule
-        latencies = sorted(self.latencies)
+        # Every request counts in the percentiles: those without an answer at their timeout.
+        latencies = sorted(self.latencies + self.failed)
         lags = sorted(self.send_lags)
+        scheduled = len(self.offsets)
         duration_s = max(schedule.duration_s, self.last_response - self.start)
         send_window_s = max(schedule.duration_s, self.last_send - self.start)
+        rate_scheduled = scheduled / schedule.duration_s
+        rate_sent = self.sent / send_window_s
         return Result(
             url=schedule.target.url,
+            arrivals=schedule.arrivals,
+            seed=schedule.seed,
             rate_asked=schedule.rate,
-            rate_sent=round(self.sent / send_window_s, 2),
-            rate_achieved=round(len(latencies) / duration_s, 2),
+            rate_scheduled=round(rate_scheduled, 2),
+            rate_sent=round(rate_sent, 2),
+            rate_achieved=round(len(self.latencies) / duration_s, 2),
+            generator_missed=rate_sent < SENT_SHARE * rate_scheduled,
             duration_s=round(duration_s, 3),
-            scheduled=self.scheduled,
+            scheduled=scheduled,
             sent=self.sent,
-            requests=len(latencies),
+            requests=len(self.latencies),
             errors=sum(self.errors.values()),
             non_2xx=self.non_2xx,
             latency_min_ms=ms(latencies, 0),
             latency_p50_ms=ms(latencies, 50),
             latency_p90_ms=ms(latencies, 90),
             latency_p99_ms=ms(latencies, 99),
+            latency_p999_ms=ms(latencies, 99.9),
             latency_max_ms=ms(latencies, 100),
             send_lag_p50_ms=ms(lags, 50),
             send_lag_p99_ms=ms(lags, 99),

@@ -1,11 +1,14 @@
 """Parsers of wrk, ab and hey, on outputs captured from real runs against these apps."""
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from compare import loadtools
+from compare.floor import trivial_server
 from compare.loadtools import LoadToolError, parse_output
+from compare.openloop import due_offsets
 
 CAPTURED = Path(__file__).parent / "captured"
 
@@ -102,6 +105,34 @@ def test_commands_run_for_the_duration_at_the_connections(tool, duration_flag, c
     argv = loadtools.command(tool, "http://localhost/json", 32, 7, threads=2)
     assert argv[0] == tool and argv[-1] == "http://localhost/json"
     assert duration_flag in argv and connections_flag in argv
+
+
+def test_openloop_runs_with_its_arrivals_and_seed_and_every_figure_is_read():
+    with trivial_server() as url:
+        argv = loadtools.command(loadtools.OPEN_LOOP, url, 8, 1, 1, rate=50, seed=3)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert "--arrivals=poisson" in argv and "--seed=3" in argv
+    result = parse_output(loadtools.OPEN_LOOP, done.stdout)
+    scheduled = len(due_offsets(50, 1, "poisson", 3))
+    assert (result.arrivals, result.seed, result.requests, result.errors) == (
+        "poisson",
+        3,
+        scheduled,
+        0,
+    )
+    assert result.rate_scheduled == scheduled and result.rate_sent > 0
+    assert result.errors_by_kind == {}
+    assert result.generator_missed is (result.rate_sent < 0.98 * result.rate_scheduled)
+    assert result.generator_cpu_s > 0
+    assert result.latency_min_ms <= result.latency_p999_ms <= result.latency_max_ms
+    uniform = loadtools.command(loadtools.OPEN_LOOP, url, 8, 1.5, 1, rate=50, arrivals="uniform")
+    assert "--arrivals=uniform" in uniform and "--duration=1.5" in uniform
+    assert not any(arg.startswith("--seed") for arg in uniform)
+
+
+def test_closed_loop_tools_leave_the_open_loop_figures_empty():
+    result = parse_output("wrk", captured("wrk_ok"))
+    assert (result.latency_p999_ms, result.arrivals, result.generator_missed) == (None, None, None)
 
 
 def test_missing_tool_says_how_to_install_it(monkeypatch):

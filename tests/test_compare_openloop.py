@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import statistics
 import subprocess
@@ -14,8 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from scipy import stats
 
-from compare.openloop import percentile
+from compare.openloop import due_offsets, percentile
 from serve.ports import free_port
 
 OPENLOOP = Path(__file__).resolve().parent.parent / "compare" / "openloop.py"
@@ -155,11 +157,59 @@ def test_percentile_is_the_nearest_rank():
     values = [float(v) for v in range(1, 101)]  # 1..100
     assert [percentile(values, p) for p in (0, 1, 50, 90, 99, 100)] == [1, 1, 50, 90, 99, 100]
     assert [percentile([7.0, 9.0], p) for p in (0, 50, 51, 100)] == [7, 7, 9, 9]
+    # p99.9 of 1,000 values is the 999th, not the largest (99.9 / 100 x 1000 > 999 in floats).
+    thousand = [float(v) for v in range(1, 1001)]
+    assert [percentile(thousand, p) for p in (99.9, 99.99, 100)] == [999, 1000, 1000]
+    assert percentile([float(v) for v in range(1, 3001)], 99.9) == 2997
+
+
+@pytest.mark.parametrize("seed", [1, 2024, 2**63 + 5])
+def test_poisson_arrivals_have_exponential_gaps_of_mean_one_over_the_rate(seed):
+    rate, duration_s = 1000.0, 30.0
+    offsets = list(due_offsets(rate, duration_s, "poisson", seed))
+    assert offsets == sorted(offsets)
+    assert offsets[0] > 0 and offsets[-1] < duration_s
+    # Their count is Poisson of mean rate x duration: 30,000 +- 4 standard deviations.
+    assert abs(len(offsets) - rate * duration_s) < 4 * (rate * duration_s) ** 0.5
+    gaps = [b - a for a, b in zip([0.0, *offsets], offsets, strict=False)]
+    # The mean gap is 1/rate within 4 standard errors (the exponential's sd is its mean).
+    assert abs(statistics.fmean(gaps) * rate - 1) < 4 / len(gaps) ** 0.5
+    # The whole distribution, not just its mean: Kolmogorov-Smirnov against the exponential.
+    assert stats.kstest(gaps, stats.expon(scale=1 / rate).cdf).pvalue > 0.001
+    # Even spacing would be refused at once: all its gaps are the mean.
+    even = list(due_offsets(rate, 1, "uniform", None))
+    even_gaps = [b - a for a, b in itertools.pairwise(even)]
+    assert stats.kstest(even_gaps, stats.expon(scale=1 / rate).cdf).pvalue < 1e-6
+
+
+def test_the_seed_repeats_the_schedule_and_another_seed_changes_it():
+    first = due_offsets(500, 2, "poisson", 7)
+    assert first == due_offsets(500, 2, "poisson", 7)
+    assert first != due_offsets(500, 2, "poisson", 8)
+
+
+def test_uniform_arrivals_are_evenly_spaced_from_zero():
+    assert list(due_offsets(4, 1.1, "uniform", None)) == [0, 0.25, 0.5, 0.75, 1.0]
+    assert len(due_offsets(1000, 3, "uniform", None)) == 3000
+
+
+def test_a_run_prints_its_seed_and_the_same_seed_sends_the_same_schedule():
+    with LoopbackServer(lambda i, t: (0, OK, False)) as server:
+        first = load(server.url, 200, 1, "--seed=99")
+        again = load(server.url, 200, 1, "--seed=99")
+        drawn = [load(server.url, 200, 1) for _ in range(2)]
+    assert (first["arrivals"], first["seed"], again["seed"]) == ("poisson", 99, 99)
+    assert first["scheduled"] == again["scheduled"]
+    assert first["scheduled"] == len(due_offsets(200, 1, "poisson", 99))
+    assert first["rate_scheduled"] == pytest.approx(first["scheduled"] / 1, abs=0.01)
+    # Without --seed one is drawn at random, and printed so the run can be repeated.
+    assert all(isinstance(run["seed"], int) for run in drawn)
+    assert drawn[0]["seed"] != drawn[1]["seed"]
 
 
 def test_reaches_the_asked_rate_against_a_fast_server():
     with LoopbackServer(lambda i, t: (0, OK, False)) as server:
-        result = load(server.url, 1000, 3)
+        result = load(server.url, 1000, 3, "--arrivals=uniform")
     assert result["scheduled"] == result["sent"] == result["requests"] == 3000
     assert (result["errors"], result["non_2xx"]) == (0, 0)
     assert server.done["answered"] == 3000
@@ -173,17 +223,20 @@ def test_reaches_the_asked_rate_against_a_fast_server():
     assert statistics.median(counts) == pytest.approx(100, rel=0.05)
     low_quartile, _, high_quartile = statistics.quantiles(counts, n=4)
     assert 90 <= low_quartile <= high_quartile <= 110
-    assert result["rate_asked"] == 1000
+    assert result["rate_asked"] == result["rate_scheduled"] == 1000
+    assert (result["arrivals"], result["seed"]) == ("uniform", None)
     assert result["connections_opened"] <= result["connections"] == 64
     for name in ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "send_lag_p99_ms"):
         assert result[name] > 0
-    assert result["latency_p50_ms"] <= result["latency_p90_ms"] <= result["latency_p99_ms"]
+    latencies = [result[f"latency_{p}_ms"] for p in ("min", "p50", "p90", "p99", "p999", "max")]
+    assert latencies == sorted(latencies)
     assert result["generator_cpu_s"] > 0
+    assert result["generator_missed"] is (result["rate_sent"] < 0.98 * result["rate_scheduled"])
 
 
 def test_latency_includes_the_servers_delay_and_the_last_answers_count():
     with LoopbackServer(lambda i, t: (0.2, OK, False)) as server:
-        result = load(server.url, 100, 1)
+        result = load(server.url, 100, 1, "--arrivals=uniform")
     assert result["latency_min_ms"] >= 200
     # The requests sent in the last 0.2 s were answered after the schedule ended.
     assert result["requests"] == server.done["answered"] == 100
@@ -200,7 +253,7 @@ def test_a_stall_shows_in_the_p99_as_open_loop():
         return (1.1 - elapsed_s if 0.8 <= elapsed_s < 1.1 else 0, OK, False)
 
     with LoopbackServer(stall) as server:
-        result = load(server.url, 400, 2, "--connections=4")
+        result = load(server.url, 400, 2, "--connections=4", "--arrivals=uniform")
     assert result["requests"] == server.done["answered"] == 800
     # 120 requests fall in the window, 15% of the run: the 8 of the top 1% came
     # first in it and waited most of the 300 ms.
@@ -222,7 +275,7 @@ def test_non_2xx_answers_and_dropped_requests_are_counted():
         return (0, unavailable if i % 3 == 1 else OK, False)
 
     with LoopbackServer(mixed) as server:
-        result = load(server.url, 200, 1)
+        result = load(server.url, 200, 1, "--arrivals=uniform")
     assert result["requests"] == server.done["answered"]
     assert result["non_2xx"] == server.done["503"] > 0
     assert result["errors"] == server.done["dropped"] == 40
@@ -238,7 +291,7 @@ def test_refused_connections_are_errors():
         return (0, closing if i < 10 else None, True)
 
     with LoopbackServer(ten_answers, listen_for=10) as server:
-        result = load(server.url, 50, 1)
+        result = load(server.url, 50, 1, "--arrivals=uniform")
     assert result["requests"] == server.done["answered"] == 10
     assert result["errors"] == 40
     assert "connect: ConnectionRefusedError" in result["errors_by_kind"]
@@ -262,7 +315,7 @@ def test_refused_connections_are_errors():
 )
 def test_every_framing_of_an_answer_is_read_whole(response, close, keeps_connections):
     with LoopbackServer(lambda i, t: (0, response, close)) as server:
-        result = load(server.url, 100, 1)
+        result = load(server.url, 100, 1, "--arrivals=uniform")
     assert (result["requests"], result["errors"]) == (100, 0)
     if keeps_connections:  # the next answer on a connection parsed too: one carried two
         assert result["connections_opened"] < 100
@@ -272,10 +325,41 @@ def test_every_framing_of_an_answer_is_read_whole(response, close, keeps_connect
 
 def test_an_answer_that_is_not_http_is_an_error():
     with LoopbackServer(lambda i, t: (0, b"SSH-2.0-x\r\n\r\n", False)) as server:
-        result = load(server.url, 20, 1)
+        result = load(server.url, 20, 1, "--arrivals=uniform")
     assert (result["requests"], result["errors"]) == (0, 20)
     assert list(result["errors_by_kind"]) == ["bad HTTP: not an HTTP/1.x status line: b'SSH-2.0-x'"]
-    assert result["latency_p50_ms"] is None
+    # No answer at all: every request counts as its timeout.
+    assert result["latency_min_ms"] == result["latency_max_ms"] == 10_000
+
+
+def test_requests_without_an_answer_count_as_their_timeout_in_the_percentiles():
+    """One connection and a server that never answers: the first requests time out,
+    the rest wait for the connection until the run ends. None is left out: every one
+    counts at its timeout or more, and the counts say which is which."""
+    with LoopbackServer(lambda i, t: (3600, OK, False)) as server:
+        result = load(server.url, 20, 1, "--timeout=0.4", "--connections=1", "--arrivals=uniform")
+    assert (result["requests"], result["errors"], result["scheduled"]) == (0, 20, 20)
+    assert set(result["errors_by_kind"]) == {"timeout", "unfinished at the end"}
+    assert result["errors_by_kind"]["timeout"] >= 1
+    assert result["latency_min_ms"] >= 400
+    assert result["latency_p50_ms"] >= 400
+    # The last of them were due near the end of the 1 s schedule and waited to its end.
+    assert result["latency_max_ms"] >= 400
+    # Its requests went out one per timeout, not at 20 a second: the rate was not sent.
+    assert result["generator_missed"] is True
+    assert result["rate_sent"] < 0.98 * result["rate_scheduled"]
+
+
+def test_answered_and_failed_requests_share_the_percentiles():
+    def every_fourth_dropped(i: int, elapsed_s: float) -> Action:
+        return (0, None if i % 4 == 3 else OK, False)
+
+    with LoopbackServer(every_fourth_dropped) as server:
+        result = load(server.url, 100, 1, "--arrivals=uniform", "--timeout=2")
+    assert (result["requests"], result["errors"]) == (75, 25)
+    # A quarter failed: p50 is an answer, p90 a failure counted as its 2 s timeout.
+    assert result["latency_p50_ms"] < 2000
+    assert result["latency_p90_ms"] == result["latency_max_ms"] == 2000
 
 
 def test_unanswered_requests_time_out_and_the_run_still_ends():
@@ -284,7 +368,7 @@ def test_unanswered_requests_time_out_and_the_run_still_ends():
 
     started = time.monotonic()
     with LoopbackServer(silent_after_five) as server:
-        result = load(server.url, 20, 1, "--timeout=0.5")
+        result = load(server.url, 20, 1, "--timeout=0.5", "--arrivals=uniform")
     assert time.monotonic() - started < 1 + 0.5 + 5
     assert (result["requests"], result["errors"]) == (5, 15)
     assert server.done["answered"] == 5
@@ -332,5 +416,5 @@ def test_both_apps_under_granian_hold_the_rate(served_factory):
     for app, url in served.urls.items():
         result = load(f"{url}/json", 200, 2)
         assert (result["errors"], result["non_2xx"]) == (0, 0), app
-        assert result["requests"] == result["scheduled"] == 400, app
+        assert result["requests"] == result["scheduled"] > 0, app
         assert_every_delay_is_accounted_for(result, 2)
