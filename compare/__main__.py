@@ -163,9 +163,10 @@ def compare(plan: Plan, console: Console) -> int:
     origin = time.monotonic()
     runner_start = time.process_time()
     load_s, rest_s = planned_seconds(plan)
+    total_s = load_s + rest_s
     console.print(
-        f"compare: about {(load_s + rest_s) / 60:.0f} min: {load_s / 60:.1f} min of load"
-        f" ({load_s:,.0f} s) and about {rest_s:,.0f} s of"
+        f"compare: about {f'{total_s / 60:.0f} min' if total_s >= 90 else f'{total_s:.0f} s'}:"
+        f" {load_s:,.0f} s of load and about {rest_s:,.0f} s of"
         f" {'launches, ' if plan.launch else ''}/status and set-up"
     )
     columns = [
@@ -225,7 +226,12 @@ def compare(plan: Plan, console: Console) -> int:
     env["wall_s"] = round(time.monotonic() - origin, 1)
     env["seed"] = procedure.seed
     env["observer"] = observer(runs)
-    env["notes"] = [*procedure.notes, *flagged(runs, plan)]
+    shared = ["the load tool and the apps shared cores: latency and req/s then measure both"]
+    env["notes"] = [
+        *(shared if env["pinning"].startswith("shared") else []),
+        *procedure.notes,
+        *flagged(runs, plan),
+    ]
     data = report.assemble(runs, plan.scenarios, plan.names, procedure.floors)
     paths = report.write(plan.out, env, data, runs)
     report.print_table(console, env, data)

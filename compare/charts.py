@@ -18,6 +18,7 @@ from compare.targets import APPS
 COLORS = {"flask": "#1f77b4", "fastapi": "#2ca02c"}
 PERCENTILE_STYLES = {"p50": "-", "p99": "--", "p99.9": ":"}
 PEOPLE = FuncFormatter(lambda value, _: number(value))  # axis ticks as the tables write them
+RATIO_TICKS = (0.1, 0.25, 0.5, 0.8, 0.9, 1, 1.1, 1.25, 2, 4, 10)
 
 
 def file_label(row: dict[str, Any], swept: bool) -> str:
@@ -52,8 +53,16 @@ def estimates_chart(path: Path, env: dict[str, Any], data: dict[str, Any], swept
     ax.set_yticks(range(len(rows)), [f"{s}: {f['label']}" for s, f in rows])
     ax.invert_yaxis()
     ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(PEOPLE)
-    ax.xaxis.set_minor_formatter(PEOPLE)
+    # From 0.8 to 1.25 at least, a tenth to ten times at most: wider intervals run off the
+    # edge, as their numbers in the table say.
+    ends = [f["ratio"][end] for _, f in rows if f["ratio"] for end in ("low", "high")]
+    known = [end for end in ends if end]
+    left = min(0.8, max(0.1, min(known, default=1) * 0.9))
+    right = max(1.25, min(10.0, max(known, default=1) * 1.1))
+    ax.set_xlim(left, right)
+    ticks = [t for t in RATIO_TICKS if left <= t <= right]
+    ax.set_xticks(ticks, [number(t) for t in ticks])
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda *_: ""))
     ax.set_xlabel(f"{names['fastapi']} / {names['flask']} (95% confidence interval)")
     ax.set_title("Headline estimates")
     ax.legend(loc="lower right", fontsize="small")

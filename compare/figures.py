@@ -176,6 +176,12 @@ def cost_lines(runs: list[Run], scenarios: list[str]) -> list[dict]:
     return lines
 
 
+def summary(values: list[float | None]) -> dict | None:
+    """The median of the repeats' values with their min and max, for report.json."""
+    found = spread(values)
+    return found.model_dump() if found else None
+
+
 def latency_rows(
     runs: list[Run], scenarios: list[str], floors: dict[Setting, dict[float, LoadResult]]
 ) -> list[dict]:
@@ -194,10 +200,10 @@ def latency_rows(
                     "apps": {
                         app: {
                             **{
-                                name: spread([getattr(r.load, field) for r in at if r.app == app])
+                                name: summary([getattr(r.load, field) for r in at if r.app == app])
                                 for name, field in PERCENTILES.items()
                             },
-                            "reached": spread([r.rate_reached for r in at if r.app == app]),
+                            "reached": summary([r.rate_reached for r in at if r.app == app]),
                             "missed": sum(r.rate_missed for r in at if r.app == app),
                             "errors": sum(r.load.errors for r in at if r.app == app),
                         }
@@ -224,25 +230,25 @@ def capacity_rows(runs: list[Run], scenarios: list[str]) -> list[dict]:
             for app in APPS:
                 at = [r for r in runs if r.level == level and r.app == app]
                 apps[app] = {
-                    "requests_per_s": spread([r.load.requests_per_s for r in at]),
-                    "busy_percent": spread([100 * r.total_cpu_s / r.window_s for r in at]),
-                    "cpu_ms_per_request": spread([r.total_cpu_s_per_1k for r in at]),
-                    "cpu_ms_per_request_from_throughput": spread(
+                    "requests_per_s": summary([r.load.requests_per_s for r in at]),
+                    "busy_percent": summary([100 * r.total_cpu_s / r.window_s for r in at]),
+                    "cpu_ms_per_request": summary([r.total_cpu_s_per_1k for r in at]),
+                    "cpu_ms_per_request_from_throughput": summary(
                         [
                             1000 * r.total_cpu_s / r.window_s / r.load.requests_per_s
                             for r in at
                             if r.load.requests_per_s
                         ]
                     ),
-                    "p50_ms": spread([r.load.latency_p50_ms for r in at]),
-                    "p50_ms_from_throughput": spread(
+                    "p50_ms": summary([r.load.latency_p50_ms for r in at]),
+                    "p50_ms_from_throughput": summary(
                         [
                             1000 * (level.connections or 0) / r.load.requests_per_s
                             for r in at
                             if r.load.requests_per_s
                         ]
                     ),
-                    "p99_ms": spread([r.load.latency_p99_ms for r in at]),
+                    "p99_ms": summary([r.load.latency_p99_ms for r in at]),
                     "tool_bound": sum(r.tool_bound for r in at),
                 }
             rows.append({**setting._asdict(), "connections": level.connections, "apps": apps})

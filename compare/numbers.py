@@ -35,7 +35,7 @@ def percent(share: float) -> str:
     """A share's size in percent, two figures under 10: 12, 4.5, 0.35."""
     size = abs(share) * 100
     if size >= 9.95 or size == 0:
-        return f"{size:.0f}"
+        return f"{size:,.0f}"
     decimals = max(1, 1 - math.floor(math.log10(size)))
     return f"{size:.{decimals}f}"
 

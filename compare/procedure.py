@@ -93,12 +93,14 @@ class Procedure:
         self.pair(next(pairs), repeat, idle, client, urls, tool_cores)
         for scenario in plan.scenarios:
             setting = Setting(scenario, workers)
-            self.warm_up(next(pairs), repeat, setting, urls, tool_cores)
-            for connections in plan.connections:
+            for index, connections in enumerate(plan.connections):
+                pair = next(pairs)
+                if index == 0:  # in the order of the pair it warms up for
+                    self.warm_up(pair, repeat, setting, urls, tool_cores)
                 level = Level(
                     kind="closed", scenario=scenario, workers=workers, connections=connections
                 )
-                self.pair(next(pairs), repeat, level, client, urls, tool_cores)
+                self.pair(pair, repeat, level, client, urls, tool_cores)
             if setting not in self.rates:
                 self.rates[setting] = self.set_rates(setting, repeat)
                 self.floors[setting] = self.measure_floors(setting, app_cores, tool_cores)

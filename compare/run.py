@@ -338,7 +338,10 @@ def measure(
     """One counted run (`where`: its repeat, its order and its arrivals' seed): /status
     before, the load (none when idle) with polls, /status and /stats after."""
     repeat, order, seed = where
-    argv = [] if level.kind == "idle" else load_argv(plan, url, level, plan.duration_s, tool_cores)
+    if level.kind == "idle":
+        argv = []
+    else:
+        argv = load_argv(plan, url, level, plan.duration_s, tool_cores, seed)
     runner_before = time.process_time()
     before = status(client, url)
     poller = Poller(url, plan.poll_s, origin, before, on_poll)

@@ -58,7 +58,7 @@ def mean_interval(values: list[float]) -> Interval | None:
     mean = statistics.fmean(values)
     if len(values) < 2:
         return Interval(value=mean, low=None, high=None, n=1)
-    if max(values) == min(values):
+    if math.isclose(max(values), min(values), rel_tol=1e-12, abs_tol=1e-300):
         return Interval(value=mean, low=mean, high=mean, n=len(values))
     ci = stats.ttest_1samp(values, 0.0).confidence_interval(CONFIDENCE)
     return Interval(value=mean, low=float(ci.low), high=float(ci.high), n=len(values))
@@ -113,8 +113,12 @@ def words_for(name: str, ratio: Interval, more: int | None) -> tuple[Decision, s
     if low > 1:
         span = f"{percent(low - 1)}{DASH}{percent(high - 1)}%"
         return "higher", f"{name} {percent(value - 1)}% higher (95% CI {span})"
-    needed = f"about {more} more" if more is not None else f"more than {MOST_MORE} more"
-    return "inconclusive", f"inconclusive ({ci}): {needed} repeats would decide it"
+    needed = (
+        f"more than {MOST_MORE} more repeats"
+        if more is None
+        else f"about {more} more repeat{'s' if more > 1 else ''}"
+    )
+    return "inconclusive", f"inconclusive ({ci}): {needed} would decide it"
 
 
 def estimate(per_repeat: dict[str, list[float | None]], names: dict[str, str]) -> Estimate:

@@ -31,6 +31,15 @@ from compare import cli
         (["--workers", "2"], "--workers needs --launch"),
         (["--pin", "--no-pin"], "--no-pin"),
         (["--flask", "http://127.0.0.1:9", "--fastapi", "http://127.0.0.1:9/"], "same URL"),
+        (["--fractions", "0"], "--fractions"),
+        (["--fractions", "0.5,1.5"], "--fractions"),
+        (["--fractions", "0.5,0.5"], "--fractions"),
+        (["--fractions", "0.5", "--rate", "100"], "not allowed with"),
+        (["--same-app", "django"], "--same-app"),
+        (["--arrivals", "bursty"], "--arrivals"),
+        (["--seed", "-1"], "--seed"),
+        (["--seed", str(2**32)], "--seed"),
+        (["--repeats", "0"], "--repeats"),
     ],
 )
 def test_bad_flags_exit_2_naming_the_flag(argv, says, capsys):
@@ -43,19 +52,25 @@ def test_bad_flags_exit_2_naming_the_flag(argv, says, capsys):
 def test_defaults_make_a_plan_that_pins_where_it_can():
     plan = cli.parse([])
     assert plan.pin is None  # decided by the cores there are
-    assert (plan.connections, plan.workers, plan.rate) == ([32], [1], None)
-    assert plan.scenarios == list(cli.SCENARIOS)
-    assert plan.load_tool == "wrk"
+    assert (plan.connections, plan.workers, plan.rates) == ([32], [1], None)
+    assert plan.fractions == [0.1, 0.25, 0.5, 0.75]
+    assert plan.scenarios == list(cli.DEFAULT_SCENARIOS)
+    assert (plan.tool, plan.arrivals, plan.repeats) == ("wrk", "poisson", cli.DEFAULT_REPEATS)
+    assert plan.same_app is None and plan.seed is None
+    assert plan.names == {"flask": "Flask", "fastapi": "FastAPI"}
     assert plan.path("io") == "/io?ms=10" and plan.path("cpu") == "/cpu?n=10000"
 
 
-def test_sweeps_and_rates_are_lists_and_a_rate_uses_the_open_loop_generator():
+def test_sweeps_rates_and_an_a_a_comparison_make_their_plan():
     plan = cli.parse(
         ["--launch", "--workers", "1,2,4", "--connections", "16,32", "--rate", "200,500.5"]
     )
-    assert (plan.workers, plan.connections, plan.rate) == ([1, 2, 4], [16, 32], [200, 500.5])
-    assert plan.load_tool == "openloop"
+    assert (plan.workers, plan.connections, plan.rates) == ([1, 2, 4], [16, 32], [200, 500.5])
+    assert plan.fractions == []  # the rates given replace them
     assert cli.parse(["--no-pin"]).pin is False and cli.parse(["--pin"]).pin is True
+    same = cli.parse(["--same-app", "fastapi", "--seed", "42", "--arrivals", "uniform"])
+    assert same.names == {"flask": "FastAPI A", "fastapi": "FastAPI B"}
+    assert (same.seed, same.arrivals) == (42, "uniform")
 
 
 def test_help_goes_to_stdout_and_exits_0(capsys):
@@ -73,7 +88,8 @@ def test_help_shows_each_default_once_as_it_is_typed_and_every_exit_code(capsys)
     options, _, exits = out.partition("exit codes:")
     for option in options.split("\n  -")[1:]:
         assert option.count("(default:") <= 1, option
-    assert "(default: hello,json,io,cpu)" in options
+    assert f"(default: {','.join(cli.DEFAULT_SCENARIOS)})" in options
+    assert f"(default: {cli.DEFAULT_FRACTIONS})" in options
     assert "(default: 1)" in options and "(default: 32)" in options
     for python_only in ("None", "True", "False", "['", "[1]", "[32]"):
         assert python_only not in options
