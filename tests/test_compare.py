@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import ROOT, processes_serving, running
+from conftest import ROOT, processes_serving
 
 from compare.procedure import turn
 from compare.targets import APPS
