@@ -10,14 +10,29 @@ and the generator's own CPU (share of one core, microseconds per request). A rat
 is held when openloop sent it (not generator_missed), its sends left on time
 (p99 lag under loadtools.LATE_SEND_MS) and it kept under 90% of its core busy
 (where compare counts a load tool as the bottleneck). loadtools.OPEN_LOOP_MAX_RATE,
-which compare enforces on --rate, is set well below the highest rate held on a
-quiet machine. Figures vary by machine
-and with whatever else runs: compare within one run.
+which compare enforces on --rate, is to be set below the highest rate held on a
+quiet machine. Figures vary by machine and with whatever else runs: compare
+within one run.
 
-Measured on the project's shared 2-core machine (busy with other work):
+On the project's shared 2-core machine, busy with other work (load average 10 on
+2 cores): openloop got a quarter to a half of its core, so no rate held for long,
+and the figure to read is its CPU per request; a quiet machine decides the limit.
 
-    $ .venv/bin/python benchmarks/openloop_capacity.py --rates 1000,2000,4000,6000,8000
-    SAMPLE
+    $ .venv/bin/python benchmarks/openloop_capacity.py \\
+        --rates 1000,2000,4000,6000,8000,10000,12000
+    trivial server on cores [0], openloop on [1]; poisson arrivals, 5 s per rate
+    compare's limit now 10,000 req/s
+     asked scheduled sent/s lag p99 waited    p50    p99  p99.9    max cpu % cpu µs held
+      1000       992    992    80.4    147  0.698  119.6  143.6  145.2    15    151   no
+      2000      2040   2040   4.673      0  0.538   13.1   28.5   31.8    26    127  yes
+      4000      4031   4031   5.634     53  0.752   12.7   26.6   28.5    39     96   no
+      6000      5980   5977    72.7   7877  1.236   83.5   90.1   94.1    41     69   no
+      8000      7913   4357   4,140  32116  1,263  4,148  4,156  4,160    24     56   no
+     10000     10052   7394   1,765  50191  1,252  1,786  1,803  1,806    33     44   no
+     12000     12033   7388   3,784  60102  3,214  3,789  3,798  3,800    29     39   no
+    lag and latency in ms; waited: requests that found all 64 connections busy;
+    cpu % of one core; cpu µs per request
+    highest rate held: 2,000 req/s
 """
 
 import argparse
@@ -51,10 +66,10 @@ def main() -> int:
     server_cores, tool_cores = ([cores[0]], [cores[-1]]) if len(cores) >= 2 else (None, None)
     print(
         f"trivial server on cores {server_cores or cores}, openloop on {tool_cores or cores};"
-        f" {args.arrivals} arrivals, {args.duration:g} s per rate;"
-        f" compare's limit now {OPEN_LOOP_MAX_RATE:,} req/s"
+        f" {args.arrivals} arrivals, {args.duration:g} s per rate\n"
+        f"compare's limit now {OPEN_LOOP_MAX_RATE:,} req/s"
     )
-    templ = "{:>7} {:>9} {:>7} {:>8} {:>7} {:>7} {:>7} {:>7} {:>7} {:>6} {:>7} {:>5}"
+    templ = "{:>6} {:>9} {:>6} {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} {:>5} {:>6} {:>4}"
     print(
         templ.format(
             "asked", "scheduled", "sent/s", "lag p99", "waited", "p50", "p99", "p99.9",
@@ -94,15 +109,18 @@ def main() -> int:
         )
         held = rate if holds else held
     print(
-        "lag and latency in ms; waited: requests that found all 64 connections busy;"
-        " cpu % of one core; cpu µs per request"
+        "lag and latency in ms; waited: requests that found all 64 connections busy;\n"
+        "cpu % of one core; cpu µs per request"
     )
     print(f"highest rate held: {held:,.0f} req/s" if held else "no rate held")
     return 0
 
 
 def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
+    """Milliseconds in at most 7 characters: 0.698, 13.1, 4,140."""
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if value < 10 else f"{value:.1f}" if value < 1000 else f"{value:,.0f}"
 
 
 if __name__ == "__main__":

@@ -137,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0 < args.duration <= 600:
         parser.error("argument --duration: must be more than 0 and at most 600 seconds")
+    if min(args.rate) * args.duration < 1:
+        parser.error("argument --rate: each rate x --duration must give at least 1 request")
     if args.seed is not None and args.arrivals != "poisson":
         parser.error("argument --seed: only --arrivals=poisson draws its arrivals")
     templ = "{:>8} {:>9} {:>11} {:>8} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7}"

@@ -36,7 +36,7 @@ class Poll(BaseModel):
     rss_mb: float
     uss_mb: float | None
     pss_mb: float | None
-    app_pss_mb: float | None  # the whole app's, where /status gives its server's share
+    app_pss_mb: float | None  # the whole app's: workers and its own server processes
     system_cpu_percent: float
     system_memory_used_mb: float
 
@@ -174,20 +174,6 @@ def per_1k(cpu_s: float | None, requests: int) -> float | None:
     return round(cpu_s / requests * 1000, 5) if requests and cpu_s is not None else None
 
 
-def app_pss_mb(snapshot: Snapshot) -> float | None:
-    """The whole app's PSS: its workers', and its server processes' where /status gives it."""
-    workers = snapshot.process.pss_mb
-    server = getattr(snapshot.server, "pss_mb", None) if snapshot.server else None
-    if workers is None or (snapshot.server and server is None):
-        return None
-    return round(workers + (server or 0.0), 2)
-
-
-def observer_cpu_s(snapshot: Snapshot) -> float | None:
-    """The CPU seconds the app's workers have spent observing themselves, if it says."""
-    return getattr(snapshot.process, "observer_cpu_s", None)
-
-
 class Poller(threading.Thread):
     """Reads /status every `interval_s` until stopped; the runner's only work during a run."""
 
@@ -201,7 +187,9 @@ class Poller(threading.Thread):
 
     def run(self) -> None:
         with httpx2.Client(timeout=5) as client:
-            deadline = time.monotonic()
+            # The first poll one interval after `before`, not at once: a poll at once
+            # would measure CPU over the few milliseconds since `before` was answered.
+            deadline = time.monotonic() + self.interval_s
             previous = self.before
             while not self._done.wait(max(0.0, deadline - time.monotonic())):
                 deadline += self.interval_s
@@ -236,7 +224,7 @@ class Poller(threading.Thread):
             rss_mb=now.process.rss_mb,
             uss_mb=now.process.uss_mb,
             pss_mb=now.process.pss_mb,
-            app_pss_mb=app_pss_mb(now),
+            app_pss_mb=now.app_pss_mb,
             system_cpu_percent=now.system.cpu_percent,
             system_memory_used_mb=now.system.memory_used_mb,
         )
@@ -371,7 +359,7 @@ def measure(
     rss = [p.rss_mb for p in processes]
     uss = [p.uss_mb for p in processes if p.uss_mb is not None]
     pss = [p.pss_mb for p in processes if p.pss_mb is not None]
-    whole = [app_pss_mb(before), *(p.app_pss_mb for p in polls), app_pss_mb(after)]
+    whole = [before.app_pss_mb, *(p.app_pss_mb for p in polls), after.app_pss_mb]
     peaks = [p.cpu_percent for p in polls if p.cpu_percent is not None]
     busy = tool_cpu_s / (load.duration_s * len(tool_cores)) if load.duration_s else 0.0
     return Run(
@@ -385,7 +373,7 @@ def measure(
         window_s=round(window_s, 6),
         cpu_s=cpu_s,
         server_cpu_s=server_cpu_s,
-        observer_cpu_s=_delta(observer_cpu_s(after), observer_cpu_s(before)),
+        observer_cpu_s=_delta(after.process.observer_cpu_s, before.process.observer_cpu_s),
         cpu_percent_avg=cpu_percent(cpu_s, window_s, limit),
         total_cpu_percent_avg=cpu_percent(total_cpu_s, window_s, limit),
         cpu_percent_peak=max(peaks) if peaks else None,

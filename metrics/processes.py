@@ -70,8 +70,12 @@ class Roles:
 
     workers: tuple[psutil.Process, ...]  # this process first
     parent: psutil.Process | None  # the master or prototype that forks and reaps the workers
-    server: tuple[psutil.Process, ...]  # the server's own processes, the parent first
-    names: tuple[str, ...]  # their titles
+    # The server's processes that serve this app alone: granian's master (one per app),
+    # NGINX Unit's prototype of this app. Both are the parent.
+    server: tuple[psutil.Process, ...]
+    # The server's processes that serve both apps: NGINX Unit's main, controller, router.
+    shared: tuple[psutil.Process, ...]
+    names: tuple[str, ...]  # the titles of server, then shared
 
 
 def find_roles(pid: int) -> Roles:
@@ -81,11 +85,11 @@ def find_roles(pid: int) -> Roles:
     try:
         parent = psutil.Process(me.ppid())
     except psutil.Error:
-        return Roles((me,), None, (), ())
+        return Roles((me,), None, (), (), ())
     parent_title = _title(parent.pid)
     if not is_worker_of(title, parent_title):
-        return Roles((me,), None, (), ())
-    workers, server = [me], [parent]
+        return Roles((me,), None, (), (), ())
+    workers, shared = [me], []
     names = [parent_title if parent_title.startswith("unit: ") else "master"]
     for child in _children(parent.pid):
         if child != pid and _title(child) == title:
@@ -94,13 +98,13 @@ def find_roles(pid: int) -> Roles:
     if parent_title.endswith('" prototype'):  # Unit: main above it, controller and router beside
         with contextlib.suppress(psutil.Error):
             main = psutil.Process(parent.ppid())
-            server.append(main)
+            shared.append(main)
             names.append(_title(main.pid).partition(" [")[0])
             for child in _children(main.pid):
                 if (child_title := _title(child)) in UNIT_SERVER_TITLES:
-                    server.append(psutil.Process(child))
+                    shared.append(psutil.Process(child))
                     names.append(child_title)
-    return Roles(tuple(workers), parent, tuple(server), tuple(names))
+    return Roles(tuple(workers), parent, (parent,), tuple(shared), tuple(names))
 
 
 _roles_seen: tuple[int, float, Roles | None] = (0, 0.0, None)  # (pid, when, roles)

@@ -15,6 +15,7 @@ import time
 from collections import deque
 
 from metrics.cpu import CpuReading
+from metrics.observer import ObserverCost
 from metrics.ring_buffer import RingBuffer
 from metrics.schema import Snapshot, Stats
 from metrics.snapshot import take_snapshot
@@ -45,6 +46,8 @@ class Sampler:
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
         self._fork_hook = False
+        # What the samples, /status and /stats cost this worker: process.observer_cpu_s.
+        self._observer = ObserverCost()
 
     def start(self) -> Sampler:
         """Start the thread in this process, unless it already runs here."""
@@ -74,6 +77,7 @@ class Sampler:
         self._lock = threading.Lock()
         self._samples.clear()
         self._references.clear()
+        self._observer = ObserverCost()
         self._thread = None
         self.start()
 
@@ -93,7 +97,8 @@ class Sampler:
         with self._lock:
             reference = self._references[-1] if self._references else None
         try:
-            snapshot, reading = take_snapshot(reference)
+            with self._observer.timed():
+                snapshot, reading = take_snapshot(reference, observer=self._observer)
         except Exception:  # the sampler must never take the app down
             log.exception("metrics: a sample failed; the sampler goes on")
             return
@@ -104,19 +109,23 @@ class Sampler:
 
     def status(self) -> Snapshot:
         """A fresh Snapshot, its CPU window ending now; the sampler's state is not touched."""
+        with self._observer.timed():
+            return self._status()
+
+    def _status(self) -> Snapshot:
         with self._lock:
             references = list(self._references)
         now = time.monotonic()
         old_enough = [r for r in references if now - r.t_mono >= MIN_STATUS_WINDOW_S]
         reference = old_enough[-1] if old_enough else (references[0] if references else None)
         if reference is None:  # never started, or psutil failed at start
-            _, reference = take_snapshot(None)
+            _, reference = take_snapshot(None, observer=self._observer)
         age_s = time.monotonic() - reference.t_mono
         if age_s < SHORTEST_WINDOW_S:
             # Only in the first moments after start: a window of a few microseconds
             # would give noise, so wait until it is long enough to mean something.
             time.sleep(SHORTEST_WINDOW_S - age_s)
-        snapshot, _ = take_snapshot(reference)
+        snapshot, _ = take_snapshot(reference, observer=self._observer)
         assert snapshot is not None
         return snapshot
 
@@ -133,6 +142,10 @@ class Sampler:
     def stats_json(self, last: int | None = None) -> bytes:
         """stats(last) as JSON, made without parsing or serialising a sample: /stats of a
         full buffer at MAX_SLOTS stays small and quick."""
+        with self._observer.timed():
+            return self._stats_json(last)
+
+    def _stats_json(self, last: int | None) -> bytes:
         with self._lock:
             rows = self._samples.newest(last)
         head = Stats(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, computed_field, create_model
 
 MB = 1024 * 1024  # the unit of every *_mb figure (MiB)
 
@@ -45,13 +45,25 @@ class ProcessFigures(BaseModel):
     pids: list[int]
     cpu_percent: float = Field(description="of one core, summed over workers, as top shows it")
     cpu_time_s: float = Field(
-        description="cumulative user+system seconds of the workers, those that exited"
-        " included: it never decreases"
+        description="cumulative CPU seconds of the workers, those that exited included: it"
+        " never decreases. Live workers to the microsecond (Linux's per-process CPU clock),"
+        " exited ones in the kernel's 10 ms ticks"
+    )
+    observer_cpu_s: float | None = Field(
+        description="the part of cpu_time_s the workers spent observing themselves:"
+        " cumulative CPU seconds of their sampler threads' snapshots and of answering"
+        " /status and /stats (the snapshot or the buffer's JSON; not the framework's"
+        " routing around it), each timed with its thread's CPU clock, summed over every"
+        " worker of the app, those that exited included; null where the workers cannot"
+        " share their figures (no writable /dev/shm)"
     )
     rss_mb: float
     vms_mb: float
     uss_mb: float | None = Field(description="null where the kernel denies it")
-    pss_mb: float | None = Field(description="shared pages split among their users")
+    pss_mb: float | None = Field(
+        description="the workers' proportional set size: shared pages split among their"
+        " users; null where the kernel denies it"
+    )
     num_threads: int
 
 
@@ -59,11 +71,29 @@ class ServerFigures(BaseModel):
     """The server's own processes around the workers: granian's master; NGINX Unit's
     main, controller and router, and the app's prototype."""
 
-    pids: list[int]
-    names: list[str]
+    pids: list[int] = Field(description="all of them: this app's own, then shared_pids")
+    names: list[str] = Field(description="their titles, in the order of pids")
     cpu_percent: float
-    cpu_time_s: float
-    rss_mb: float
+    cpu_time_s: float = Field(
+        description="cumulative CPU seconds of all of them, to the microsecond (Linux's"
+        " per-process CPU clock): it never decreases"
+    )
+    rss_mb: float = Field(description="of all of them")
+    pss_mb: float | None = Field(
+        description="PSS of the server's processes that serve this app alone (granian's"
+        " master; Unit's prototype of this app); null where the kernel denies it: in the"
+        " Unit image the prototype changed user from root, which leaves it unreadable to"
+        " the app's own user"
+    )
+    shared_pids: list[int] = Field(
+        description="the server's processes that serve both apps (Unit's main, controller"
+        " and router); none under granian"
+    )
+    shared_pss_mb: float | None = Field(
+        description="their PSS together, which neither app owns alone; 0 where there are"
+        " none, null where the kernel denies it (in the Unit image: main runs as root, the"
+        " others changed user from root)"
+    )
 
 
 class Snapshot(BaseModel):
@@ -73,6 +103,17 @@ class Snapshot(BaseModel):
     system: SystemFigures
     process: ProcessFigures
     server: ServerFigures | None = Field(description="null where no server forked the app")
+
+    @computed_field(
+        description="the PSS of the whole app: its workers and the server's processes that"
+        " serve it alone (process.pss_mb + server.pss_mb; server.shared_pss_mb not in it);"
+        " null where the kernel denies either"
+    )
+    @property
+    def app_pss_mb(self) -> float | None:
+        own = self.process.pss_mb
+        server = self.server.pss_mb if self.server else 0.0
+        return None if own is None or server is None else round(own + server, 2)
 
 
 class Stats(BaseModel):

@@ -17,6 +17,7 @@ import psutil
 
 from metrics.cgroup import read_cgroup
 from metrics.cpu import CpuReading, read_cpu
+from metrics.observer import ObserverCost
 from metrics.processes import Roles, current_roles, forget_roles
 from metrics.schema import (
     MB,
@@ -67,33 +68,55 @@ def _worker_figures(workers: tuple[psutil.Process, ...]) -> dict[str, Any]:
     }
 
 
+def _memory(processes: tuple[psutil.Process, ...]) -> tuple[int, int | None]:
+    """RSS and PSS bytes summed over the processes still alive; PSS None where the kernel
+    denies it for any of them (another user's, or one that is not dumpable)."""
+    rss, pss = 0, 0
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            try:
+                full = process.memory_full_info()
+                pss = None if pss is None else pss + full.pss
+            except psutil.AccessDenied:
+                full = process.memory_info()
+                pss = None
+            rss += full.rss
+    return rss, pss
+
+
 def _server_figures(
     roles: Roles, cpu_s: float, reference: CpuReading, window_s: float, limit: float
 ) -> ServerFigures | None:
     if not roles.server:
         return None
-    rss = 0
-    for process in roles.server:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            rss += process.memory_info().rss
+    own_rss, own_pss = _memory(roles.server)
+    shared_rss, shared_pss = _memory(roles.shared)
     return ServerFigures(
-        pids=[process.pid for process in roles.server],
+        pids=[process.pid for process in (*roles.server, *roles.shared)],
         names=list(roles.names),
         cpu_percent=cpu_percent(cpu_s - reference.server_s, window_s, limit),
-        cpu_time_s=round(cpu_s, 3),
-        rss_mb=round(rss / MB, 2),
+        cpu_time_s=round(cpu_s, 6),
+        rss_mb=round((own_rss + shared_rss) / MB, 2),
+        pss_mb=None if own_pss is None else round(own_pss / MB, 2),
+        shared_pids=[process.pid for process in roles.shared],
+        shared_pss_mb=None if shared_pss is None else round(shared_pss / MB, 2),
     )
 
 
 def take_snapshot(
-    reference: CpuReading | None, roles: Roles | None = None
+    reference: CpuReading | None,
+    roles: Roles | None = None,
+    observer: ObserverCost | None = None,
 ) -> tuple[Snapshot | None, CpuReading]:
     """A Snapshot with CPU figures over the window since `reference`, and the new reading.
 
     Without a reference (the very first call) there is no window yet: only the
-    reading comes back.
+    reading comes back. The observer's cost is that of the sampler's `observer`
+    (None without one).
     """
     roles = roles or current_roles()
+    if observer:
+        observer.join(roles)
     reading = read_cpu(roles)
     if reference is None:
         return None, reading
@@ -123,7 +146,8 @@ def take_snapshot(
         process=ProcessFigures(
             pid=os.getpid(),
             cpu_percent=cpu_percent(reading.app_s - reference.app_s, window_s, limit),
-            cpu_time_s=round(reading.app_s, 3),
+            cpu_time_s=round(reading.app_s, 6),
+            observer_cpu_s=observer.total_s(roles) if observer else None,
             **_worker_figures(roles.workers),
         ),
         server=_server_figures(roles, reading.server_s, reference, window_s, limit),

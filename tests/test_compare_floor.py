@@ -89,6 +89,7 @@ def test_the_command_prints_one_row_per_rate():
         (["--rate", "0"], "argument --rate: each rate must be more than 0"),
         (["--rate", "100000"], "argument --rate: each rate must be more than 0 and at most"),
         (["--rate", "100", "--duration", "0"], "argument --duration: must be more than 0"),
+        (["--rate", "0.5", "--duration", "1"], "argument --rate: each rate x --duration"),
         (["--rate", "100", "--arrivals", "uniform", "--seed", "1"], "argument --seed: only"),
         (["--rate", "100", "--tool-cores", "one"], "argument --tool-cores: not a list"),
     ],

@@ -8,14 +8,20 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from statistics import fmean
 
+import httpx2
 import psutil
 import pytest
 from conftest import ROOT
+from test_serve import assert_a_killed_worker_is_replaced
 
+import metrics.cpu
+import metrics.observer
 import metrics.sampler
 from metrics.cgroup import read_cgroup
+from metrics.cpu import process_cpu_s
 from metrics.processes import find_roles, is_worker_of
 from metrics.ring_buffer import RingBuffer
 from metrics.sampler import FIRST_SAMPLE_S, MIN_STATUS_WINDOW_S, SHORTEST_WINDOW_S, Sampler
@@ -291,6 +297,47 @@ def cpu_s(pid: int) -> float:
     return sum(psutil.Process(pid).cpu_times()[:2])
 
 
+TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+# Two threads that keep a core busy until killed.
+BUSY = """
+import threading
+def spin():
+    while True:
+        pass
+threading.Thread(target=spin, daemon=True).start()
+spin()
+"""
+
+
+def stat_cpu_s(pid: int) -> float:
+    """utime + stime of /proc/<pid>/stat (fields 14 and 15), in ticks, as seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * TICK_S
+
+
+def test_a_process_cpu_time_agrees_with_proc_stat_to_the_tick_and_is_finer():
+    busy = subprocess.Popen([sys.executable, "-c", BUSY])
+    try:
+        process = psutil.Process(busy.pid)
+        wait_for(lambda: stat_cpu_s(busy.pid) >= 0.2)
+        readings = []
+        for _ in range(30):
+            before = process_cpu_s(process)
+            ticks_s = stat_cpu_s(busy.pid)
+            after = process_cpu_s(process)
+            # Both sum the scheduler's runtime of all its threads: the kernel rounds
+            # /proc's user and system parts down to ticks, each less than one short.
+            assert before - 2 * TICK_S < ticks_s <= after
+            readings.append(after)
+            time.sleep(0.01)
+        assert readings == sorted(readings)
+        # Finer than the tick: the clock's readings are not whole ticks.
+        assert any(abs(r / TICK_S - round(r / TICK_S)) > 0.01 for r in readings)
+    finally:
+        busy.kill()
+        busy.wait(10)
+
+
 def test_workers_and_their_master_are_found_through_the_process_tree(forking_master):
     master, workers = forking_master
     roles = find_roles(workers[0])
@@ -303,6 +350,12 @@ def test_workers_and_their_master_are_found_through_the_process_tree(forking_mas
     assert snapshot.process.pids == sorted(workers)
     assert snapshot.server.pids == [master.pid]
     assert snapshot.server.rss_mb > 1
+    # The master serves this app alone: its PSS is the app's, none is shared.
+    assert snapshot.server.pss_mb == pytest.approx(
+        psutil.Process(master.pid).memory_full_info().pss / 2**20, rel=0.2
+    )
+    assert (snapshot.server.shared_pids, snapshot.server.shared_pss_mb) == ([], 0)
+    assert snapshot.app_pss_mb == round(snapshot.process.pss_mb + snapshot.server.pss_mb, 2)
 
 
 def test_cpu_time_keeps_the_cpu_of_a_worker_that_exited(forking_master):
@@ -316,11 +369,67 @@ def test_cpu_time_keeps_the_cpu_of_a_worker_that_exited(forking_master):
     roles = find_roles(survivor)
     assert [p.pid for p in roles.workers] == [survivor]
     snapshot, after = take_snapshot(before, roles)
-    # The dead worker's CPU stays counted (its master reaped it): no step back.
+    # The figure never steps back, so no window gives a negative percentage...
     assert after.app_s >= before.app_s
-    assert snapshot.process.cpu_time_s >= 2 * CPU_EACH_S - 0.03
-    assert snapshot.process.workers == 1
     assert snapshot.process.cpu_percent >= 0
+    assert snapshot.process.workers == 1
+    # ...and the dead worker's CPU is in the counters themselves (its master reaped it,
+    # in ticks): read alone, without the highest figure this process has seen, at most
+    # the two rounded-down ticks of the reaped counters are missing.
+    metrics.cpu._highest_seen.clear()
+    _, counters = take_snapshot(None, roles)
+    assert counters.app_s >= before.app_s - 2 * TICK_S
+    assert counters.app_s >= 2 * CPU_EACH_S - 0.03
+
+
+def test_the_observers_cost_is_the_cpu_of_its_snapshots_not_the_apps(sampler_factory):
+    sampler = sampler_factory(interval_s=3600)  # no sample due: only what is asked for
+    first = sampler.status()
+    burn_cpu(0.3)  # the app's work, not the observer's
+    sampler.stats_json()
+    second = sampler.status()
+    spent_s = second.process.cpu_time_s - first.process.cpu_time_s
+    observed_s = second.process.observer_cpu_s - first.process.observer_cpu_s
+    assert spent_s >= 0.29
+    # The first /status and the /stats cost something, and a small part of all spent.
+    assert 0 < observed_s < 0.1
+    assert first.process.observer_cpu_s > 0  # the sampler's first reading, at start
+
+
+def observer_files(parent_pid: int) -> dict[int, float]:
+    """The observer figures the workers of `parent_pid` published, by worker pid."""
+    directory = metrics.observer._parent_dir(psutil.Process(parent_pid))
+    return {
+        int(path.name): metrics.observer._read_record(str(path)) for path in directory.iterdir()
+    }
+
+
+def test_each_status_sums_the_observers_cost_of_every_worker_dead_ones_too(served_factory):
+    served = served_factory(WORKERS="2")
+    url = served.urls["flask"]
+    status = httpx2.get(url + "/status", timeout=10).json()
+    master = status["server"]["pids"][0]
+    before = observer_files(master)
+    status = httpx2.get(url + "/status", timeout=10).json()
+    after = observer_files(master)
+    # Each worker publishes its own; the one that answered added them all up.
+    assert set(before) == set(after) == set(status["process"]["pids"])
+    assert all(figure > 0 for figure in before.values())
+    total_s = status["process"]["observer_cpu_s"]  # rounded to the microsecond
+    assert sum(before.values()) - 1e-6 <= total_s <= sum(after.values()) + 1e-6
+    assert_a_killed_worker_is_replaced(served, "flask", workers=2)
+    replaced = httpx2.get(url + "/status", timeout=10).json()
+    # The dead worker's figure stays in the sum, as its CPU stays in cpu_time_s.
+    wait_for(lambda: len(observer_files(master)) == 3)  # the new worker's, at its start
+    assert replaced["process"]["observer_cpu_s"] >= status["process"]["observer_cpu_s"]
+    assert replaced["process"]["cpu_time_s"] >= status["process"]["cpu_time_s"]
+    directory = metrics.observer._parent_dir(psutil.Process(master))
+    served.stop()
+    assert directory.is_dir()
+    # The next app to open its file clears the directories of servers that are gone.
+    again = served_factory()
+    assert httpx2.get(again.urls["flask"] + "/status", timeout=10).status_code == 200
+    assert not directory.exists()
 
 
 def test_cpu_percent_never_exceeds_the_usable_cores():
@@ -455,9 +564,9 @@ def test_buffer_fills_then_wraps_keeping_the_newest(sampler_factory):
 def test_schedule_does_not_drift_when_sampling_is_slow(sampler_factory, monkeypatch):
     real = take_snapshot
 
-    def slow(reference):
+    def slow(reference, **options):
         time.sleep(0.05)  # sampling costs half the interval
-        return real(reference)
+        return real(reference, **options)
 
     monkeypatch.setattr(metrics.sampler, "take_snapshot", slow)
     sampler = sampler_factory(interval_s=0.1, slots=20)

@@ -88,6 +88,30 @@ def test_apps_serves_one_app_twice_as_two_unit_applications(unit, framework):
     assert {'unit: "flask" prototype', 'unit: "fastapi" prototype'} <= titles
 
 
+def test_each_apps_memory_counts_its_prototype_and_the_shared_processes_apart(unit):
+    served = unit()
+    statuses = {
+        app: httpx2.get(url + "/status", timeout=10).json() for app, url in served.urls.items()
+    }
+    for app, status in statuses.items():
+        server = status["server"]
+        names = dict(zip(server["pids"], server["names"], strict=True))
+        own = [names[pid] for pid in server["pids"] if pid not in server["shared_pids"]]
+        shared = sorted(names[pid].partition(" v")[0] for pid in server["shared_pids"])
+        assert own == [f'unit: "{app}" prototype']
+        assert shared == ["unit: controller", "unit: main", "unit: router"]
+        # Here Unit runs as the tests' user, so the kernel gives every PSS.
+        prototype = psutil.Process(server["pids"][0]).memory_full_info().pss / 2**20
+        assert server["pss_mb"] == pytest.approx(prototype, rel=0.2)
+        assert server["shared_pss_mb"] > 0
+        assert status["app_pss_mb"] == round(status["process"]["pss_mb"] + server["pss_mb"], 2)
+        # Unit's CPU clocks read to the microsecond, not in ticks of 10 ms.
+        assert round(server["cpu_time_s"], 2) != server["cpu_time_s"] or server["cpu_time_s"] == 0
+    assert (
+        statuses["flask"]["server"]["shared_pids"] == statuses["fastapi"]["server"]["shared_pids"]
+    )
+
+
 def test_a_conf_unit_rejects_stops_up_sh_with_units_message(served_factory, tmp_path):
     broken = json.loads((ROOT / "conf.json").read_text())
     broken["applications"]["flask"]["limits"]["timeout"] = "soon"
