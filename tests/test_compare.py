@@ -461,7 +461,10 @@ def test_stopping_compare_stops_the_apps_it_launched(sig, tmp_path):
 
     deadline = time.monotonic() + 60
     while not counting():
-        assert time.monotonic() < deadline and process.poll() is None, process.stdout.read()
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.send_signal(signal.SIGTERM)  # its apps with it, whatever failed
+            process.wait(60)
+            pytest.fail(f"the apps never served; compare said:\n{process.stdout.read()}")
         time.sleep(0.2)
     tree = psutil.Process(process.pid).children(recursive=True)
     process.send_signal(sig)
