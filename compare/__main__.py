@@ -151,10 +151,12 @@ def flagged(runs: list[Run], plan: Plan) -> list[str]:
 
 
 def observer(runs: list[Run]) -> dict[str, float | None]:
-    shares = [r.observer_share for r in runs if r.observer_share is not None]
+    """The observer's share of the apps' CPU: at idle, where it is most of it, and under load."""
+    idle = [r.observer_share for r in runs if r.level.kind == "idle"]
+    loaded = [r.observer_share for r in runs if r.level.kind != "idle"]
     return {
-        "max_share": max(shares) if shares else None,
-        "median_share": statistics.median(shares) if shares else None,
+        "idle_median_share": statistics.median(idle) if None not in idle and idle else None,
+        "loaded_max_share": max(loaded) if None not in loaded and loaded else None,
     }
 
 

@@ -237,7 +237,7 @@ def cost_section(env: dict[str, Any], data: dict[str, Any], pictures: list[Path]
 
 def observer_sentence(env: dict[str, Any]) -> str:
     observer = env["observer"]
-    if observer["max_share"] is None:
+    if observer["loaded_max_share"] is None:
         return (
             "These apps do not report the CPU their own /status polls and sampler take: it is"
             f" in every figure (one poll every {env['settings']['poll_s']:g} s adds to the idle"
@@ -245,9 +245,9 @@ def observer_sentence(env: dict[str, Any]) -> str:
         )
     return (
         "The observer's own CPU (the /status polls and the sampler, as the apps report it)"
-        " is subtracted from every run's CPU; it was at most"
-        f" {observer['max_share']:.1%} of an app's CPU in a run (median"
-        f" {observer['median_share']:.1%})."
+        " is subtracted from every run's CPU: it was"
+        f" {observer['idle_median_share']:.0%} of an idle app's CPU (median), and at most"
+        f" {observer['loaded_max_share']:.1%} of a loaded app's."
     )
 
 

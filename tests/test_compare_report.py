@@ -88,7 +88,7 @@ def environment(launches: bool = True) -> dict:
         "runner_cpu_s": 12.345,
         "wall_s": 600.0,
         "seed": 7,
-        "observer": {"max_share": None, "median_share": None},
+        "observer": {"idle_median_share": 0.8, "loaded_max_share": 0.021},
         "notes": ["hello (w=1): the rates are 25%, 50%, 75% of the lower capacity"],
     }
 
