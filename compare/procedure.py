@@ -33,11 +33,13 @@ from compare.figures import Setting, capacity, of
 from compare.run import Level, Run, load_argv, measure, run_load
 from compare.targets import APPS
 
-# What a run costs beside its load, on a busy 2-core machine: /status before and after,
-# /stats, the load tool's start. And a launch of both apps, with its stop.
-RUN_OVERHEAD_S = 1.0
-LAUNCH_S = 8.0
-FLOOR_OVERHEAD_S = 1.5
+# What a run costs beside its load (/status before and after, /stats, the load tool's
+# start), a launch of both apps with its stop, and a floor's trivial server: measured on a
+# busy 2-core machine under granian (12 launches of the default plan: 1,248 s, of which
+# 1,184 s of load).
+RUN_OVERHEAD_S = 0.2
+LAUNCH_S = 3.0
+FLOOR_OVERHEAD_S = 1.0
 
 
 def turn(pair: int, repeat: int) -> tuple[str, str]:

@@ -81,10 +81,11 @@ def ratio_interval(logs: list[float]) -> Interval:
     return Interval(value=math.exp(mean.value), low=low, high=high, n=mean.n)
 
 
-def decided(mean: float, spread: float, n: int) -> bool:
+def decided(mean: float, spread: float, n: int, t: float | None = None) -> bool:
     """Whether a t-interval of n log ratios of this mean and standard deviation would
-    exclude 0 or lie inside ±EQUIVALENCE."""
-    half = stats.t.ppf((1 + CONFIDENCE) / 2, n - 1) * spread / math.sqrt(n)
+    exclude 0 or lie inside ±EQUIVALENCE (t: its critical value, if known)."""
+    t = stats.t.ppf((1 + CONFIDENCE) / 2, n - 1) if t is None else t
+    half = t * spread / math.sqrt(n)
     inside = mean - half >= math.log(1 - EQUIVALENCE) and mean + half <= math.log(1 + EQUIVALENCE)
     return inside or abs(mean) > half
 
@@ -93,9 +94,11 @@ def more_repeats(logs: list[float]) -> int | None:
     """About how many more repeats would decide an inconclusive ratio, were its mean and
     spread what they are; None if more than MOST_MORE."""
     mean, spread = statistics.fmean(logs), statistics.stdev(logs)
-    for more in range(1, MOST_MORE + 1):
-        if decided(mean, spread, len(logs) + more):
-            return more
+    totals = range(len(logs) + 1, len(logs) + MOST_MORE + 1)
+    critical = stats.t.ppf((1 + CONFIDENCE) / 2, [n - 1 for n in totals])
+    for n, t in zip(totals, critical, strict=True):
+        if decided(mean, spread, n, float(t)):
+            return n - len(logs)
     return None
 
 
