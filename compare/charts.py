@@ -146,7 +146,7 @@ def cpu_chart(
             markersize=4,
             alpha=0.6,
             color=COLORS[app],
-            label=f"{names[app]}, a run (open loop or idle)",
+            label=f"{names[app]}, a run (open loop, or idle at 0)",
         )
         ax.plot(
             [r.served_per_s for r in saturated],
@@ -165,14 +165,14 @@ def cpu_chart(
         ]
         if fits and fitted:
             slope = statistics.fmean(f["cpu_s_per_request"] for f in fits)
-            intercept = statistics.fmean(f["idle_cores"] for f in fits)
+            intercept = statistics.fmean(f["intercept_cores"] for f in fits)
             top = max(r.served_per_s for r in fitted)
             ax.plot(
                 [0, top],
                 [100 * intercept, 100 * (intercept + slope * top)],
                 color=COLORS[app],
-                label=f"{names[app]}: {number(slope * 1000)} ms per request,"
-                f" {number(100 * intercept)}% idle",
+                label=f"{names[app]}: {number(slope * 1000)} ms per request (the line's"
+                f" slope; mean of the repeats' lines)",
             )
     ax.xaxis.set_major_formatter(PEOPLE)
     ax.yaxis.set_major_formatter(PEOPLE)

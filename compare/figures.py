@@ -1,10 +1,14 @@
 """Each repeat's figures per app, from its runs: the cost line, capacity, latency at load, PSS.
 
 The cost line: the app's CPU (workers and server, less the observer's own) against the
-requests it served, over its idle run and its open-loop runs at fixed rates, both as
-rates over the same window (cores against requests per second). Its slope is the CPU per
-request at equal rates; its intercept, the CPU the app spends with nothing to do (its
-sampler, event loop and server), as % of a core. scipy fits it (least squares).
+requests it served, over its open-loop runs at fixed rates, both as rates over the same
+window (cores against requests per second); scipy fits it (least squares). Its slope is
+the CPU per request at equal rates: what one more request costs. Its intercept is not the
+idle cost: measured, CPU is no straight line down to idle (at 10% of capacity each
+request costs two to three times what it does at 75%: a wake-up each), so the line meets
+zero load well above the idle run. The idle cost is the idle run itself: the app with no
+request, its observer's own CPU subtracted (its sampler, event loop and server). With one
+fixed rate only, the line runs from the idle run to it.
 
 Capacity is the closed-loop saturation throughput: the most requests per second of the
 --connections levels, labelled closed-loop wherever it appears.
@@ -20,7 +24,7 @@ from pydantic import BaseModel
 from scipy import stats
 
 from compare.loadtools import LoadResult
-from compare.run import Level, Run
+from compare.run import Level, Run, per_1k
 from compare.statistics import spread
 from compare.targets import APPS
 
@@ -48,7 +52,7 @@ class CostLine(BaseModel):
     """CPU against load for one app in one repeat."""
 
     cpu_s_per_request: float  # slope
-    idle_cores: float  # intercept: cores kept busy with no request
+    intercept_cores: float  # where the line meets zero load: no idle cost
     r_squared: float
     points: int
 
@@ -70,17 +74,32 @@ def in_setting(run: Run, setting: Setting) -> bool:
 
 
 def cost_line(runs: list[Run]) -> CostLine | None:
-    """The line fitted to the idle and open-loop runs of one app in one repeat."""
-    points = [(r.served_per_s, r.net_cores) for r in runs if r.level.kind in ("idle", "open")]
+    """The line fitted to the open-loop runs of one app in one repeat (with one fixed rate
+    only: from its idle run to that rate)."""
+    kinds = (
+        ("open",)
+        if len({r.level.rate for r in runs if r.level.kind == "open"}) > 1
+        else (
+            "idle",
+            "open",
+        )
+    )
+    points = [(r.served_per_s, r.net_cores) for r in runs if r.level.kind in kinds]
     if len({x for x, _ in points}) < 2:
         return None
     fit = stats.linregress([x for x, _ in points], [y for _, y in points])
     return CostLine(
         cpu_s_per_request=float(fit.slope),
-        idle_cores=float(fit.intercept),
+        intercept_cores=float(fit.intercept),
         r_squared=round(float(fit.rvalue) ** 2, 4) if len(points) > 2 else 1.0,
         points=len(points),
     )
+
+
+def idle_percent(runs: list[Run]) -> float | None:
+    """The idle run's CPU, as % of a core: the app with no request, its observer subtracted."""
+    idle = [r.net_cores for r in runs if r.level.kind == "idle"]
+    return 100 * statistics.fmean(idle) if idle else None
 
 
 def capacity(runs: list[Run]) -> float | None:
@@ -134,7 +153,7 @@ def repeat_figures(runs: list[Run], half: Level | None) -> dict[str, float | Non
     at_half = [r for r in runs if r.level == half]
     return {
         "cpu_ms_per_request": line.cpu_s_per_request * 1000 if line else None,
-        "idle_cpu_percent": line.idle_cores * 100 if line else None,
+        "idle_cpu_percent": idle_percent(runs),
         "capacity_rps": capacity(runs),
         "p99_ms_at_half": at_half[0].load.latency_p99_ms if at_half else None,
         "pss_mb": pss_mb(runs),
@@ -164,13 +183,15 @@ def cost_lines(runs: list[Run], scenarios: list[str]) -> list[dict]:
     for setting in settings(runs, scenarios):
         for repeat in sorted({r.repeat for r in runs}):
             for app in APPS:
-                line = cost_line(of(runs, setting, app, repeat))
+                mine = of(runs, setting, app, repeat)
+                line = cost_line(mine)
                 lines.append(
                     {
                         **setting._asdict(),
                         "app": app,
                         "repeat": repeat,
                         "line": line.model_dump() if line else None,
+                        "idle_percent": idle_percent(mine),
                     }
                 )
     return lines
@@ -204,6 +225,10 @@ def latency_rows(
                                 for name, field in PERCENTILES.items()
                             },
                             "reached": summary([r.rate_reached for r in at if r.app == app]),
+                            "cpu_ms_per_request": summary(
+                                [per_1k(r.net_cpu_s, r.load.requests) for r in at if r.app == app]
+                            ),
+                            "cpu_percent": summary([100 * r.net_cores for r in at if r.app == app]),
                             "missed": sum(r.rate_missed for r in at if r.app == app),
                             "errors": sum(r.load.errors for r in at if r.app == app),
                         }

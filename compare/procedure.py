@@ -21,6 +21,7 @@ Both runs of a pair at a fixed rate get the same random arrivals (the same seed)
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections.abc import Callable
@@ -30,6 +31,8 @@ import httpx2
 from compare import loadtools
 from compare.cli import Plan
 from compare.figures import Setting, capacity, of
+from compare.floor import measure_floor
+from compare.numbers import number
 from compare.run import Level, Run, load_argv, measure, run_load
 from compare.targets import APPS
 
@@ -90,7 +93,7 @@ class Procedure:
         the load tool's)."""
         plan = self.plan
         app_cores, tool_cores = cores
-        pairs = iter(range(10**6))
+        pairs = itertools.count()
         idle = Level(kind="idle", scenario=None, workers=workers, connections=None)
         self.pair(next(pairs), repeat, idle, client, urls, tool_cores)
         for scenario in plan.scenarios:
@@ -132,7 +135,7 @@ class Procedure:
         if level.kind == "closed":
             what += f" c={level.connections}"
         elif level.kind == "open":
-            what += f" {level.rate:g}/s"
+            what += f" {number(level.rate)}/s"
         for app in turn(pair, repeat):
             description = f"repeat {repeat}/{self.plan.repeats} w={level.workers} {what}: {app}"
             started, base = time.monotonic(), 0.0
@@ -188,18 +191,19 @@ class Procedure:
             self.notes.append(
                 f"{setting.scenario} (w={setting.workers}): the rates are"
                 f" {', '.join(f'{f:.0%}' for f in plan.fractions)} of the lower closed-loop"
-                f" capacity in repeat {repeat}, {lower:,.0f} req/s"
+                f" capacity in repeat {repeat}, {number(lower)} req/s:"
+                f" {', '.join(number(rate) for rate, _ in wanted)} req/s"
             )
         rates = []
         for rate, share in wanted:
             if rate > loadtools.OPEN_LOOP_MAX_RATE:
                 self.notes.append(
-                    f"{setting.scenario}: {rate:,.0f}/s was not run: above the"
-                    f" {loadtools.OPEN_LOOP_MAX_RATE:,}/s openloop holds on one core"
+                    f"{setting.scenario}: {number(rate)}/s was not run: above the"
+                    f" {number(loadtools.OPEN_LOOP_MAX_RATE)}/s openloop holds on one core"
                 )
             elif rate * plan.duration_s < 10:
                 self.notes.append(
-                    f"{setting.scenario}: {rate:g}/s was not run: under 10 requests in"
+                    f"{setting.scenario}: {number(rate)}/s was not run: under 10 requests in"
                     f" {plan.duration_s} s"
                 )
             elif (rate, share) not in rates:
@@ -210,11 +214,9 @@ class Procedure:
         self, setting: Setting, app_cores: list[int] | None, tool_cores: list[int]
     ) -> dict[float, loadtools.LoadResult]:
         """openloop's latency against a trivial server at each of a setting's rates."""
-        from compare.floor import measure_floor
-
         floors = {}
         for rate, _ in self.rates[setting]:
-            self.advance(0.0, f"{setting.scenario}: openloop's own floor at {rate:g}/s")
+            self.advance(0.0, f"{setting.scenario}: openloop's own floor at {number(rate)}/s")
             floors[rate] = measure_floor(
                 rate,
                 self.plan.duration_s,

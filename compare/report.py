@@ -29,10 +29,11 @@ from compare.targets import APPS
 # What each headline figure means, for the reader of report.md.
 MEANINGS = {
     "cpu_ms_per_request": "the slope of the app's CPU (workers and server, less the"
-    " observer's own) against the requests it served, fitted over its idle run and its"
-    " open-loop runs at the same fixed rates for both apps: what one more request costs",
-    "idle_cpu_percent": "that line's intercept: what the app spends with nothing to do (its"
-    " sampler, event loop and server), in % of one core",
+    " observer's own) against the requests it served, fitted over its open-loop runs at"
+    " the same fixed rates for both apps: what one more request costs",
+    "idle_cpu_percent": "the app's CPU with no request at all (its sampler, event loop and"
+    " server; the observer's own subtracted), in % of one core: its idle run, one per repeat,"
+    " so the same in every scenario's row",
     "capacity_rps": "the most requests per second of its closed-loop saturation runs (each"
     " connection sends its next request when answered)",
     "p99_ms_at_half": "the 99th percentile latency at the fixed rate nearest half of the lower"
@@ -168,7 +169,7 @@ def headline_section(env: dict[str, Any], data: dict[str, Any]) -> list[str]:
         [
             setting_label(row, swept),
             *(row["figures"][name]["words"] for name in HEADLINE),
-            "not counted here (benchmarks/instructions.py)"
+            "not counted by this run"
             if row["instructions_per_request"] is None
             else number(row["instructions_per_request"]),
         ]
@@ -212,21 +213,52 @@ def cost_section(env: dict[str, Any], data: dict[str, Any], pictures: list[Path]
                 names[line["app"]],
                 str(line["repeat"]),
                 "-" if fit is None else number(fit["cpu_s_per_request"] * 1000),
-                "-" if fit is None else number(fit["idle_cores"] * 100),
+                "-" if fit is None else number(fit["intercept_cores"] * 100),
+                number(line["idle_percent"]),
                 "-" if fit is None else f"{fit['r_squared']:.3f}",
                 "-" if fit is None else str(fit["points"]),
             ]
         )
+    per_rate = []
+    for row in data["latency"]:
+        cells = [setting_label(row, swept), number(row["rate"])]
+        cells += [spread_cell(row["apps"][app]["cpu_ms_per_request"]) for app in APPS]
+        cells += [spread_cell(row["apps"][app]["cpu_percent"]) for app in APPS]
+        per_rate.append(cells)
     return [
         "## The cost of a request",
         "",
         "Each app's CPU against the requests it served, per repeat: a straight line through"
-        " its idle run and its open-loop runs. The slope is the CPU one more request costs;"
-        " the intercept, what the app spends with nothing to do.",
+        " its open-loop runs. The slope is the CPU one more request costs. The line meets zero"
+        " load (its intercept) well above the idle run: at low rates each request costs more"
+        " (a wake-up each), so CPU is no straight line down to idle, and the idle run, not"
+        " the intercept, is the idle cost.",
         "",
         *md_table(
-            ["scenario", "app", "repeat", "CPU ms per request", "idle, % of a core", "r²", "runs"],
+            [
+                "scenario",
+                "app",
+                "repeat",
+                "CPU ms per request",
+                "intercept, % of a core",
+                "idle, % of a core",
+                "r²",
+                "runs",
+            ],
             rows,
+        ),
+        "",
+        "At each rate, all of the app's CPU over the requests it served (the median across"
+        " repeats [min-max]): what a request costs there, wake-ups and idle work included.",
+        "",
+        *md_table(
+            [
+                "scenario",
+                "rate/s",
+                *(f"{names[app]} CPU ms per request" for app in APPS),
+                *(f"{names[app]} CPU % of a core" for app in APPS),
+            ],
+            per_rate,
         ),
         "",
         observer_sentence(env),

@@ -9,6 +9,7 @@ from compare.figures import (
     capacity_rows,
     cost_line,
     half_level,
+    idle_percent,
     latency_rows,
     per_repeat,
 )
@@ -17,17 +18,29 @@ from compare.run import per_1k
 HELLO = Setting("hello", 1)
 
 
-def test_the_cost_line_of_runs_on_a_line_is_that_line():
-    # 0.2 ms of CPU per request over 1.5% of a core idle.
-    runs = [make_run("flask", level("idle"), 0, 0.015)] + [
-        make_run("flask", level("open", rate=rate), rate, 0.015 + 0.0002 * rate)
+def test_the_cost_line_of_open_loop_runs_on_a_line_is_that_line_and_idle_is_apart():
+    # 0.2 ms of CPU per request above 6% of a core, and 0.1% with no request at all: as
+    # measured, the line through the loaded runs meets zero load far above idle.
+    runs = [make_run("flask", level("idle"), 0, 0.001)] + [
+        make_run("flask", level("open", rate=rate), rate, 0.06 + 0.0002 * rate)
         for rate in (250.0, 500.0, 1000.0)
     ]
     line = cost_line(runs)
     assert line.cpu_s_per_request == pytest.approx(0.0002)
-    assert line.idle_cores == pytest.approx(0.015)
+    assert line.intercept_cores == pytest.approx(0.06)
     assert line.r_squared == pytest.approx(1.0)
-    assert line.points == 4
+    assert line.points == 3
+    assert idle_percent(runs) == pytest.approx(0.1)
+
+
+def test_with_one_fixed_rate_the_line_runs_from_the_idle_run_to_it():
+    runs = [
+        make_run("flask", level("idle"), 0, 0.001),
+        make_run("flask", level("open", rate=500.0), 500.0, 0.101),
+    ]
+    line = cost_line(runs)
+    assert line.cpu_s_per_request == pytest.approx(0.0002)
+    assert line.points == 2
 
 
 def test_closed_loop_runs_stay_out_of_the_cost_line_and_give_capacity():
