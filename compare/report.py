@@ -129,7 +129,7 @@ def repeats_sentence(env: dict[str, Any]) -> str:
 def print_table(console: Console, env: dict[str, Any], data: dict[str, Any]) -> None:
     names = env["names"]
     swept = workers_swept(data)
-    table = Table(title=f"{names['fastapi']} against {names['flask']}: means [95% CI]")
+    table = Table(title=f"{names['fastapi']} against {names['flask']}: geometric means [95% CI]")
     header = ["scenario", "figure", names["flask"], names["fastapi"], "ratio [95% CI]", "reading"]
     for name in header:
         table.add_column(name, justify="right" if name in names.values() else "left")
@@ -190,8 +190,9 @@ def headline_section(env: dict[str, Any], data: dict[str, Any]) -> list[str]:
         "",
         "## Each app's figures",
         "",
-        "Means across the repeats, each with its 95% confidence interval; the ratio is the"
-        " geometric mean of the per-repeat ratios.",
+        "Geometric means across the repeats, each with its 95% confidence interval (a"
+        " t-interval on the logarithms); the ratio is the geometric mean of the per-repeat"
+        " ratios, paired by repeat, with its own.",
         "",
         *md_table(
             ["scenario", "figure", names["flask"], names["fastapi"], "ratio [95% CI]", "reading"],

@@ -43,7 +43,7 @@ Decision = Literal["lower", "higher", "equivalent", "inconclusive", "no interval
 class Estimate(BaseModel):
     """One figure of both apps across the repeats, and their ratio in words."""
 
-    apps: dict[str, Interval | None]  # each app's mean over the repeats, by port's app
+    apps: dict[str, Interval | None]  # each app's geometric mean over the repeats
     per_repeat: dict[str, list[float | None]]  # each app's value in each repeat
     ratio: Interval | None  # second app over first: geometric mean of the per-repeat ratios
     decision: Decision
@@ -64,6 +64,15 @@ def mean_interval(values: list[float]) -> Interval | None:
     return Interval(value=mean, low=float(ci.low), high=float(ci.high), n=len(values))
 
 
+def typical(values: list[float]) -> Interval | None:
+    """Each app's figure across the repeats: the geometric mean with the t-interval of the
+    logarithms, as the ratio's (so that the ratio of two apps' is their ratio's, and no
+    bound of a positive figure falls below 0); the plain mean where a value is 0 or less."""
+    if not values or min(values) <= 0:
+        return mean_interval(values)
+    return ratio_interval([math.log(value) for value in values])
+
+
 def log_ratios(first: list[float | None], second: list[float | None]) -> list[float] | None:
     """log(second/first) of each repeat where both are known; None if any is 0 or less."""
     pairs = [(a, b) for a, b in zip(first, second, strict=True) if a is not None and b is not None]
@@ -73,7 +82,7 @@ def log_ratios(first: list[float | None], second: list[float | None]) -> list[fl
 
 
 def ratio_interval(logs: list[float]) -> Interval:
-    """exp of the mean log ratio and of its t-interval."""
+    """exp of the mean of logarithms and of its t-interval."""
     mean = mean_interval(logs)
     assert mean is not None
     low = None if mean.low is None else math.exp(mean.low)
@@ -129,8 +138,7 @@ def estimate(per_repeat: dict[str, list[float | None]], names: dict[str, str]) -
     apps, first the one the ratio divides by); names says what to call them."""
     first, second = per_repeat
     apps = {
-        app: mean_interval([v for v in values if v is not None])
-        for app, values in per_repeat.items()
+        app: typical([v for v in values if v is not None]) for app, values in per_repeat.items()
     }
     logs = log_ratios(per_repeat[first], per_repeat[second])
     if not logs:

@@ -33,9 +33,16 @@ def test_the_ratio_interval_is_a_t_interval_on_the_logarithms_of_the_paired_rati
     assert found.ratio.low == pytest.approx(math.exp(0.2 - half))
     assert found.ratio.high == pytest.approx(math.exp(0.2 + half))
     assert found.ratio.n == 3
-    # Each app's own interval is about its mean, unpaired: the launches' spread is in it.
-    assert found.apps["flask"].value == pytest.approx(350 / 3)
-    assert found.apps["flask"].low < 50 and found.apps["flask"].high > 200
+    # Each app's own figure is its geometric mean, (100 x 50 x 200) ** (1/3) = 100, with
+    # the t-interval of its logarithms: unpaired, the launches' spread is in it.
+    flask = found.apps["flask"]
+    assert flask.value == pytest.approx(100.0)
+    half_flask = T_975_2 * math.log(2) / math.sqrt(3)  # logs 0, -log 2, +log 2: deviation log 2
+    assert (flask.low, flask.high) == pytest.approx(
+        (100 * math.exp(-half_flask), 100 * math.exp(half_flask))
+    )
+    # and the ratio of the two apps' figures is the ratio's.
+    assert found.apps["fastapi"].value / flask.value == pytest.approx(found.ratio.value)
 
 
 def test_pairing_by_repeat_removes_what_moves_both_apps_alike():
@@ -115,6 +122,12 @@ def test_an_a_a_comparison_names_its_second_instance():
     names = {"flask": "Flask A", "fastapi": "Flask B"}
     found = estimate(by_repeat([1.0, 2.0, 3.0], [0.7, 0.72, 0.71]), names)
     assert found.words.startswith("Flask B 29% lower")
+
+
+def test_a_figure_with_a_value_at_or_below_0_is_given_as_its_plain_mean():
+    found = estimate({"flask": [-1.0, 1.0, 3.0], "fastapi": [1.0, 1.0, 1.0]}, NAMES)
+    assert found.apps["flask"].value == pytest.approx(1.0)
+    assert found.apps["flask"].low < -1  # a t-interval of the values themselves
 
 
 def test_a_mean_interval_of_one_value_has_none_and_of_equal_values_is_that_value():
