@@ -18,7 +18,9 @@ from compare.targets import APPS
 COLORS = {"flask": "#1f77b4", "fastapi": "#2ca02c"}
 PERCENTILE_STYLES = {"p50": "-", "p99": "--", "p99.9": ":"}
 PEOPLE = FuncFormatter(lambda value, _: number(value))  # axis ticks as the tables write them
-RATIO_TICKS = (0.1, 0.25, 0.5, 0.8, 0.9, 1, 1.1, 1.25, 2, 4, 10)
+# Ticks of a ratio axis: fine where it spans little, coarse where it spans much.
+FINE_TICKS = (0.8, 0.9, 0.95, 1, 1.05, 1.1, 1.25)
+COARSE_TICKS = (0.1, 0.25, 0.5, 1, 2, 4, 10)
 
 
 def file_label(row: dict[str, Any], swept: bool) -> str:
@@ -60,7 +62,7 @@ def estimates_chart(path: Path, env: dict[str, Any], data: dict[str, Any], swept
     left = min(0.8, max(0.1, min(known, default=1) * 0.9))
     right = max(1.25, min(10.0, max(known, default=1) * 1.1))
     ax.set_xlim(left, right)
-    ticks = [t for t in RATIO_TICKS if left <= t <= right]
+    ticks = [t for t in (FINE_TICKS if right / left < 2 else COARSE_TICKS) if left <= t <= right]
     ax.set_xticks(ticks, [number(t) for t in ticks])
     ax.xaxis.set_minor_formatter(FuncFormatter(lambda *_: ""))
     ax.set_xlabel(f"{names['fastapi']} / {names['flask']} (95% confidence interval)")
