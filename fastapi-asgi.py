@@ -75,21 +75,6 @@ async def hello() -> workloads.Greeting:
     )
 
 
-# /status and /stats are plain `def`, unlike the other routes: FastAPI runs them in its
-# threadpool, so a snapshot's psutil reads (and its wait of up to 0.1 s just after
-# start) or a long /stats never hold the one event loop that every request waits on.
-# Both answer JSON that pydantic made once, rather than a model for FastAPI to
-# validate and serialise again: /status is what the comparison polls.
-@app.get("/status", response_model=metrics.Snapshot)
-def status() -> Response:
-    return Response(sampler.status().model_dump_json(), media_type="application/json")
-
-
-@app.get("/stats", response_model=metrics.Stats)
-def stats(params: Annotated[StatsQuery, Query()]) -> Response:
-    return Response(sampler.stats_json(params.last), media_type="application/json")
-
-
 @app.get("/json")
 async def json_items() -> workloads.ItemList:
     return workloads.items()
@@ -104,6 +89,23 @@ async def io(params: Annotated[workloads.IoQuery, Query()]) -> workloads.Waited:
 @app.get("/cpu")
 async def cpu(params: Annotated[workloads.CpuQuery, Query()]) -> workloads.Primes:
     return workloads.Primes(n=params.n, primes=workloads.count_primes(params.n))
+
+
+# The metrics routes come last: Starlette tries the routes in turn, and each one tried
+# before a scenario's own costs its every request about 11,000 instructions (with
+# benchmarks/instructions.py). /status and /stats are plain `def`, unlike the other
+# routes: FastAPI runs them in its threadpool, so a snapshot's psutil reads (and its
+# wait of up to 0.1 s just after start) or a long /stats never hold the one event loop
+# that every request waits on. Both answer JSON that pydantic made once, rather than a
+# model for FastAPI to validate and serialise again: /status is what the comparison polls.
+@app.get("/status", response_model=metrics.Snapshot)
+def status() -> Response:
+    return Response(sampler.status().model_dump_json(), media_type="application/json")
+
+
+@app.get("/stats", response_model=metrics.Stats)
+def stats(params: Annotated[StatsQuery, Query()]) -> Response:
+    return Response(sampler.stats_json(params.last), media_type="application/json")
 
 
 @app.exception_handler(HTTPException)

@@ -12,6 +12,8 @@ from urllib.parse import parse_qsl, quote_from_bytes
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 ITEM_COUNT = 20
+IO_MS = 10  # /io's wait when the query gives no ms
+CPU_N = 10_000  # /cpu's size when the query gives no n
 # The methods every route answers, as a 405's Allow lists them in both apps
 # (HEAD is GET without the body).
 ALLOW = "GET, HEAD"
@@ -86,7 +88,7 @@ class ItemList(BaseModel):
 class IoQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ms: int = Field(10, ge=0, le=10_000, description="milliseconds to wait")
+    ms: int = Field(IO_MS, ge=0, le=10_000, description="milliseconds to wait")
 
 
 class Waited(BaseModel):
@@ -96,7 +98,7 @@ class Waited(BaseModel):
 class CpuQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    n: int = Field(10_000, ge=2, le=1_000_000, description="count the primes below n")
+    n: int = Field(CPU_N, ge=2, le=1_000_000, description="count the primes below n")
 
 
 class Primes(BaseModel):
@@ -105,7 +107,7 @@ class Primes(BaseModel):
 
 
 def items() -> ItemList:
-    """A fresh list of ITEM_COUNT models, the same on every call."""
+    """The answer of /json: a fresh list of ITEM_COUNT models, the same on every call."""
     return ItemList(
         count=ITEM_COUNT,
         items=[
@@ -119,6 +121,28 @@ def items() -> ItemList:
             for i in range(ITEM_COUNT)
         ],
     )
+
+
+def plain_items() -> dict:
+    """items() as plain dicts and lists, built without pydantic: the plain baselines' /json.
+
+    The values are written out again rather than shared with items(): taking them from
+    one generator would cost items() 15,000 instructions more per call, a change in what
+    the typed apps are measured doing. tests/test_workloads.py holds the two equal.
+    """
+    return {
+        "count": ITEM_COUNT,
+        "items": [
+            {
+                "id": i,
+                "name": f"item-{i}",
+                "price": round(1.5 * i + 0.99, 2),
+                "tags": ["even" if i % 2 == 0 else "odd", f"group-{i % 4}"],
+                "in_stock": i % 3 != 0,
+            }
+            for i in range(ITEM_COUNT)
+        ],
+    }
 
 
 def count_primes(n: int) -> int:

@@ -12,4 +12,6 @@ figures    each repeat's figures per app: the cost line, capacity, latency at lo
 statistics estimates across the repeats: means, ratios, 95% intervals and their words
 numbers    numbers written for people
 report     the table, report.json and report.md; charts draws the PNGs
+instructions what a request costs an app's own callable in instructions (callgrind)
+app_driver the app called in-process, as instructions runs it under valgrind
 """

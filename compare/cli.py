@@ -20,10 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ("hello", "json", "io", "cpu")
 # What the default run covers, to stay within about 10 minutes on 2 cores: five launches of
 # about 100 s each. Five, because a t-interval needs several (its critical value is 12.7
-# at 2, 2.78 at 5): at the launch-to-launch spread of the CPU-per-request ratio seen on a
-# busy 2-core machine (0.09 on a log scale) five give about ±12%, enough to name the
-# 11-24% differences earlier reports found. --scenarios, --fractions and --repeats ask
-# for more.
+# at 2, 2.78 at 5): at the launch-to-launch spread of the CPU-per-request ratio measured
+# on a busy, shared 2-core machine (0.09-0.14 on a log scale) five give about ±11-17%,
+# enough to name the 11-24% differences earlier reports found; a quiet machine does
+# better. --scenarios, --fractions and --repeats ask for more.
 DEFAULT_SCENARIOS = ("hello", "json")
 DEFAULT_FRACTIONS = "0.1,0.25,0.5,0.75"
 DEFAULT_REPEATS = 5

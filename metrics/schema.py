@@ -18,32 +18,41 @@ MB = 1024 * 1024  # the unit of every *_mb figure (MiB)
 class Cgroup(BaseModel):
     """The limits the kernel enforces on this process's cgroup (null: no limit)."""
 
-    version: int
-    memory_limit_mb: float | None
-    memory_usage_mb: float | None
-    cpu_quota_cores: float | None
+    version: int = Field(description="the cgroup version found: 2 or 1")
+    memory_limit_mb: float | None = Field(description="the tightest memory limit on the way up")
+    memory_usage_mb: float | None = Field(
+        description="the cgroup's memory in use: inside a container, the container's, where"
+        " psutil's memory figures are the host's"
+    )
+    cpu_quota_cores: float | None = Field(
+        description="the tightest CPU quota on the way up, in cores (1.5: one and a half)"
+    )
 
 
 class SystemFigures(BaseModel):
     cpu_percent: float = Field(description="busy share of all cores, 0-100")
-    cpu_count: int
-    cpu_affinity: list[int] = Field(description="the cores this app may run on")
+    cpu_count: int = Field(description="logical cores of the machine")
+    cpu_affinity: list[int] = Field(
+        description="the cores this app may run on (a container's --cpuset-cpus, taskset)"
+    )
     cpu_usable_cores: float = Field(
         description="the most cores the app can use: its affinity, or its cgroup quota if"
         " tighter; no CPU % of the app exceeds 100 times this"
     )
-    memory_percent: float
+    memory_percent: float = Field(description="the machine's memory in use, 0-100")
     memory_used_mb: float
     memory_available_mb: float
     memory_total_mb: float
-    cgroup: Cgroup | None
+    cgroup: Cgroup | None = Field(description="null where there are no cgroups")
 
 
 class ProcessFigures(BaseModel):
     pid: int = Field(description="the process that answered")
-    workers: int
+    workers: int = Field(description="the app's live worker processes: the figures sum them")
     pids: list[int]
-    cpu_percent: float = Field(description="of one core, summed over workers, as top shows it")
+    cpu_percent: float = Field(
+        description="of one core, summed over workers, as top shows it: 100 is one core busy"
+    )
     cpu_time_s: float = Field(
         description="cumulative CPU seconds of the workers, those that exited included: it"
         " never decreases. Live workers to the microsecond (Linux's per-process CPU clock),"
@@ -57,9 +66,12 @@ class ProcessFigures(BaseModel):
         " worker of the app, those that exited included; null where the workers cannot"
         " share their figures (no writable /dev/shm)"
     )
-    rss_mb: float
+    rss_mb: float = Field(description="resident memory, shared pages counted once per worker")
     vms_mb: float
-    uss_mb: float | None = Field(description="null where the kernel denies it")
+    uss_mb: float | None = Field(
+        description="memory unique to the workers (what stopping them frees); null where the"
+        " kernel denies it"
+    )
     pss_mb: float | None = Field(
         description="the workers' proportional set size: shared pages split among their"
         " users; null where the kernel denies it"
@@ -73,7 +85,10 @@ class ServerFigures(BaseModel):
 
     pids: list[int] = Field(description="all of them: this app's own, then shared_pids")
     names: list[str] = Field(description="their titles, in the order of pids")
-    cpu_percent: float
+    cpu_percent: float = Field(
+        description="Unit's router parses HTTP for both apps: its CPU is this app's only while"
+        " the other app is idle, as in ./compare.sh, which loads one at a time"
+    )
     cpu_time_s: float = Field(
         description="cumulative CPU seconds of all of them, to the microsecond (Linux's"
         " per-process CPU clock): it never decreases"
@@ -97,9 +112,12 @@ class ServerFigures(BaseModel):
 
 
 class Snapshot(BaseModel):
-    timestamp: float
-    time: datetime
-    cpu_window_s: float = Field(description="the window the CPU percentages cover")
+    timestamp: float = Field(description="when the CPU counters were read: unix seconds")
+    time: datetime = Field(description="the same instant, ISO 8601 in UTC")
+    cpu_window_s: float = Field(
+        description="the window every CPU percentage covers: since the sampler's previous"
+        " sample, or for /status the newest sample at least 1 s old"
+    )
     system: SystemFigures
     process: ProcessFigures
     server: ServerFigures | None = Field(description="null where no server forked the app")
@@ -117,12 +135,15 @@ class Snapshot(BaseModel):
 
 
 class Stats(BaseModel):
-    interval_s: float
-    slots: int
+    interval_s: float = Field(description="seconds between samples (METRICS_INTERVAL)")
+    slots: int = Field(description="samples the buffer keeps (METRICS_SLOTS)")
     window_s: float = Field(description="the span the requested slots cover")
-    count: int
-    samples: list[Snapshot]
-    summary: dict[str, Any] | None = Field(description="min, max and avg of every figure")
+    count: int = Field(description="samples in this answer, so far")
+    samples: list[Snapshot] = Field(description="oldest first")
+    summary: dict[str, Any] | None = Field(
+        description="min, max and avg of every numeric figure of the samples, nested as they"
+        " are (identifiers such as pid left out); null while there are none"
+    )
 
 
 def stats_query(slots: int) -> type[BaseModel]:

@@ -27,6 +27,13 @@ def test_items_are_fresh_but_always_the_same():
     }
 
 
+def test_plain_items_are_the_items_without_models():
+    plain = workloads.plain_items()
+    assert plain == workloads.items().model_dump()
+    assert plain is not workloads.plain_items()  # fresh on every call, as items()
+    assert list(plain["items"][0]) == list(workloads.Item.model_fields)  # in the same order
+
+
 @pytest.mark.parametrize(
     ("model", "query"),
     [
