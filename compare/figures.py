@@ -76,14 +76,8 @@ def in_setting(run: Run, setting: Setting) -> bool:
 def cost_line(runs: list[Run]) -> CostLine | None:
     """The line fitted to the open-loop runs of one app in one repeat (with one fixed rate
     only: from its idle run to that rate)."""
-    kinds = (
-        ("open",)
-        if len({r.level.rate for r in runs if r.level.kind == "open"}) > 1
-        else (
-            "idle",
-            "open",
-        )
-    )
+    rates = {r.level.rate for r in runs if r.level.kind == "open"}
+    kinds = ("open",) if len(rates) > 1 else ("idle", "open")
     points = [(r.served_per_s, r.net_cores) for r in runs if r.level.kind in kinds]
     if len({x for x, _ in points}) < 2:
         return None
@@ -203,11 +197,27 @@ def summary(values: list[float | None]) -> dict | None:
     return found.model_dump() if found else None
 
 
+def at_rate(runs: list[Run]) -> dict:
+    """One app's figures at one fixed rate, across the repeats: its latency percentiles,
+    the rate it reached, its CPU, and the runs that missed the rate (counted, and flagged)."""
+    return {
+        **{
+            name: summary([getattr(r.load, field) for r in runs])
+            for name, field in PERCENTILES.items()
+        },
+        "reached": summary([r.rate_reached for r in runs]),
+        "cpu_ms_per_request": summary([per_1k(r.net_cpu_s, r.load.requests) for r in runs]),
+        "cpu_percent": summary([100 * r.net_cores for r in runs]),
+        "missed": sum(r.rate_missed for r in runs),
+        "errors": sum(r.load.errors for r in runs),
+    }
+
+
 def latency_rows(
     runs: list[Run], scenarios: list[str], floors: dict[Setting, dict[float, LoadResult]]
 ) -> list[dict]:
-    """Per setting and fixed rate: each app's p50, p99 and p99.9 across the repeats, the runs
-    that missed the rate (their figures count, and are flagged), and openloop's own floor."""
+    """Per setting and fixed rate: each app's figures there (at_rate), and openloop's own
+    floor at that rate."""
     rows = []
     for setting in settings(runs, scenarios):
         for level in open_levels(runs, setting):
@@ -218,63 +228,47 @@ def latency_rows(
                     **setting._asdict(),
                     "rate": level.rate,
                     "fraction": level.fraction,
-                    "apps": {
-                        app: {
-                            **{
-                                name: summary([getattr(r.load, field) for r in at if r.app == app])
-                                for name, field in PERCENTILES.items()
-                            },
-                            "reached": summary([r.rate_reached for r in at if r.app == app]),
-                            "cpu_ms_per_request": summary(
-                                [per_1k(r.net_cpu_s, r.load.requests) for r in at if r.app == app]
-                            ),
-                            "cpu_percent": summary([100 * r.net_cores for r in at if r.app == app]),
-                            "missed": sum(r.rate_missed for r in at if r.app == app),
-                            "errors": sum(r.load.errors for r in at if r.app == app),
-                        }
-                        for app in APPS
-                    },
-                    "floor": {name: getattr(floor, field) for name, field in PERCENTILES.items()}
-                    if floor
-                    else None,
+                    "apps": {app: at_rate([r for r in at if r.app == app]) for app in APPS},
+                    "floor": None
+                    if floor is None
+                    else {name: getattr(floor, field) for name, field in PERCENTILES.items()},
                 }
             )
     return rows
 
 
+def at_saturation(runs: list[Run], connections: int) -> dict:
+    """One app's closed-loop figures at one --connections level, across the repeats, beside
+    what follows from its throughput alone: with its core saturated, the CPU per request
+    is the cores kept busy over the req/s, and p50 about the connections over the req/s
+    (Little's law)."""
+    answered = [r for r in runs if r.load.requests_per_s]
+    return {
+        "requests_per_s": summary([r.load.requests_per_s for r in runs]),
+        "busy_percent": summary([100 * r.total_cpu_s / r.window_s for r in runs]),
+        "cpu_ms_per_request": summary([r.total_cpu_s_per_1k for r in runs]),
+        "cpu_ms_per_request_from_throughput": summary(
+            [1000 * r.total_cpu_s / r.window_s / r.load.requests_per_s for r in answered]
+        ),
+        "p50_ms": summary([r.load.latency_p50_ms for r in runs]),
+        "p50_ms_from_throughput": summary(
+            [1000 * connections / r.load.requests_per_s for r in answered]
+        ),
+        "p99_ms": summary([r.load.latency_p99_ms for r in runs]),
+        "tool_bound": sum(r.tool_bound for r in runs),
+    }
+
+
 def capacity_rows(runs: list[Run], scenarios: list[str]) -> list[dict]:
-    """Per setting and --connections level, each app's closed-loop figures across the
-    repeats, beside what follows from its throughput alone: at saturation the CPU per
-    request is the cores kept busy over the req/s, and p50 about the connections over the
-    req/s (Little's law)."""
+    """Per setting and --connections level, each app's closed-loop figures (at_saturation)."""
     rows = []
     for setting in settings(runs, scenarios):
         levels = {r.level for r in runs if r.level.kind == "closed" and in_setting(r, setting)}
         for level in sorted(levels, key=lambda level: level.connections or 0):
-            apps = {}
-            for app in APPS:
-                at = [r for r in runs if r.level == level and r.app == app]
-                apps[app] = {
-                    "requests_per_s": summary([r.load.requests_per_s for r in at]),
-                    "busy_percent": summary([100 * r.total_cpu_s / r.window_s for r in at]),
-                    "cpu_ms_per_request": summary([r.total_cpu_s_per_1k for r in at]),
-                    "cpu_ms_per_request_from_throughput": summary(
-                        [
-                            1000 * r.total_cpu_s / r.window_s / r.load.requests_per_s
-                            for r in at
-                            if r.load.requests_per_s
-                        ]
-                    ),
-                    "p50_ms": summary([r.load.latency_p50_ms for r in at]),
-                    "p50_ms_from_throughput": summary(
-                        [
-                            1000 * (level.connections or 0) / r.load.requests_per_s
-                            for r in at
-                            if r.load.requests_per_s
-                        ]
-                    ),
-                    "p99_ms": summary([r.load.latency_p99_ms for r in at]),
-                    "tool_bound": sum(r.tool_bound for r in at),
-                }
+            at = [r for r in runs if r.level == level]
+            apps = {
+                app: at_saturation([r for r in at if r.app == app], level.connections or 0)
+                for app in APPS
+            }
             rows.append({**setting._asdict(), "connections": level.connections, "apps": apps})
     return rows
