@@ -14,6 +14,14 @@ FROM ${UNIT_IMAGE}
 LABEL org.opencontainers.image.title=flask-vs-fastapi
 WORKDIR /app
 ENV VENV=/venv PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+# PostgreSQL's server from Debian's packages (postgresql-15): up.sh makes a cluster of its
+# own at each start, before the apps (serve/postgres.py), so the package makes none.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends postgresql-common \
+    && sed -ri 's/^#?\s*(create_main_cluster)\s*=.*$/\1 = false/' \
+        /etc/postgresql-common/createcluster.conf \
+    && apt-get install -y --no-install-recommends postgresql-15 \
+    && apt-get clean && rm -rf /var/lib/apt/lists/*
 # A virtualenv made by the image's own python3, the one Unit's Python module links (up.sh
 # checks it): it becomes the apps' "home", and no distribution's pip policy (PEP 668)
 # is in the way.
@@ -23,7 +31,8 @@ RUN python3 -m venv /venv \
 # What .dockerignore lets in.
 COPY . ./
 # Unit's main process runs as root so that it can run the apps as its unprivileged
-# "unit" user (UNIT_USER); its control socket stays inside the container.
+# "unit" user (UNIT_USER); its control socket stays inside the container. PostgreSQL
+# runs as the package's unprivileged "postgres" user (POSTGRES_USER).
 ENV SERVER=unit HOST=0.0.0.0 UNIT_USER=unit
 EXPOSE 8080 8081
 # Both apps answer / and /status (serve/readiness.py, on the image's python3).

@@ -5,6 +5,7 @@ curl http://127.0.0.1:8081/stats
 """
 
 import asyncio
+import contextlib
 import functools
 import os
 import platform
@@ -13,9 +14,10 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+import database
 import metrics
 import workloads
 
@@ -23,8 +25,21 @@ sampler = metrics.start_sampler()
 StatsQuery = metrics.stats_query(sampler.config.slots)
 FRAMEWORK_VERSION = version("fastapi")  # read once: a lookup costs 0.7 ms
 
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI):
+    # Once per event loop (under Unit, once per thread): a pool belongs to one loop.
+    async with database.event_loop_pool() as pool:
+        yield {"pool": pool}
+
+
 # Flask answers 404 to a trailing slash it has no route for; FastAPI would redirect.
-app = FastAPI(title="flask-vs-fastapi: FastAPI", version=FRAMEWORK_VERSION, redirect_slashes=False)
+app = FastAPI(
+    title="flask-vs-fastapi: FastAPI",
+    version=FRAMEWORK_VERSION,
+    redirect_slashes=False,
+    lifespan=lifespan,
+)
 
 
 class ReadAsFlask:
@@ -91,6 +106,30 @@ async def cpu(params: Annotated[workloads.CpuQuery, Query()]) -> workloads.Prime
     return workloads.Primes(n=params.n, primes=workloads.count_primes(params.n))
 
 
+@app.get("/db")
+async def db(request: Request) -> database.World:
+    return await database.one_world_async(request.state.pool)
+
+
+@app.get("/queries")
+async def queries(
+    request: Request, params: Annotated[database.RowsQuery, Query()]
+) -> list[database.World]:
+    return await database.some_worlds_async(request.state.pool, params.n)
+
+
+@app.get("/fortunes", response_class=HTMLResponse)
+async def fortunes(request: Request) -> HTMLResponse:
+    return HTMLResponse(await database.fortunes_async(request.state.pool))
+
+
+@app.get("/updates")
+async def updates(
+    request: Request, params: Annotated[database.RowsQuery, Query()]
+) -> list[database.World]:
+    return await database.updated_worlds_async(request.state.pool, params.n)
+
+
 # The metrics routes come last: Starlette tries the routes in turn, and each one tried
 # before a scenario's own costs its every request about 11,000 instructions (with
 # benchmarks/instructions.py). /status and /stats are plain `def`, unlike the other
@@ -106,6 +145,11 @@ def status() -> Response:
 @app.get("/stats", response_model=metrics.Stats)
 def stats(params: Annotated[StatsQuery, Query()]) -> Response:
     return Response(sampler.stats_json(params.last), media_type="application/json")
+
+
+@app.exception_handler(database.Unavailable)
+async def database_unavailable(request: Request, error: database.Unavailable) -> JSONResponse:
+    return JSONResponse({"detail": str(error)}, 503)
 
 
 @app.exception_handler(HTTPException)

@@ -14,12 +14,14 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, UnprocessableEntity
 from werkzeug.routing import Map
 
+import database
 import metrics
 import workloads
 
 sampler = metrics.start_sampler()
 StatsQuery = metrics.stats_query(sampler.config.slots)
 FRAMEWORK_VERSION = version("flask")  # read once: a lookup costs 0.7 ms
+pool = database.connection_pool()  # this worker's connections, shared by its threads
 
 
 app = Flask(__name__)
@@ -92,6 +94,28 @@ def cpu():
     return workloads.Primes(n=params.n, primes=workloads.count_primes(params.n)).model_dump()
 
 
+@app.get("/db")
+def db():
+    return database.one_world(pool).model_dump()
+
+
+@app.get("/queries")
+def queries():
+    params = query(database.RowsQuery)
+    return [world.model_dump() for world in database.some_worlds(pool, params.n)]
+
+
+@app.get("/fortunes")
+def fortunes():
+    return app.response_class(database.fortunes(pool), mimetype="text/html")
+
+
+@app.get("/updates")
+def updates():
+    params = query(database.RowsQuery)
+    return [world.model_dump() for world in database.updated_worlds(pool, params.n)]
+
+
 # The metrics routes last, as in fastapi-asgi.py (where the order has a cost).
 @app.get("/status")
 def status():
@@ -107,6 +131,11 @@ def stats():
 @app.errorhandler(ValidationError)
 def invalid_query(error):
     return {"detail": workloads.query_errors(error)}, 422
+
+
+@app.errorhandler(database.Unavailable)
+def database_unavailable(error):
+    return {"detail": str(error)}, 503
 
 
 @app.errorhandler(UnprocessableEntity)

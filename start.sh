@@ -27,8 +27,9 @@
 # The limits apply to both apps alike: they share the container.
 #
 # Environment: FLASK_PORT and FASTAPI_PORT (the host's ports); METRICS_INTERVAL,
-# METRICS_SLOTS, WORKERS and THREADS (passed into the container); the base images,
-# by default the dockerfiles' own:
+# METRICS_SLOTS, WORKERS, THREADS, DATABASE, DATABASE_URL and DATABASE_POOL_SIZE
+# (passed into the container, whose PostgreSQL up.sh starts unless DATABASE_URL names
+# another or DATABASE=none); the base images, by default the dockerfiles' own:
 #   UNIT_IMAGE     {UNIT_IMAGE}
 #   PYTHON_IMAGE   {PYTHON_IMAGE}
 # Run here, every setting of ./up.sh applies. ./up.sh --help says what each setting
@@ -147,7 +148,8 @@ fi
 # where it runs.
 if command -v python3 >/dev/null; then
   refusal=$(python3 -m serve.config --check FLASK_PORT FASTAPI_PORT WORKERS THREADS \
-    METRICS_INTERVAL METRICS_SLOTS 2>&1) && code=0 || code=$?
+    METRICS_INTERVAL METRICS_SLOTS DATABASE DATABASE_URL DATABASE_POOL_SIZE 2>&1) &&
+    code=0 || code=$?
   if ((code == 2)); then
     echo "start.sh: $refusal (./up.sh --help says what each setting takes)" >&2
     exit 2
@@ -237,7 +239,8 @@ run_args+=(--stop-timeout 20)
 [[ -z $cpus ]] || run_args+=(--cpus "$cpus")
 [[ -z $memory ]] || run_args+=(--memory "$memory")
 [[ -z $cpuset ]] || run_args+=(--cpuset-cpus "$cpuset")
-for variable in METRICS_INTERVAL METRICS_SLOTS WORKERS THREADS; do
+for variable in METRICS_INTERVAL METRICS_SLOTS WORKERS THREADS DATABASE DATABASE_URL \
+  DATABASE_POOL_SIZE; do
   [[ ! -v $variable ]] || run_args+=(-e "$variable=${!variable}")
 done
 # From here on, every way out that is not success removes the container.
@@ -266,6 +269,7 @@ start.sh: $server serves both apps in container $name
 Next:
   curl http://127.0.0.1:$flask_port/stats
   curl http://127.0.0.1:$fastapi_port/stats
+  curl http://127.0.0.1:$flask_port/db; curl http://127.0.0.1:$fastapi_port/db
   wrk -t2 -c32 -d30s http://127.0.0.1:$flask_port/json; wrk -t2 -c32 -d30s http://127.0.0.1:$fastapi_port/json
   ./compare.sh --flask http://127.0.0.1:$flask_port --fastapi http://127.0.0.1:$fastapi_port
   ./start.sh --stop$stop_args

@@ -19,7 +19,7 @@ CPU_N = 10_000  # /cpu's size when the query gives no n
 ALLOW = "GET, HEAD"
 # The routes that take no parameters: both apps check their query strings before
 # routing, and only where there is one, so that an empty query costs nothing.
-NO_QUERY_PATHS = frozenset({"/", "/status", "/json"})
+NO_QUERY_PATHS = frozenset({"/", "/status", "/json", "/db", "/fortunes"})
 VISIBLE_ASCII = "".join(map(chr, range(0x21, 0x7F)))
 
 

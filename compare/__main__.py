@@ -7,6 +7,8 @@ Flask, in CPU and RAM, each figure a ratio with its 95% confidence interval.
     ./compare.sh --launch --rate 500,1000               # open-loop runs at these rates
     ./compare.sh --launch --connections 16,32,64,128    # a closed-loop connection sweep
     ./compare.sh --launch --workers 1,2,4                # a worker sweep
+    ./compare.sh --launch --scenarios db,queries,fortunes,updates   # against PostgreSQL
+    ./compare.sh --launch --scenarios db,queries --pool-size 2,4,8  # a pool-size sweep
     ./compare.sh --flask http://127.0.0.1:8080 --fastapi http://127.0.0.1:8081
 
 Each repeat launches both apps anew (--launch) and runs them idle, then per scenario
@@ -23,6 +25,7 @@ Exit codes: `./compare.sh --help` lists them, from compare/cli.py's EXIT_CODES.
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
 import signal
 import statistics
@@ -38,13 +41,21 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from compare import cli, loadtools, pinning, report
-from compare.cli import EXIT_DONE, EXIT_ERRORS, EXIT_LOAD_TOOL, EXIT_SIGNAL_BASE, EXIT_TARGET, Plan
+from compare.cli import (
+    DATABASE_SCENARIOS,
+    EXIT_DONE,
+    EXIT_ERRORS,
+    EXIT_LOAD_TOOL,
+    EXIT_SIGNAL_BASE,
+    EXIT_TARGET,
+    Plan,
+)
 from compare.numbers import number
 from compare.procedure import Procedure, planned_seconds
 from compare.run import Run
 from compare.targets import APPS, TargetError, check_targets, status
 from metrics.schema import Snapshot
-from serve.config import load_conf
+from serve.config import HOW_TO_GET_POSTGRES, ConfigError, load_conf, read_database
 from serve.launch import LaunchError, launch
 
 
@@ -86,6 +97,11 @@ def environment(
                 "server": greetings[app]["server"],
                 "server_processes": statuses[app].server.names if statuses[app].server else [],
                 "workers": statuses[app].process.workers,
+                "database": statuses[app].database.model_dump(
+                    include={"counted", "pool_size", "pools"}
+                )
+                if statuses[app].database
+                else None,
                 "cpu_affinity": statuses[app].system.cpu_affinity,
                 "cgroup": statuses[app].system.cgroup.model_dump()
                 if statuses[app].system.cgroup
@@ -104,6 +120,7 @@ def environment(
             "rates": plan.rates,
             "arrivals": plan.arrivals,
             "workers": plan.workers,
+            "pool_sizes": plan.pool_sizes,
             "duration_s": plan.duration_s,
             "warmup_s": plan.warmup_s,
             "repeats": plan.repeats,
@@ -121,6 +138,39 @@ def same_app_env(plan: Plan) -> tuple[dict[str, str], dict[str, str] | None]:
     conf = load_conf(cli.ROOT / "conf.json")["applications"][plan.same_app]
     target = f"{conf['module']}:{conf['callable']}"
     return {"APPS": f"{target},{target}"}, dict.fromkeys(APPS, plan.same_app)
+
+
+def launches(plan: Plan) -> list[tuple[int, int | None, dict[str, str]]]:
+    """With --launch: each (workers, pool size) level, and the settings up.sh gets for it.
+
+    Without a database scenario no database is started: it would only idle beside the apps.
+    """
+    apps_env, _ = same_app_env(plan)
+    found = []
+    for workers in plan.workers:
+        for pool_size in plan.pool_sizes or [None]:
+            env = {"WORKERS": str(workers), **apps_env}
+            if pool_size:
+                env["DATABASE_POOL_SIZE"] = str(pool_size)
+            if not plan.uses_database and "DATABASE_URL" not in os.environ:
+                env["DATABASE"] = "none"
+            found.append((workers, pool_size, env))
+    return found
+
+
+def require_database(plan: Plan) -> None:
+    """With --launch and a database scenario: refuse in one line where there is none."""
+    if plan.launch and plan.uses_database:
+        try:
+            chosen = read_database(dict(os.environ))[0]
+        except ConfigError as error:
+            raise TargetError(f"the database scenarios: {error}") from None
+        if chosen == "none":
+            asked = ",".join(name for name in plan.scenarios if name in DATABASE_SCENARIOS)
+            raise TargetError(
+                f"the database scenarios ({asked}) need a database, and there is none here:"
+                f" {HOW_TO_GET_POSTGRES}"
+            )
 
 
 def flagged(runs: list[Run], plan: Plan) -> list[str]:
@@ -162,6 +212,7 @@ def observer(runs: list[Run]) -> dict[str, float | None]:
 
 def compare(plan: Plan, console: Console) -> int:
     loadtools.require(plan.tool)
+    require_database(plan)
     origin = time.monotonic()
     runner_start = time.process_time()
     load_s, rest_s = planned_seconds(plan)
@@ -193,28 +244,30 @@ def compare(plan: Plan, console: Console) -> int:
         if plan.launch:
             cores = pinning.for_launch(plan.pin)
             tool_cores = cores.tool or pinning.our_cores()
-            apps_env, frameworks = same_app_env(plan)
+            _, frameworks = same_app_env(plan)
             for repeat in range(1, plan.repeats + 1):
-                for workers in plan.workers:
-                    log = plan.out / "launches" / f"up-{repeat}-w{workers}.log"
+                for workers, pool_size, launch_env in launches(plan):
+                    pool = f"-pool{pool_size}" if pool_size else ""
+                    log = plan.out / "launches" / f"up-{repeat}-w{workers}{pool}.log"
                     advance(0.0, f"repeat {repeat}/{plan.repeats}: launching both apps")
-                    with launch(
-                        log,
-                        {"WORKERS": str(workers), **apps_env},
-                        cores.taskset(),
-                        frameworks=frameworks,
-                    ) as apps:
-                        greetings = check_targets(client, apps.urls, plan.same_app)
+                    with launch(log, launch_env, cores.taskset(), frameworks=frameworks) as apps:
+                        greetings = check_targets(
+                            client, apps.urls, plan.same_app, plan.uses_database
+                        )
                         statuses = {app: status(client, url) for app, url in apps.urls.items()}
                         env = env or environment(
                             plan, apps.urls, greetings, statuses, cores, apps.argv
                         )
                         procedure.repeat(
-                            repeat, client, apps.urls, workers, (cores.apps, tool_cores)
+                            repeat,
+                            client,
+                            apps.urls,
+                            (workers, pool_size),
+                            (cores.apps, tool_cores),
                         )
         else:
             urls = {"flask": plan.flask_url, "fastapi": plan.fastapi_url}
-            greetings = check_targets(client, urls, plan.same_app)
+            greetings = check_targets(client, urls, plan.same_app, plan.uses_database)
             statuses = {app: status(client, url) for app, url in urls.items()}
             cores = pinning.for_targets(plan.pin, statuses)
             env = environment(plan, urls, greetings, statuses, cores, None)
@@ -222,7 +275,7 @@ def compare(plan: Plan, console: Console) -> int:
             app_cores = sorted({c for s in statuses.values() for c in s.system.cpu_affinity})
             workers = statuses["flask"].process.workers
             for repeat in range(1, plan.repeats + 1):
-                procedure.repeat(repeat, client, urls, workers, (app_cores, tool_cores))
+                procedure.repeat(repeat, client, urls, (workers, None), (app_cores, tool_cores))
     runs = procedure.runs
     env["runner_cpu_s"] = round(time.process_time() - runner_start, 3)
     env["wall_s"] = round(time.monotonic() - origin, 1)

@@ -24,7 +24,7 @@ COARSE_TICKS = (0.1, 0.25, 0.5, 1, 2, 4, 10)
 
 
 def file_label(row: dict[str, Any], swept: bool) -> str:
-    return setting_label(row, swept).replace(" w=", "_w")
+    return setting_label(row, swept).replace(" w=", "_w").replace(" pool=", "_pool")
 
 
 def estimates_chart(path: Path, env: dict[str, Any], data: dict[str, Any], swept: bool) -> None:
@@ -134,9 +134,13 @@ def cpu_chart(
     names = env["names"]
     fig = Figure(figsize=(8, 5))
     ax = fig.subplots()
-    scenario, workers = row["scenario"], row["workers"]
+    scenario, workers, pool_size = row["scenario"], row["workers"], row.get("pool_size")
     for app in APPS:
-        mine = [r for r in runs if r.app == app and r.level.workers == workers]
+        mine = [
+            r
+            for r in runs
+            if r.app == app and (r.level.workers, r.level.pool_size) == (workers, pool_size)
+        ]
         fitted = [
             r for r in mine if r.level.scenario in (scenario, None) and r.level.kind != "closed"
         ]
@@ -163,6 +167,7 @@ def cpu_chart(
             if line["app"] == app
             and line["scenario"] == scenario
             and line["workers"] == workers
+            and line.get("pool_size") == pool_size
             and line["line"]
         ]
         if fits and fitted:
@@ -190,7 +195,7 @@ def cpu_chart(
 
 def sweep_chart(path: Path, env: dict[str, Any], data: dict[str, Any], axis: str) -> None:
     """Per scenario, closed-loop req/s and p99 against connections, or the headline's CPU
-    per request and capacity against workers."""
+    per request and capacity against workers or the database's pool size."""
     names = env["names"]
     if axis == "connections":
         rows = data["capacity"]
@@ -235,7 +240,7 @@ def sweep_chart(path: Path, env: dict[str, Any], data: dict[str, Any], axis: str
                     label=names[app],
                 )
             ax.set_title(f"{scenario}: {title}")
-            ax.set_xlabel(axis)
+            ax.set_xlabel("database connections per worker" if axis == "pool_size" else axis)
             ax.set_ylim(bottom=0)
             ax.yaxis.set_major_formatter(PEOPLE)
     grid[0][0].legend()
@@ -279,7 +284,8 @@ def draw(out: Path, env: dict[str, Any], data: dict[str, Any], runs: list[Run]) 
         rates = [
             r
             for r in data["latency"]
-            if (r["scenario"], r["workers"]) == (row["scenario"], row["workers"])
+            if (r["scenario"], r["workers"], r.get("pool_size"))
+            == (row["scenario"], row["workers"], row.get("pool_size"))
         ]
         if rates:
             pictures.append(out / f"latency_{name}.png")
@@ -292,6 +298,9 @@ def draw(out: Path, env: dict[str, Any], data: dict[str, Any], runs: list[Run]) 
     if swept:
         pictures.append(out / "sweep_workers.png")
         sweep_chart(pictures[-1], env, data, "workers")
+    if len({row.get("pool_size") for row in data["headline"]}) > 1:
+        pictures.append(out / "sweep_pool_size.png")
+        sweep_chart(pictures[-1], env, data, "pool_size")
     pictures.append(out / "timeline.png")
     timeline_chart(pictures[-1], env, runs)
     return pictures

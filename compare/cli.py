@@ -12,12 +12,18 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+import database
 import workloads
 from compare import loadtools
-from serve.config import WORKERS
+from serve.config import DATABASE_POOL_SIZE, WORKERS
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ("hello", "json", "io", "cpu")
+# The database scenarios need a database: asked by name, they are not in the default list,
+# which stays the same wherever it runs.
+DATABASE_SCENARIOS = ("db", "queries", "fortunes", "updates")
+# Those that the baselines (baselines/) answer too: every scenario without a database.
+BASELINE_SCENARIOS = ("hello", "json", "io", "cpu")
+SCENARIOS = (*BASELINE_SCENARIOS, *DATABASE_SCENARIOS)
 # What the default run covers, to stay within about 10 minutes on 2 cores: five launches of
 # about 100 s each. Five, because a t-interval needs several (its critical value is 12.7
 # at 2, 2.78 at 5): at the launch-to-launch spread of the CPU-per-request ratio measured
@@ -40,6 +46,9 @@ class Plan(BaseModel):
     launch: bool
     same_app: Literal["flask", "fastapi"] | None  # an A/A comparison: that app on both ports
     workers: list[int]  # with launch: one level per entry (a worker sweep when several)
+    # With launch: database connections per worker, one launch per entry (a pool-size
+    # sweep when several); None: conf.json's.
+    pool_sizes: list[int] | None = None
     tool: Literal["wrk", "ab", "hey"]  # the closed-loop runs' load tool
     scenarios: list[str]
     connections: list[int]  # closed-loop levels (a connection sweep when several)
@@ -53,6 +62,8 @@ class Plan(BaseModel):
     poll_s: float
     io_ms: int
     cpu_n: int
+    queries_n: int = 20
+    updates_n: int = 5
     max_error_rate: float
     pin: bool | None  # None: pin where there are cores enough
     out: Path
@@ -63,6 +74,10 @@ class Plan(BaseModel):
             "json": "/json",
             "io": f"/io?ms={self.io_ms}",
             "cpu": f"/cpu?n={self.cpu_n}",
+            "db": "/db",
+            "queries": f"/queries?n={self.queries_n}",
+            "fortunes": "/fortunes",
+            "updates": f"/updates?n={self.updates_n}",
         }[scenario]
 
     @property
@@ -75,6 +90,10 @@ class Plan(BaseModel):
                 for app, ab in zip(APP_NAMES, "AB", strict=True)
             }
         return dict(APP_NAMES)
+
+    @property
+    def uses_database(self) -> bool:
+        return any(scenario in DATABASE_SCENARIOS for scenario in self.scenarios)
 
 
 def positive_int(text: str) -> int:
@@ -147,7 +166,8 @@ EXIT_CODES = {
     EXIT_BAD_FLAGS: "a bad flag or value, named in one line",
     EXIT_TARGET: "a target is unreachable, is not one of these apps, both URLs serve the same"
     " app (or, with --same-app, not that app, or one instance), the apps cannot be launched,"
-    " or --pin cannot keep the load tool on cores of its own",
+    " --pin cannot keep the load tool on cores of its own, or the database scenarios have"
+    " no database (it says how to get one)",
     EXIT_LOAD_TOOL: "the load tool is missing (it says how to install it) or failed",
     EXIT_ERRORS: "a run's errors and non-2xx answers passed --max-error-rate (the report is"
     " still written, and says which run)",
@@ -228,7 +248,16 @@ def parse(argv: list[str] | None = None) -> Plan:
         metavar="NAME[,NAME...]",
         type=scenario_list,
         default=",".join(DEFAULT_SCENARIOS),
-        help=f"which endpoints to load, of {','.join(SCENARIOS)}" + default,
+        help=f"which endpoints to load, of {','.join(SCENARIOS)}; the database ones need"
+        " a database (with --launch: PostgreSQL's server here, or DATABASE_URL)" + default,
+    )
+    add(
+        "--pool-size",
+        metavar="N[,N...]",
+        type=int_list,
+        help="with --launch and database scenarios only: database connections per worker;"
+        " several (2,4,8) make a pool-size sweep, a launch each (default: conf.json's"
+        " DATABASE_POOL_SIZE)",
     )
     add(
         "--connections",
@@ -304,6 +333,20 @@ def parse(argv: list[str] | None = None) -> Plan:
         help="the cpu scenario's /cpu?n=" + default,
     )
     add(
+        "--queries-n",
+        metavar="N",
+        type=int,
+        default=20,
+        help="the queries scenario's /queries?n=" + default,
+    )
+    add(
+        "--updates-n",
+        metavar="N",
+        type=int,
+        default=5,
+        help="the updates scenario's /updates?n=" + default,
+    )
+    add(
         "--max-error-rate",
         metavar="SHARE",
         type=fraction,
@@ -330,12 +373,27 @@ def parse(argv: list[str] | None = None) -> Plan:
         parser.error("--warmup must be 0 or more seconds")
     if not 0.2 <= args.poll <= 60:
         parser.error("--poll must be between 0.2 and 60 seconds")
-    try:
-        workloads.IoQuery(ms=args.io_ms)
-        workloads.CpuQuery(n=args.cpu_n)
-    except ValidationError as error:
-        first = error.errors()[0]
-        parser.error(f"--{'io-ms' if first['loc'][0] == 'ms' else 'cpu-n'}: {first['msg']}")
+    for flag, check in [
+        ("--io-ms", lambda: workloads.IoQuery(ms=args.io_ms)),
+        ("--cpu-n", lambda: workloads.CpuQuery(n=args.cpu_n)),
+        ("--queries-n", lambda: database.RowsQuery(n=args.queries_n)),
+        ("--updates-n", lambda: database.RowsQuery(n=args.updates_n)),
+    ]:
+        try:
+            check()
+        except ValidationError as error:
+            parser.error(f"{flag}: {error.errors()[0]['msg']}")
+    if args.pool_size:
+        if not args.launch:
+            parser.error("--pool-size needs --launch: running apps have the pools they have")
+        if max(args.pool_size) > DATABASE_POOL_SIZE.high:
+            parser.error(f"--pool-size must be {DATABASE_POOL_SIZE.range}")
+        others = [name for name in args.scenarios if name not in DATABASE_SCENARIOS]
+        if others:
+            parser.error(
+                f"--pool-size sizes the database's pools: {','.join(others)} would run once per"
+                f" size for nothing; give database scenarios only ({','.join(DATABASE_SCENARIOS)})"
+            )
     if max(args.workers) > WORKERS.high:
         parser.error(f"--workers must be {WORKERS.range}")
     if args.workers != [1] and not args.launch:
@@ -353,6 +411,7 @@ def parse(argv: list[str] | None = None) -> Plan:
         launch=args.launch,
         same_app=args.same_app,
         workers=args.workers,
+        pool_sizes=args.pool_size,
         tool=args.tool,
         scenarios=args.scenarios,
         connections=args.connections,
@@ -366,6 +425,8 @@ def parse(argv: list[str] | None = None) -> Plan:
         poll_s=args.poll,
         io_ms=args.io_ms,
         cpu_n=args.cpu_n,
+        queries_n=args.queries_n,
+        updates_n=args.updates_n,
         max_error_rate=args.max_error_rate,
         pin=args.pin,
         out=args.out or ROOT / "results" / datetime.now().strftime("%Y%m%d-%H%M%S"),

@@ -46,6 +46,7 @@ class Setting(NamedTuple):
 
     scenario: str
     workers: int
+    pool_size: int | None = None  # the database's connections per worker, where swept
 
 
 class CostLine(BaseModel):
@@ -58,19 +59,26 @@ class CostLine(BaseModel):
 
 
 def setting_label(row: dict, workers_swept: bool) -> str:
-    """How a report names a setting: its scenario, and its workers where they were swept."""
-    return f"{row['scenario']} w={row['workers']}" if workers_swept else row["scenario"]
+    """How a report names a setting: its scenario, its workers where they were swept, and
+    its database pool size where --pool-size set one."""
+    label = f"{row['scenario']} w={row['workers']}" if workers_swept else row["scenario"]
+    return label + (f" pool={row['pool_size']}" if row.get("pool_size") else "")
 
 
 def settings(runs: Iterable[Run], scenarios: list[str]) -> list[Setting]:
     """The scenarios and worker levels the runs cover, in the plan's order."""
-    found = {Setting(r.level.scenario, r.level.workers) for r in runs if r.level.scenario}
-    return sorted(found, key=lambda s: (s.workers, scenarios.index(s.scenario)))
+    found = {
+        Setting(r.level.scenario, r.level.workers, r.level.pool_size)
+        for r in runs
+        if r.level.scenario
+    }
+    return sorted(found, key=lambda s: (s.workers, s.pool_size or 0, scenarios.index(s.scenario)))
 
 
 def in_setting(run: Run, setting: Setting) -> bool:
     level = run.level
-    return level.workers == setting.workers and level.scenario in (setting.scenario, None)
+    launched = (level.workers, level.pool_size) == (setting.workers, setting.pool_size)
+    return launched and level.scenario in (setting.scenario, None)
 
 
 def cost_line(runs: list[Run]) -> CostLine | None:

@@ -61,7 +61,7 @@ def planned_seconds(plan: Plan) -> tuple[float, float]:
     per_setting = 2 * (plan.warmup_s + (len(plan.connections) + rates) * plan.duration_s)
     per_repeat = 2 * plan.duration_s + len(plan.scenarios) * per_setting
     floors = len(plan.scenarios) * rates * plan.duration_s  # the first repeat's
-    levels = len(plan.workers)
+    levels = len(plan.workers) * len(plan.pool_sizes or [None])
     load_s = levels * (plan.repeats * per_repeat + floors)
     runs = levels * plan.repeats * 2 * (1 + len(plan.scenarios) * (len(plan.connections) + rates))
     rest_s = runs * RUN_OVERHEAD_S + len(plan.scenarios) * rates * FLOOR_OVERHEAD_S * levels
@@ -86,24 +86,32 @@ class Procedure:
         repeat: int,
         client: httpx2.Client,
         urls: dict[str, str],
-        workers: int,
+        launched: tuple[int, int | None],
         cores: tuple[list[int] | None, list[int]],
     ) -> None:
-        """One repeat at one workers level: idle, then each scenario (cores: the apps' and
-        the load tool's)."""
+        """One repeat at one launched level (its workers, and its database pool size where
+        --pool-size set one): idle, then each scenario (cores: the apps' and the load
+        tool's)."""
         plan = self.plan
+        workers, pool_size = launched
         app_cores, tool_cores = cores
         pairs = itertools.count()
-        idle = Level(kind="idle", scenario=None, workers=workers, connections=None)
+        idle = Level(
+            kind="idle", scenario=None, workers=workers, connections=None, pool_size=pool_size
+        )
         self.pair(next(pairs), repeat, idle, client, urls, tool_cores)
         for scenario in plan.scenarios:
-            setting = Setting(scenario, workers)
+            setting = Setting(scenario, workers, pool_size)
             for index, connections in enumerate(plan.connections):
                 pair = next(pairs)
                 if index == 0:  # in the order of the pair it warms up for
                     self.warm_up(pair, repeat, setting, urls, tool_cores)
                 level = Level(
-                    kind="closed", scenario=scenario, workers=workers, connections=connections
+                    kind="closed",
+                    scenario=scenario,
+                    workers=workers,
+                    connections=connections,
+                    pool_size=pool_size,
                 )
                 self.pair(pair, repeat, level, client, urls, tool_cores)
             if setting not in self.rates:
@@ -117,6 +125,7 @@ class Procedure:
                     connections=max(plan.connections),
                     rate=rate,
                     fraction=fraction,
+                    pool_size=pool_size,
                 )
                 self.pair(next(pairs), repeat, level, client, urls, tool_cores)
 
@@ -166,6 +175,7 @@ class Procedure:
             scenario=setting.scenario,
             workers=setting.workers,
             connections=plan.connections[0],
+            pool_size=setting.pool_size,
         )
         for app in turn(pair, repeat):
             self.advance(
@@ -189,7 +199,8 @@ class Procedure:
             lower = min(c or 0.0 for c in capacities)
             wanted = [(rounded(share * lower), share) for share in plan.fractions]
             self.notes.append(
-                f"{setting.scenario} (w={setting.workers}): the rates are"
+                f"{setting.scenario} (w={setting.workers}"
+                f"{f' pool={setting.pool_size}' if setting.pool_size else ''}): the rates are"
                 f" {', '.join(f'{f:.0%}' for f in plan.fractions)} of the lower closed-loop"
                 f" capacity in repeat {repeat}, {number(lower)} req/s:"
                 f" {', '.join(number(rate) for rate, _ in wanted)} req/s"

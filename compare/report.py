@@ -28,9 +28,10 @@ from compare.targets import APPS
 
 # What each headline figure means, for the reader of report.md.
 MEANINGS = {
-    "cpu_ms_per_request": "the slope of the app's CPU (workers and server, less the"
-    " observer's own) against the requests it served, fitted over its open-loop runs at"
-    " the same fixed rates for both apps: what one more request costs",
+    "cpu_ms_per_request": "the slope of the app's CPU (workers and server, and the database"
+    " where it runs beside them, less the observer's own) against the requests it served,"
+    " fitted over its open-loop runs at the same fixed rates for both apps: what one more"
+    " request costs",
     "idle_cpu_percent": "the app's CPU with no request at all (its sampler, event loop and"
     " server; the observer's own subtracted), in % of one core: its idle run, one per repeat,"
     " so the same in every scenario's row",
@@ -141,6 +142,9 @@ def print_table(console: Console, env: dict[str, Any], data: dict[str, Any]) -> 
         table.add_row(*values)
     console.print(table)
     console.print(repeats_sentence(env))
+    said = database_said(env)
+    if said:
+        console.print(f"database: {said}")
     for line in env["notes"]:
         console.print(line)
 
@@ -182,6 +186,7 @@ def headline_section(env: dict[str, Any], data: dict[str, Any]) -> list[str]:
         "",
         repeats_sentence(env),
         "",
+        *([f"Database: {database_said(env)}.", ""] if database_said(env) else []),
         "Each cell says where the 95% confidence interval of the ratio"
         f" {names['fastapi']}/{names['flask']} lies: a difference where it excludes 1,"
         " equivalence where it lies wholly within ±5% (a smaller difference is no finding,"
@@ -384,8 +389,10 @@ def environment_section(env: dict[str, Any]) -> list[str]:
             f" ({apps[app]['workers']} worker(s); server processes:"
             f" {', '.join(apps[app]['server_processes']) or 'none'})"
         )
+    said = database_said(env)
     lines += [
         f"- Limits: {limits(apps['flask']['cgroup'])}",
+        *([f"- Database: {said}"] if said else []),
         f"- Load: {env['load_tool']} (closed loop), {env['open_loop_tool']} (open loop,"
         f" {settings['arrivals']} arrivals, seed {env['seed']}); pinning: {env['pinning']}",
         f"- Scenarios: {settings['scenarios']}; workers {settings['workers']}; connections"
@@ -399,6 +406,35 @@ def environment_section(env: dict[str, Any]) -> list[str]:
     if env["launched_with"]:
         lines.append(f"- Apps launched with: `{' '.join(env['launched_with'])}`")
     return lines
+
+
+def database_said(env: dict[str, Any]) -> str:
+    """The database the apps used, their pools, and whether its cost is counted: "" for none."""
+    flask, fastapi = (env["apps"][app].get("database") for app in APPS)
+    if not flask or not fastapi:
+        return ""
+    pools = []
+    swept = len(env["settings"].get("pool_sizes") or []) > 1
+    for app, found in (("flask", flask), ("fastapi", fastapi)):
+        size, split = found["pool_size"], found["pools"]
+        name = env["names"][app]
+        if swept:  # each launch's pool size, split alike
+            each = f" split over {split} pools, one per event loop" if split > 1 else ""
+            pools.append(f"{name} each row's pool= per worker{each}")
+            continue
+        each = f" ({split} pools of {size // split}, one per event loop)" if split > 1 else ""
+        pools.append(f"{name} {size} per worker{each}")
+    if not (flask["counted"] and fastapi["counted"]):
+        return (
+            "DATABASE_URL's PostgreSQL, whose cost is not counted (CPU and memory are the"
+            f" apps' and the server's only); connections: {', '.join(pools)}"
+        )
+    return (
+        "PostgreSQL started beside the apps and shared by both, its CPU (the postmaster and"
+        " its children) counted in each app's total, in the cost line and the headline: it is"
+        " the loaded app's because the runner loads one app at a time (its idle CPU is in"
+        f" each idle run); connections: {', '.join(pools)}"
+    )
 
 
 def limits(cgroup: dict[str, Any] | None) -> str:

@@ -39,6 +39,8 @@ class Poll(BaseModel):
     app_pss_mb: float | None  # the whole app's: workers and its own server processes
     system_cpu_percent: float
     system_memory_used_mb: float
+    database_rss_mb: float | None = None
+    database_pss_mb: float | None = None
 
 
 class Level(BaseModel):
@@ -53,6 +55,7 @@ class Level(BaseModel):
     connections: int | None  # closed: the connections; open: the most the generator opens
     rate: float | None = None  # open: requests per second asked
     fraction: float | None = None  # open: the share of the lower capacity it was set from
+    pool_size: int | None = None  # launched with these database connections per worker
 
 
 class Run(BaseModel):
@@ -68,6 +71,12 @@ class Run(BaseModel):
     window_s: float  # between the readings before and after, by the app's own clock
     cpu_s: float  # the workers' process.cpu_time_s after minus before
     server_cpu_s: float | None  # the server's own processes, likewise
+    # The database's processes, likewise, where it runs beside the apps; None where there
+    # is none, or against DATABASE_URL's (not counted). Both apps share it: its CPU is the
+    # loaded app's because the other app is idle meanwhile.
+    database_cpu_s: float | None = None
+    database_rss_mb_peak: float | None = None
+    database_pss_mb_peak: float | None = None
     observer_cpu_s: float | None  # what /status and the sampler spent in the workers
     cpu_percent_avg: float  # cpu_s over the window: exact
     total_cpu_percent_avg: float
@@ -98,8 +107,9 @@ class Run(BaseModel):
     @computed_field
     @property
     def total_cpu_s(self) -> float:
-        """The workers' and the server's CPU seconds."""
-        return round(self.cpu_s + (self.server_cpu_s or 0.0), 6)
+        """The workers', the server's and, where it runs beside the apps, the database's
+        CPU seconds."""
+        return round(self.cpu_s + (self.server_cpu_s or 0.0) + (self.database_cpu_s or 0.0), 6)
 
     @computed_field
     @property
@@ -116,6 +126,11 @@ class Run(BaseModel):
     @property
     def total_cpu_s_per_1k(self) -> float | None:
         return per_1k(self.total_cpu_s, self.load.requests)
+
+    @computed_field
+    @property
+    def database_cpu_s_per_1k(self) -> float | None:
+        return per_1k(self.database_cpu_s, self.load.requests)
 
     @computed_field
     @property
@@ -227,6 +242,8 @@ class Poller(threading.Thread):
             app_pss_mb=now.app_pss_mb,
             system_cpu_percent=now.system.cpu_percent,
             system_memory_used_mb=now.system.memory_used_mb,
+            database_rss_mb=now.database.rss_mb if now.database else None,
+            database_pss_mb=now.database.pss_mb if now.database else None,
         )
 
     def stop(self) -> list[Poll]:
@@ -312,6 +329,23 @@ def _delta(after: float | None, before: float | None) -> float | None:
     return None if after is None or before is None else round(after - before, 6)
 
 
+def _peak(values: list[float | None]) -> float | None:
+    """The highest of the values known; None if none is."""
+    known = [value for value in values if value is not None]
+    return max(known) if known else None
+
+
+def counted_difference(before: Snapshot, after: Snapshot) -> float | None:
+    """The database's CPU seconds between two snapshots, where it is counted and ran all
+    along (the same postmaster); None otherwise."""
+    was, now = before.database, after.database
+    if not (was and now and was.counted and now.counted):
+        return None
+    if was.cpu_time_s is None or now.cpu_time_s is None or was.pids[:1] != now.pids[:1]:
+        return None
+    return round(now.cpu_time_s - was.cpu_time_s, 6)
+
+
 def measure(
     client: httpx2.Client,
     plan: Plan,
@@ -354,8 +388,12 @@ def measure(
         if after.server and before.server
         else None
     )
-    total_cpu_s = cpu_s + (server_cpu_s or 0.0)
+    database_cpu_s = counted_difference(before, after)
+    total_cpu_s = cpu_s + (server_cpu_s or 0.0) + (database_cpu_s or 0.0)
     processes = (before.process, *polls, after.process)
+    databases = [s.database for s in (before, after) if s.database]
+    database_rss = [d.rss_mb for d in databases] + [p.database_rss_mb for p in polls]
+    database_pss = [d.pss_mb for d in databases] + [p.database_pss_mb for p in polls]
     rss = [p.rss_mb for p in processes]
     uss = [p.uss_mb for p in processes if p.uss_mb is not None]
     pss = [p.pss_mb for p in processes if p.pss_mb is not None]
@@ -373,6 +411,9 @@ def measure(
         window_s=round(window_s, 6),
         cpu_s=cpu_s,
         server_cpu_s=server_cpu_s,
+        database_cpu_s=database_cpu_s,
+        database_rss_mb_peak=_peak(database_rss),
+        database_pss_mb_peak=_peak(database_pss),
         observer_cpu_s=_delta(after.process.observer_cpu_s, before.process.observer_cpu_s),
         cpu_percent_avg=cpu_percent(cpu_s, window_s, limit),
         total_cpu_percent_avg=cpu_percent(total_cpu_s, window_s, limit),

@@ -36,10 +36,14 @@ def identify(client: httpx2.Client, app: str, url: str) -> dict[str, Any]:
 
 
 def check_targets(
-    client: httpx2.Client, urls: dict[str, str], same_app: str | None = None
+    client: httpx2.Client,
+    urls: dict[str, str],
+    same_app: str | None = None,
+    database: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Both greetings, once each URL is known to serve the app it is given for: its own, or
-    with same_app (an A/A comparison) that app on both, as two instances."""
+    with same_app (an A/A comparison) that app on both, as two instances (and, with
+    `database`, to answer /db from its database)."""
     greetings = {app: identify(client, app, url) for app, url in urls.items()}
     frameworks = {app: greeting["framework"] for app, greeting in greetings.items()}
     if same_app:
@@ -53,19 +57,38 @@ def check_targets(
                 f"--same-app {same_app} needs two instances: {urls['flask']} and"
                 f" {urls['fastapi']} are one (both answered from pid {greetings['flask']['pid']})"
             )
-        return greetings
-    if frameworks["flask"] == frameworks["fastapi"]:
+    elif frameworks["flask"] == frameworks["fastapi"]:
         raise TargetError(
             f"both URLs point at the same app: {urls['flask']} and {urls['fastapi']}"
             f" both serve {frameworks['flask']} (--same-app {frameworks['flask']} compares"
             " two instances of one app)"
         )
-    if frameworks["flask"] != "flask":
+    elif frameworks["flask"] != "flask":
         raise TargetError(
             f"{urls['flask']} is the {frameworks['flask']} app and {urls['fastapi']} the"
             f" {frameworks['fastapi']} app: swap --flask and --fastapi"
         )
+    if database:
+        for url in urls.values():
+            check_database(client, url)
     return greetings
+
+
+def check_database(client: httpx2.Client, url: str) -> None:
+    """Refuse, in the app's own words, an app whose /db does not answer from a database."""
+    try:
+        answer = client.get(url + "/db")
+    except httpx2.HTTPError as error:
+        raise TargetError(f"{url}/db failed: {error}") from None
+    if answer.status_code != 200:
+        try:
+            detail = answer.json()["detail"]
+        except (ValueError, KeyError, TypeError):
+            detail = answer.text[:200]
+        raise TargetError(
+            f"{url}/db answered {answer.status_code} ({detail}): the database scenarios need"
+            " the apps' database"
+        )
 
 
 def status(client: httpx2.Client, url: str) -> Snapshot:

@@ -11,6 +11,7 @@ seconds (default 10) into a ring buffer of METRICS_SLOTS (default 60), so that
 schema       the contract with the runner: Snapshot, Stats, the /stats query (no psutil)
 processes    the workers and the server's own processes around this one
 cgroup       the memory and CPU limits of this process's cgroup
+database     the database's pool, and the processes of the one beside the apps
 cpu          CPU counters read together (to the microsecond): two readings make a window
 observer     what measuring costs the workers: process.observer_cpu_s
 snapshot     a Snapshot assembled from all of the above

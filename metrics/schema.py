@@ -111,6 +111,36 @@ class ServerFigures(BaseModel):
     )
 
 
+class DatabaseFigures(BaseModel):
+    """The database the app queries: its pool, and where it runs beside the apps (the
+    PostgreSQL that up.sh started, which both apps share) its processes, the postmaster
+    and its children; their figures are null while it is down, and never counted against
+    DATABASE_URL's server."""
+
+    counted: bool = Field(description="false against DATABASE_URL: its cost is not counted")
+    pool_size: int = Field(description="connections per worker")
+    pools: int = Field(
+        description="pools per worker, the connections split evenly: one per event loop"
+    )
+    processes: int | None = Field(None, description="the postmaster and its children")
+    pids: list[int] = Field(
+        default_factory=list,
+        description="the postmaster (the first line of its socket's lock file) first, then"
+        " its children: backends and background processes",
+    )
+    cpu_time_s: float | None = Field(
+        None,
+        description="cumulative CPU seconds of them all, backends that ended included, to the"
+        " microsecond where the kernel allows: it never decreases while the server runs",
+    )
+    rss_mb: float | None = Field(None, description="summed: shared buffers counted in each")
+    pss_mb: float | None = Field(
+        None,
+        description="read at most every 5 s; null where the kernel denies it: in the Unit"
+        " image the apps run as unit, PostgreSQL as postgres",
+    )
+
+
 class Snapshot(BaseModel):
     timestamp: float = Field(description="when the CPU counters were read: unix seconds")
     time: datetime = Field(description="the same instant, ISO 8601 in UTC")
@@ -121,6 +151,7 @@ class Snapshot(BaseModel):
     system: SystemFigures
     process: ProcessFigures
     server: ServerFigures | None = Field(description="null where no server forked the app")
+    database: DatabaseFigures | None = Field(None, description="null without a database")
 
     @computed_field(
         description="the PSS of the whole app: its workers and the server's processes that"

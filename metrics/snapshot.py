@@ -17,6 +17,7 @@ import psutil
 
 from metrics.cgroup import read_cgroup
 from metrics.cpu import CpuReading, read_cpu
+from metrics.database import database_figures
 from metrics.observer import ObserverCost
 from metrics.processes import Roles, current_roles, forget_roles
 from metrics.schema import (
@@ -151,5 +152,6 @@ def take_snapshot(
             **_worker_figures(roles.workers),
         ),
         server=_server_figures(roles, reading.server_s, reference, window_s, limit),
+        database=database_figures(),
     )
     return snapshot, reading

@@ -10,7 +10,9 @@ from statistics import fmean
 from typing import Any
 
 # Keys of a sample that are identifiers or labels, not figures to summarise.
-NOT_FIGURES = frozenset({"timestamp", "time", "pid", "pids", "version", "cpu_affinity"})
+NOT_FIGURES = frozenset(
+    {"timestamp", "time", "pid", "pids", "version", "cpu_affinity", "pool_size", "pools"}
+)
 
 FigurePath = tuple[str, ...]
 

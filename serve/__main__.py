@@ -1,6 +1,8 @@
 """Serves both apps side by side under one server: Flask (WSGI) on FLASK_PORT and FastAPI
 (ASGI) on FASTAPI_PORT, with the same processes and threads each. It is the container's
-command (up.sh runs it), and works on a host as well.
+command (up.sh runs it), and works on a host as well. Before the apps it starts the
+database of /db, /queries, /fortunes and /updates: a PostgreSQL cluster of its own where
+PostgreSQL's server is installed (DATABASE, below), which it stops after them.
 
   ./up.sh                              # NGINX Unit if unitd is on PATH, else granian
   SERVER=granian HOST=0.0.0.0 WORKERS=2 ./up.sh
@@ -21,6 +23,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from serve import postgres
 from serve.config import (
     PORTS,
     SETTINGS,
@@ -37,7 +40,7 @@ from serve.ports import listen_problem
 from serve.supervise import GRACE_S, Server, Supervisor, say
 from serve.unit import Unit
 
-NEEDED = {"unit": ["flask", "fastapi", "psutil", "pydantic"]}
+NEEDED = {"unit": ["flask", "fastapi", "psutil", "pydantic", "psycopg", "psycopg_pool"]}
 NEEDED["granian"] = [*NEEDED["unit"], "granian"]
 
 
@@ -50,8 +53,8 @@ def describe(setting: Setting, conf: dict | None) -> str:
     return textwrap.fill(
         f"{setting.meaning} ({limits}default: {default})",
         width=90,
-        initial_indent=f"  {setting.name:<17} ",
-        subsequent_indent=" " * 20,
+        initial_indent=f"  {setting.name:<18} ",
+        subsequent_indent=" " * 21,
         break_on_hyphens=False,  # flask-wsgi stays one word
     )
 
@@ -127,7 +130,7 @@ def main(argv: list[str]) -> int:
     except Refused as refusal:
         say(str(refusal))
         return refusal.code
-    return Supervisor(config, server).run()
+    return Supervisor(config, server, postgres.for_config(config)).run()
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ An empty setting is refused like a bad one: it never means the default.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import json
@@ -197,6 +198,38 @@ UNIT_CONF = Setting(
     " processes, threads and timeouts from it)",
     "conf.json",
 )
+DATABASE = Setting(
+    "DATABASE",
+    None,
+    "the database behind /db, /queries, /fortunes and /updates: postgres (a PostgreSQL"
+    " cluster of its own, made at start-up before the apps, on a unix socket only) or none"
+    " (those routes answer 503)",
+    "postgres where PostgreSQL's server is installed, else none",
+)
+DATABASE_URL = Setting(
+    "DATABASE_URL",
+    None,
+    "an existing PostgreSQL to use instead of starting one (a libpq URL or connection"
+    " string): nothing is started, its tables are made if missing, and its cost is not"
+    " counted",
+    "none",
+)
+DATABASE_POOL_SIZE = Number(
+    "DATABASE_POOL_SIZE",
+    None,
+    "database connections per worker, the same for both apps; FastAPI under Unit splits"
+    " them evenly over its event loops, one per thread",
+    "conf.json's environment, else the threads",
+    high=100,
+    what="a number of connections",
+)
+POSTGRES_USER = Setting(
+    "POSTGRES_USER",
+    None,
+    "the unprivileged user the started PostgreSQL runs as when up.sh runs as root"
+    " (PostgreSQL refuses root)",
+    "postgres; whoever runs up.sh when that is not root",
+)
 SETTINGS = (
     SERVER,
     VENV,
@@ -210,7 +243,26 @@ SETTINGS = (
     METRICS_SLOTS,
     MODULES,
     UNIT_CONF,
+    DATABASE,
+    DATABASE_URL,
+    DATABASE_POOL_SIZE,
+    POSTGRES_USER,
 )
+# Set by serve for the apps, not by hand: the event loops each worker of an ASGI app runs
+# (threads under Unit; 1 under granian), over which its pool is split, and the lock file of
+# the PostgreSQL started beside the apps (its first line is the postmaster's pid), whose
+# processes /status counts.
+ASGI_EVENT_LOOPS = Number(
+    "ASGI_EVENT_LOOPS", "1", "event loops per worker", high=256, what="a number of loops"
+)
+DATABASE_LOCK_FILE = "DATABASE_LOCK_FILE"
+# Where Debian's packages (postgresql-15 and the like) put PostgreSQL's server programs.
+DEBIAN_POSTGRES_BINDIRS = "/usr/lib/postgresql/*/bin"
+POSTGRES_PROGRAMS = ("initdb", "postgres")
+HOW_TO_GET_POSTGRES = (
+    "install PostgreSQL's server (Debian: apt-get install postgresql-15) or set DATABASE_URL"
+)
+NO_DATABASE = f"none, so /db, /queries, /fortunes and /updates answer 503 ({HOW_TO_GET_POSTGRES})"
 
 
 @dataclass(frozen=True)
@@ -259,6 +311,77 @@ class AppModule:
         return name if self.in_conf else f"{self.target} ({name})"
 
 
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """What an app needs of the database, from the environment serve gives it: checked once,
+    at import, like MetricsConfig."""
+
+    url: str | None  # None: no database
+    pool_size: int  # connections per worker
+    event_loops: int = 1  # pools per worker: an async pool belongs to one event loop
+    lock_file: Path | None = None  # set where the database runs beside the apps
+
+    @property
+    def pool_size_per_loop(self) -> int:
+        return self.pool_size // self.event_loops
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> DatabaseConfig:
+        environ = os.environ if environ is None else environ
+        url = read_url(environ)
+        given = environ.get(DATABASE_POOL_SIZE.name)
+        if given is None:
+            conf = load_conf(Path(UNIT_CONF.text(environ) or ""))
+            given = default_pool_size(conf)
+        pool_size = int(DATABASE_POOL_SIZE.read(given))
+        loops = int(ASGI_EVENT_LOOPS.read(ASGI_EVENT_LOOPS.text(environ) or ""))
+        problem = split_problem(pool_size, loops)
+        if problem:
+            raise ConfigError(problem)
+        lock_file = environ.get(DATABASE_LOCK_FILE)
+        return cls(url, pool_size, loops, Path(lock_file) if lock_file else None)
+
+
+def default_pool_size(conf: dict, threads: int | None = None) -> str:
+    """conf.json's DATABASE_POOL_SIZE (in the apps' environment), else the threads (by
+    default conf.json's): a connection for each thread that may wait on one."""
+    app = next(iter(conf["applications"].values()))
+    threads = app.get("threads", 1) if threads is None else threads
+    return str(app.get("environment", {}).get(DATABASE_POOL_SIZE.name, threads))
+
+
+def split_problem(pool_size: int, loops: int) -> str | None:
+    """Why `pool_size` connections per worker cannot be split evenly over `loops` event loops."""
+    if pool_size % loops == 0:
+        return None
+    return (
+        f"DATABASE_POOL_SIZE={pool_size} cannot be split evenly over the {loops} event loops"
+        f" that each FastAPI worker runs under Unit (one per thread): give a multiple of {loops}"
+    )
+
+
+def postgres_bindir() -> Path | None:
+    """Where PostgreSQL's server programs are: beside an initdb on PATH, pg_config's bindir,
+    or Debian's /usr/lib/postgresql/N/bin (the newest); None if nowhere."""
+    candidates = []
+    initdb = shutil.which("initdb")
+    if initdb:
+        candidates.append(Path(initdb).resolve().parent)
+    if shutil.which("pg_config"):
+        with contextlib.suppress(OSError):
+            asked = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
+            if asked.returncode == 0 and asked.stdout.strip():
+                candidates.append(Path(asked.stdout.strip()))
+    debian = Path("/").glob(DEBIAN_POSTGRES_BINDIRS.lstrip("/"))
+    candidates += sorted(
+        debian, key=lambda d: int(d.parent.name) if d.parent.name.isdigit() else 0
+    )[::-1]
+    for directory in candidates:
+        if all(os.access(directory / name, os.X_OK) for name in POSTGRES_PROGRAMS):
+            return directory
+    return None
+
+
 def interface_of(callable_: Any) -> str:
     """'asgi' for an ASGI app (an async call of scope, receive, send), else 'wsgi'."""
     call = callable_ if inspect.isfunction(callable_) else type(callable_).__call__
@@ -305,10 +428,28 @@ def problems(conf: dict, root: Path = ROOT, import_apps: bool = True) -> list[st
             "settings.http.header_read_timeout and idle_timeout differ; granian has one"
             " timeout for both"
         )
-    for key in ("processes", "threads"):
+    for key in ("processes", "threads", "environment"):
         values = {name: app.get(key) for name, app in apps.items()}
-        if len(set(values.values())) > 1:
+        if key == "environment":  # but the event loops, which serve tells an ASGI app
+            values = {
+                name: {k: v for k, v in value.items() if k != ASGI_EVENT_LOOPS.name}
+                if isinstance(value, dict)
+                else value
+                for name, value in values.items()
+            }
+        if len({json.dumps(value, sort_keys=True) for value in values.values()}) > 1:
             found.append(f"unequal {key}: {values}")
+    for name, app in apps.items():
+        environment = app.get("environment", {})
+        if not isinstance(environment, dict):
+            found.append(f"{name}: environment is not an object")
+        elif DATABASE_POOL_SIZE.name in environment:
+            pool_size = environment[DATABASE_POOL_SIZE.name]
+            if not isinstance(pool_size, str) or DATABASE_POOL_SIZE.problem(pool_size):
+                found.append(
+                    f"{name}: environment {DATABASE_POOL_SIZE.name} is {pool_size!r}, not"
+                    f" {DATABASE_POOL_SIZE.what} ({DATABASE_POOL_SIZE.range}) as a string"
+                )
     if set(apps) != set(APPS):
         found.append(f"applications {sorted(apps)}, not {sorted(APPS)}")
     return found
@@ -344,6 +485,12 @@ class Config:
     passed_on: dict[str, str]
     conf_path: Path
     conf: dict = dataclasses.field(repr=False)
+    # postgres: started here, before the apps; url: DATABASE_URL's; none: no database.
+    database: str = "none"
+    database_url: str | None = None
+    pool_size: int = 1  # database connections per worker, the same for both apps
+    postgres_bindir: Path | None = None  # with database "postgres": its server programs
+    postgres_user: str = ""  # with database "postgres": the user it runs as
 
     @property
     def header_read_timeout_s(self) -> int:
@@ -380,6 +527,16 @@ class Config:
             int(setting.read(environ.get(setting.name, str(app.get(setting.conf_key, 1)))))
             for setting in (WORKERS, THREADS)
         )
+        database, database_url, bindir, postgres_user = read_database(environ)
+        pool_size = int(
+            DATABASE_POOL_SIZE.read(
+                environ.get(DATABASE_POOL_SIZE.name, default_pool_size(conf, threads))
+            )
+        )
+        if server == "unit" and database != "none":
+            problem = split_problem(pool_size, threads)
+            if problem:
+                raise ConfigError(problem)
         return cls(
             server=server,
             venv=venv,
@@ -398,6 +555,11 @@ class Config:
             },
             conf_path=conf_path,
             conf=conf,
+            database=database,
+            database_url=database_url,
+            pool_size=pool_size,
+            postgres_bindir=bindir,
+            postgres_user=postgres_user,
         )
 
 
@@ -494,6 +656,68 @@ def read_venv(environ: dict[str, str]) -> Path:
     raise ConfigError(f"VENV={given!r} is no virtualenv (it has no bin/python)")
 
 
+def read_url(environ: dict[str, str]) -> str | None:
+    url = DATABASE_URL.text(environ)
+    if url == "":
+        raise ConfigError("DATABASE_URL is empty")
+    return url
+
+
+def database_choice(environ: dict[str, str]) -> tuple[str | None, str | None]:
+    """DATABASE and DATABASE_URL as given, checked against each other."""
+    chosen, url = DATABASE.text(environ), read_url(environ)
+    if url is not None and chosen is not None:
+        raise ConfigError(
+            f"DATABASE={chosen!r} and DATABASE_URL are both set: DATABASE_URL names the"
+            " database to use, so leave DATABASE unset"
+        )
+    if chosen not in (None, "postgres", "none"):
+        raise ConfigError(f"DATABASE={chosen!r} is neither postgres nor none")
+    return chosen, url
+
+
+def read_database(environ: dict[str, str]) -> tuple[str, str | None, Path | None, str]:
+    """Which database (postgres, url or none), DATABASE_URL, and for postgres where its
+    server programs are and the user it runs as."""
+    chosen, url = database_choice(environ)
+    if url is not None:
+        return "url", url, None, ""
+    if chosen == "none":
+        return "none", None, None, ""
+    bindir = postgres_bindir()
+    if bindir is None:
+        if chosen == "postgres":
+            raise ConfigError(
+                "DATABASE=postgres, but PostgreSQL's server (initdb, postgres) is neither on"
+                f" PATH, nor pg_config's, nor in {DEBIAN_POSTGRES_BINDIRS}: {HOW_TO_GET_POSTGRES}"
+            )
+        return "none", None, None, ""
+    return "postgres", None, bindir, read_postgres_user(environ)
+
+
+def read_postgres_user(environ: dict[str, str]) -> str:
+    me = pwd.getpwuid(os.getuid()).pw_name
+    user = environ.get(POSTGRES_USER.name)
+    if os.getuid() != 0:
+        if user not in (None, me):
+            raise ConfigError(
+                f"POSTGRES_USER={user!r}: only root can run PostgreSQL as another user; up.sh"
+                f" runs as {me}, and PostgreSQL with it"
+            )
+        return me
+    user = "postgres" if user is None else user
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise ConfigError(
+            f"POSTGRES_USER={user!r} is no user here: PostgreSQL refuses to run as root, so"
+            " name an unprivileged user for it"
+        ) from None
+    if entry.pw_uid == 0:
+        raise ConfigError(f"POSTGRES_USER={user!r} is root, which PostgreSQL refuses")
+    return user
+
+
 def read_unit_user(environ: dict[str, str]) -> str:
     user = environ.get(UNIT_USER.name, pwd.getpwuid(os.getuid()).pw_name)
     try:
@@ -518,6 +742,8 @@ def check(names: list[str], environ: dict[str, str]) -> None:
         read_ports(environ)
     if {METRICS_INTERVAL.name, METRICS_SLOTS.name} & set(names):
         MetricsConfig.from_env(environ)
+    if {DATABASE.name, DATABASE_URL.name} & set(names):
+        database_choice(environ)
 
 
 def main(argv: list[str]) -> int:

@@ -23,7 +23,10 @@ MEANINGS = {
     " by it, once everything is stopped",
 }
 # Not one code: a server's own.
-SERVER_EXITED = "a server exited on its own after both apps served: its status (1 if that was 0)"
+SERVER_EXITED = (
+    "a server, or the PostgreSQL started here, exited on its own after both apps served: its"
+    " status (1 if that was 0)"
+)
 
 
 class Refused(Exception):

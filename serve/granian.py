@@ -14,10 +14,22 @@ import subprocess
 import time
 from collections.abc import Callable
 
-from serve.config import PORTS, Config
+from serve.config import (
+    ASGI_EVENT_LOOPS,
+    DATABASE_LOCK_FILE,
+    DATABASE_POOL_SIZE,
+    DATABASE_URL,
+    PORTS,
+    Config,
+)
 from serve.exits import Refused
 from serve.ports import listen_problem
 from serve.supervise import POLL_S, ServerLog, spawn
+
+# What the apps learn of the database from serve alone, never from up.sh's environment.
+DATABASE_VARIABLES = frozenset(
+    {DATABASE_URL.name, DATABASE_POOL_SIZE.name, DATABASE_LOCK_FILE, ASGI_EVENT_LOOPS.name}
+)
 
 
 def backpressure(open_files: int) -> int:
@@ -47,6 +59,13 @@ def command(config: Config, app: str, open_files: int) -> list[str]:
     return [*argv, served.target]
 
 
+def apps_environment(config: Config, app: str, environment: dict[str, str]) -> dict[str, str]:
+    """What `app` runs with: up.sh's environment, with conf.json's for the app and
+    `environment` on top, as Unit gives them; the database's only as serve says."""
+    inherited = {k: v for k, v in os.environ.items() if k not in DATABASE_VARIABLES}
+    return {**inherited, **config.conf["applications"][app].get("environment", {}), **environment}
+
+
 class Granian:
     """Flask's granian and FastAPI's, for the Supervisor."""
 
@@ -56,12 +75,13 @@ class Granian:
         self.processes: list[subprocess.Popen] = []
         self.logs: dict[str, ServerLog] = {}
 
-    def start(self) -> None:
+    def start(self, environment: dict[str, str]) -> None:
         open_files, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
         if open_files == resource.RLIM_INFINITY:
             open_files = 1_048_576
         for app in self.apps:
-            process, self.logs[app] = spawn(command(self.config, app, open_files))
+            env = apps_environment(self.config, app, environment)
+            process, self.logs[app] = spawn(command(self.config, app, open_files), env=env)
             self.processes.append(process)
 
     def exited_early(self, index: int) -> Refused:

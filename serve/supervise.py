@@ -3,6 +3,8 @@ or their own exit, and stopped with a drain that leaves nothing behind.
 
 The Supervisor runs one Server (serve.unit's or serve.granian's) for up.sh:
   - raises the limit of open files first (every connection, idle or not, takes one);
+  - starts the database first, if any (serve.postgres), and stops it last, once the
+    apps have drained; one that exits on its own stops the rest, as a server does;
   - says that it serves only once both apps answer / and /status (serve.readiness), and
     refuses in one line, with the app's own error from its server's log, an app that
     answers / but fails /status;
@@ -26,10 +28,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 from serve import readiness
-from serve.config import APPS, ROOT, Config
+from serve.config import APPS, NO_DATABASE, ROOT, Config
 from serve.exits import Exit, Refused
 
 # At a stop, the requests already accepted, running or queued, get this long to be
@@ -86,13 +88,14 @@ class ServerLog:
         self._thread.join(timeout_s)
 
 
-def spawn(argv: list[str]) -> tuple[subprocess.Popen, ServerLog]:
-    """argv in the project's folder, in a session and process group of its own (so that a
-    stop reaches its workers even when their master died and left them), its output
-    (stdout and stderr) through a ServerLog."""
+def spawn(argv: list[str], **popen: Any) -> tuple[subprocess.Popen, ServerLog]:
+    """argv in the project's folder (unless `popen` says otherwise, as it may say its
+    environment or user), in a session and process group of its own (so that a stop
+    reaches its workers even when their master died and left them), its output (stdout
+    and stderr) through a ServerLog."""
     process = subprocess.Popen(
         argv,
-        cwd=ROOT,
+        **{"cwd": ROOT, **popen},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -122,7 +125,8 @@ class Server(Protocol):
 
     # Before any server starts: what would make this one fail, raised as Refused.
     def check(self) -> None: ...
-    def start(self) -> None: ...
+    # The apps get `environment` on top of conf.json's: METRICS_*, and the database's.
+    def start(self, environment: dict[str, str]) -> None: ...
     # Why processes[index] exited before both apps answered.
     def exited_early(self, index: int) -> Refused: ...
     # Before SIGTERM: whatever the server needs to stop without cutting a request off,
@@ -131,12 +135,29 @@ class Server(Protocol):
     def close(self) -> None: ...
 
 
-class Supervisor:
-    """Serves with `server` until a signal or a server's exit, then stops everything."""
+class Database(Protocol):
+    """What the Supervisor starts before the server and stops after it: serve.postgres's."""
 
-    def __init__(self, config: Config, server: Server):
+    name: str
+    described: str  # what up.sh says of it when it serves
+    processes: list[subprocess.Popen]  # those it started, watched like a server's
+
+    # Ready, with its data: what the apps need to know of it.
+    def start(self) -> dict[str, str]: ...
+    def exited_early(self, index: int) -> Refused: ...
+    # After the apps have drained and stopped: what it could not do cleanly, if anything.
+    def stop(self) -> str: ...
+    def close(self) -> None: ...
+
+
+class Supervisor:
+    """Serves with `server` until a signal or a server's exit, then stops everything: the
+    database, if any, is started first and stopped last."""
+
+    def __init__(self, config: Config, server: Server, database: Database | None = None):
         self.config = config
         self.server = server
+        self.database = database
         self.signals = 0
         self._wake_read, self._wake_write = os.pipe()
         for fd in (self._wake_read, self._wake_write):
@@ -151,7 +172,10 @@ class Supervisor:
         raise_open_files()
         code: int = Exit.FAILED
         try:
-            self.server.start()
+            environment = dict(self.config.passed_on)
+            if self.database:
+                environment.update(self.database.start())
+            self.server.start(environment)
             code = Exit.STOPPED
             if self._wait_until_ready():
                 self._say_serving()
@@ -191,6 +215,9 @@ class Supervisor:
             for index, process in enumerate(self.server.processes):
                 if process.poll() is not None:
                     raise self.server.exited_early(index)
+            for index, process in enumerate(self.database.processes if self.database else []):
+                if process.poll() is not None:
+                    raise self.database.exited_early(index)
             for answer in answers:
                 if answer.broken:
                     time.sleep(0.2)  # the server's log may come a moment after its answer
@@ -208,19 +235,23 @@ class Supervisor:
     def _say_serving(self) -> None:
         config, url = self.config, f"http://{self.config.host}"
         flask, fastapi = (f"{config.apps[app].title} on {url}:{config.ports[app]}" for app in APPS)
+        words = self.database.described if self.database else NO_DATABASE
         print(
             f"up.sh: {config.server} serves {flask} and {fastapi} ({config.workers}"
-            f" process(es), {config.threads} thread(s) each)",
+            f" process(es), {config.threads} thread(s) each; database: {words})",
             flush=True,
         )
 
     def _wait_for_signal_or_exit(self) -> int:
+        watched = [("a server", p) for p in self.server.processes]
+        if self.database:
+            watched += [(self.database.name, p) for p in self.database.processes]
         while not self.signals:
-            for process in self.server.processes:
+            for what, process in watched:
                 status = process.poll()
                 if status is not None:
                     status = status if status >= 0 else 128 - status  # as a shell says it
-                    say(f"a server exited with status {status}; stopping the rest")
+                    say(f"{what} exited with status {status}; stopping the rest")
                     return status or Exit.FAILED
             self._sleep(60)
         return Exit.STOPPED
@@ -234,7 +265,8 @@ class Supervisor:
             return self.signals > signals_before
 
         processes = self.server.processes
-        left = self.server.drain(deadline, hurried)
+        # No server started (the database failed first): nothing to drain.
+        left = self.server.drain(deadline, hurried) if processes else ""
         for process in processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)  # the server stops its own processes
@@ -257,4 +289,10 @@ class Supervisor:
         for log in self.server.logs.values():
             log.close()
         self.server.close()
+        if self.database:  # after the apps: their last requests may have needed it
+            unclean = self.database.stop()
+            self.database.close()
+            if unclean:
+                say(unclean)
+                code = code or Exit.FAILED
         return code

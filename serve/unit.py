@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from serve.config import ROOT, Config
+from serve.config import ASGI_EVENT_LOOPS, ROOT, Config
 from serve.exits import Refused
 from serve.supervise import POLL_S, ServerLog, say, spawn
 
@@ -131,11 +131,12 @@ def check_python(config: Config) -> None:
     )
 
 
-def render(conf: dict, config: Config) -> dict:
+def render(conf: dict, config: Config, environment: dict[str, str]) -> dict:
     """conf.json adapted to this folder, VENV, and the settings: listeners on HOST and the
     ports, each passing to an application named for its port that serves what APPS puts
     there (the same module twice is two applications), the apps' processes and threads,
-    and METRICS_* passed on."""
+    and `environment` (METRICS_*, the database) added to theirs. An ASGI app is told that
+    it runs an event loop per thread."""
     host = "*" if config.host in ("0.0.0.0", "*") else config.host
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"  # an IPv6 address
@@ -154,8 +155,11 @@ def render(conf: dict, config: Config) -> dict:
             "processes": config.workers,
             "threads": config.threads,
         }
-        if config.passed_on:
-            app["environment"] = {**app.get("environment", {}), **config.passed_on}
+        environment_here = {**environment}
+        if app["protocol"] == "asgi":
+            environment_here[ASGI_EVENT_LOOPS.name] = str(config.threads)
+        if environment_here:
+            app["environment"] = {**app.get("environment", {}), **environment_here}
         applications[name] = app
     return {**conf, "listeners": listeners, "applications": applications}
 
@@ -227,7 +231,7 @@ class Unit:
     def check(self) -> None:
         check_python(self.config)
 
-    def start(self) -> None:
+    def start(self, environment: dict[str, str]) -> None:
         self.state = Path(tempfile.mkdtemp(prefix="flask-vs-fastapi-unit."))
         user = self.config.unit_user
         group = grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
@@ -254,7 +258,7 @@ class Unit:
         # The settings (conf.json's timeouts), the applications, and the listeners once
         # the applications run: Unit 1.34 can stop answering an app for good when a
         # request reaches it while it starts.
-        rendered = render(self.config.conf, self.config)
+        rendered = render(self.config.conf, self.config, environment)
         for part in ("settings", "applications", "listeners"):
             status, answer = control(
                 self.socket_path, "PUT", f"config/{part}", rendered[part], APPLY_WITHIN_S

@@ -1,9 +1,12 @@
 """Shared fixtures: the two app modules, and both apps served by ./up.sh."""
 
+import contextlib
 import importlib
+import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -12,7 +15,31 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from serve.config import Config, postgres_bindir  # noqa: E402
 from serve.launch import Launch, LaunchError, launch  # noqa: E402
+from serve.postgres import Postgres  # noqa: E402
+
+# Each test chooses its database: none inherited from the shell that runs the suite.
+for _variable in ("DATABASE", "DATABASE_URL", "DATABASE_POOL_SIZE", "DATABASE_LOCK_FILE"):
+    os.environ.pop(_variable, None)
+
+needs_postgres = pytest.mark.skipif(
+    postgres_bindir() is None,
+    reason="PostgreSQL's server (initdb, postgres) is not installed here: apt-get install"
+    " postgresql-15 (.ci/run installs it)",
+)
+
+
+@contextlib.contextmanager
+def postgres_cluster(**env: str) -> Iterator[tuple[Postgres, str]]:
+    """A real PostgreSQL of the test's own, made as up.sh makes one, and its DATABASE_URL;
+    stopped and removed after."""
+    cluster = Postgres(Config.from_env({"SERVER": "granian", "DATABASE": "postgres", **env}))
+    try:
+        yield cluster, cluster.start()["DATABASE_URL"]
+    finally:
+        cluster.stop()
+        cluster.close()
 
 
 def load_app(module_name: str):
@@ -71,7 +98,10 @@ def project_copy(tmp_path: Path) -> Path:
 
 def serve(log: Path, frameworks: dict[str, str] | None = None, **env: str) -> Launch:
     """./up.sh under granian (unless `env` says otherwise), both apps answering (each port
-    its own app, or the framework `frameworks` names for it)."""
+    its own app, or the framework `frameworks` names for it); without a database unless
+    `env` asks for one (tests/test_database.py does)."""
+    if "DATABASE" not in env and "DATABASE_URL" not in env:
+        env["DATABASE"] = "none"
     try:
         return launch(log, {"SERVER": "granian", **env}, frameworks=frameworks)
     except LaunchError as error:

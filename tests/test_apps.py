@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+import database
 import workloads
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +59,21 @@ CASES = [
     ("GET", "/io?ms=%FF"),
     ("OPTIONS", "/status"),
     ("PATCH", "/nope"),
+    # The database routes: validated first, then (no database here) 503.
+    ("GET", "/db"),
+    ("GET", "/queries"),
+    ("GET", "/queries?n=20"),
+    ("GET", "/fortunes"),
+    ("GET", "/updates?n=5"),
+    ("GET", "/queries?n=0"),
+    ("GET", "/queries?n=501"),
+    ("GET", "/queries?n=abc"),
+    ("GET", "/updates?n=-1"),
+    ("GET", "/updates?n=1.5"),
+    ("GET", "/updates?count=3"),
+    ("GET", "/db?x=1"),
+    ("GET", "/fortunes?n=1"),
+    ("POST", "/db"),
 ]
 
 # Figures that differ between two processes or two instants; their shape must still match.
@@ -66,10 +82,9 @@ VARYING = {"/", "/status", "/stats", "/stats?last=1"}
 
 @pytest.fixture(scope="module")
 def clients(flask_module, fastapi_module):
-    return {
-        "flask": flask_module.app.test_client(),
-        "fastapi": TestClient(fastapi_module.app),
-    }
+    # FastAPI's client runs the app's lifespan, as a server does: it makes the pool.
+    with TestClient(fastapi_module.app) as fastapi_client:
+        yield {"flask": flask_module.app.test_client(), "fastapi": fastapi_client}
 
 
 def call(clients, framework, method, path):
@@ -186,7 +201,12 @@ def test_stats_describes_its_window(clients, framework):
 
 def test_fastapi_describes_the_api_in_openapi(clients):
     spec = clients["fastapi"].get("/openapi.json").json()
-    assert set(spec["paths"]) == {"/", "/status", "/stats", "/json", "/io", "/cpu"}
+    assert set(spec["paths"]) == {
+        *("/", "/status", "/stats", "/json", "/io", "/cpu"),
+        *("/db", "/queries", "/fortunes", "/updates"),
+    }
+    queries = {p["name"]: p["schema"] for p in spec["paths"]["/queries"]["get"]["parameters"]}
+    assert (queries["n"]["minimum"], queries["n"]["maximum"]) == (1, database.MAX_ROWS)
     io_params = {p["name"]: p["schema"] for p in spec["paths"]["/io"]["get"]["parameters"]}
     assert io_params["ms"]["maximum"] == 10000
 
@@ -234,3 +254,53 @@ def test_fastapi_answers_others_while_a_snapshot_or_stats_is_made(
             release.set()
             slow.shutdown()
         assert answer.result().status_code == 200
+
+
+@pytest.mark.parametrize("framework", ["flask", "fastapi"])
+@pytest.mark.parametrize("n", ["0", "501"])
+def test_an_out_of_range_n_is_refused_not_clamped(clients, framework, n):
+    # TechEmpower clamps n to 1-500; this project refuses it, as it does every bad value.
+    status, body, _ = call(clients, framework, "GET", f"/queries?n={n}")
+    assert status == 422
+    [error] = body["detail"]
+    assert error["loc"] == ["query", "n"] and error["input"] == n
+
+
+@pytest.mark.parametrize("framework", ["flask", "fastapi"])
+def test_without_a_database_the_database_routes_say_how_to_get_one(clients, framework):
+    for path in ("/db", "/queries?n=3", "/fortunes", "/updates?n=3"):
+        status, body, _ = call(clients, framework, "GET", path)
+        assert (status, body) == (503, {"detail": database.NO_DATABASE})
+    assert "apt-get install postgresql-15" in database.NO_DATABASE
+
+
+@pytest.mark.parametrize("module", ["flask-wsgi", "fastapi-asgi"])
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"DATABASE_URL": ""}, "DATABASE_URL is empty"),
+        ({"DATABASE_URL": "x", "DATABASE_POOL_SIZE": "0"}, "DATABASE_POOL_SIZE='0' is not"),
+        (
+            {"DATABASE_URL": "x", "DATABASE_POOL_SIZE": "2", "ASGI_EVENT_LOOPS": "4"},
+            "DATABASE_POOL_SIZE=2 cannot be split evenly over the 4 event loops",
+        ),
+    ],
+)
+def test_app_refuses_a_bad_database_setting_when_it_makes_its_pool(module, env, says):
+    # Flask makes its pool at import; FastAPI in its lifespan, which a client runs.
+    imported = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import importlib, fastapi.testclient as t;"
+            f" m = importlib.import_module({module!r});"
+            " t.TestClient(m.app).__enter__() if hasattr(m.app, 'router') else None",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert imported.returncode != 0
+    assert says in imported.stderr

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import ROOT, processes_serving
+from conftest import ROOT, needs_postgres, postgres_cluster, processes_serving
 
 from compare.procedure import turn
 from compare.targets import APPS
@@ -195,6 +195,106 @@ def test_workers_and_connections_sweep_relaunch_per_worker_level_and_draw_their_
         ("hello", 1),
         ("hello", 2),
     ]
+
+
+@needs_wrk
+@needs_postgres
+@pytest.mark.timeout(400)
+def test_database_scenarios_count_the_database_and_a_pool_sweep_relaunches(tmp_path):
+    out = tmp_path / "report"
+    result = run_compare(
+        "--launch",
+        "--scenarios=db,updates",
+        "--pool-size=4,8",  # under Unit, FastAPI splits them over 4 event loops
+        *QUICK,
+        f"--out={out}",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "sweep_pool_size.png" in {path.name for path in out.iterdir()}
+    logs = sorted(path.name for path in (out / "launches").iterdir())
+    assert logs == ["up-1-w1-pool4.log", "up-1-w1-pool8.log"]  # a launch per size
+    report = json.loads((out / "report.json").read_text())
+    runs = report["runs"]
+    assert {(r["level"]["scenario"], r["level"]["pool_size"]) for r in runs} == {
+        ("db", 4),
+        ("db", 8),
+        ("updates", 4),
+        ("updates", 8),
+        (None, 4),  # each launch's idle run
+        (None, 8),
+    }
+    for run in runs:
+        # The database runs beside the apps in every run, idle ones too: its CPU is counted.
+        assert run["database_cpu_s"] is not None and run["database_cpu_s"] >= 0
+        assert run["total_cpu_s"] == pytest.approx(
+            run["cpu_s"] + run["server_cpu_s"] + run["database_cpu_s"], abs=2e-6
+        )
+        assert run["net_cpu_s"] == pytest.approx(
+            run["total_cpu_s"] - (run["observer_cpu_s"] or 0), abs=2e-6
+        )
+        if run["level"]["kind"] != "idle":
+            assert run["load"]["requests"] > 0 and run["load"]["non_2xx"] == 0
+            assert run["database_cpu_s"] > 0  # every answer came from its queries
+            assert run["database_rss_mb_peak"] > 0
+    databases = {app: report["environment"]["apps"][app]["database"] for app in APPS}
+    assert databases["flask"]["counted"] and databases["fastapi"]["counted"]
+    assert report["environment"]["settings"]["pool_sizes"] == [4, 8]
+    # A headline row per scenario and pool size, its CPU the workers', server's and database's.
+    rows = {(row["scenario"], row["pool_size"]) for row in report["headline"]}
+    assert rows == {("db", 4), ("db", 8), ("updates", 4), ("updates", 8)}
+    markdown = (out / "report.md").read_text()
+    assert "| db pool=4 |" in markdown and "| updates pool=8 |" in markdown
+    said = " ".join(markdown.split())
+    assert "Database: PostgreSQL started beside the apps and shared by both" in said
+    assert "counted in each app's total, in the cost line and the headline" in said
+    assert "Flask each row's pool= per worker" in said
+    assert not SCIENTIFIC.search(markdown)
+
+
+@needs_wrk
+@needs_postgres
+def test_against_database_url_the_report_says_its_cost_is_not_counted(served_factory, tmp_path):
+    with postgres_cluster() as (_, url):
+        served = served_factory(DATABASE_URL=url)
+        result = run_compare(
+            "--flask=" + served.urls["flask"],
+            "--fastapi=" + served.urls["fastapi"],
+            "--scenarios=fortunes",
+            *QUICK,
+            f"--out={tmp_path}",
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert all(run["database_cpu_s"] is None for run in report["runs"])
+    assert all(run["load"]["non_2xx"] == 0 for run in report["runs"])
+    said = " ".join(result.stdout.split())
+    assert "database: DATABASE_URL's PostgreSQL, whose cost is not counted" in said
+    assert "connections: Flask 4 per worker, FastAPI 4 per worker" in said
+    markdown = " ".join((tmp_path / "report.md").read_text().split())
+    assert "Database: DATABASE_URL's PostgreSQL, whose cost is not counted" in markdown
+
+
+@needs_wrk
+def test_the_database_scenarios_without_a_database_exit_3_saying_how_to_get_one(
+    served_factory, tmp_path
+):
+    result = run_compare(
+        "--launch", "--scenarios=db", f"--out={tmp_path}", env={"DATABASE": "none"}
+    )
+    assert result.returncode == 3, result.stdout + result.stderr
+    said = " ".join(result.stdout.split())  # wrapped to the console
+    assert "the database scenarios (db) need a database, and there is none here" in said
+    assert "apt-get install postgresql-15" in said
+    served = served_factory(DATABASE="none")
+    result = run_compare(
+        "--flask=" + served.urls["flask"],
+        "--fastapi=" + served.urls["fastapi"],
+        "--scenarios=hello,queries",
+        f"--out={tmp_path}",
+    )
+    assert result.returncode == 3, result.stdout + result.stderr
+    said = " ".join(result.stdout.split())
+    assert f"{served.urls['flask']}/db answered 503 (no database:" in said
 
 
 def test_a_missed_rate_is_reported_as_missed_with_its_figures(tmp_path):

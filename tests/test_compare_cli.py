@@ -40,6 +40,14 @@ from compare import cli
         (["--seed", "-1"], "--seed"),
         (["--seed", str(2**32)], "--seed"),
         (["--repeats", "0"], "--repeats"),
+        (["--queries-n", "0"], "--queries-n"),
+        (["--updates-n", "501"], "--updates-n"),
+        (["--scenarios", "db", "--pool-size", "4"], "--pool-size needs --launch"),
+        (["--launch", "--scenarios", "db", "--pool-size", "0"], "--pool-size"),
+        (["--launch", "--scenarios", "db", "--pool-size", "101"], "--pool-size must be 1-100"),
+        (["--launch", "--scenarios", "db", "--pool-size", "2,2"], "--pool-size"),
+        (["--launch", "--pool-size", "4"], "would run once per size for nothing"),
+        (["--launch", "--scenarios", "db,json", "--pool-size", "2,4"], "json would run once"),
     ],
 )
 def test_bad_flags_exit_2_naming_the_flag(argv, says, capsys):
@@ -54,11 +62,26 @@ def test_defaults_make_a_plan_that_pins_where_it_can():
     assert plan.pin is None  # decided by the cores there are
     assert (plan.connections, plan.workers, plan.rates) == ([32], [1], None)
     assert plan.fractions == [0.1, 0.25, 0.5, 0.75]
+    # The database scenarios need a database: they are asked for by name.
     assert plan.scenarios == list(cli.DEFAULT_SCENARIOS)
+    assert not set(cli.DEFAULT_SCENARIOS) & set(cli.DATABASE_SCENARIOS)
+    assert not plan.uses_database and plan.pool_sizes is None
     assert (plan.tool, plan.arrivals, plan.repeats) == ("wrk", "poisson", cli.DEFAULT_REPEATS)
     assert plan.same_app is None and plan.seed is None
     assert plan.names == {"flask": "Flask", "fastapi": "FastAPI"}
     assert plan.path("io") == "/io?ms=10" and plan.path("cpu") == "/cpu?n=10000"
+    assert plan.path("queries") == "/queries?n=20" and plan.path("updates") == "/updates?n=5"
+    assert plan.path("db") == "/db" and plan.path("fortunes") == "/fortunes"
+
+
+def test_the_database_scenarios_and_a_pool_size_sweep_make_a_plan():
+    plan = cli.parse(
+        ["--launch", "--scenarios", "db,queries,fortunes,updates", "--pool-size", "2,4,8"]
+    )
+    assert plan.uses_database and plan.pool_sizes == [2, 4, 8]
+    assert plan.scenarios == list(cli.DATABASE_SCENARIOS) == list(cli.SCENARIOS[4:])
+    plan = cli.parse(["--scenarios", "queries", "--queries-n", "500", "--updates-n", "1"])
+    assert plan.path("queries") == "/queries?n=500" and plan.path("updates") == "/updates?n=1"
 
 
 def test_sweeps_rates_and_an_a_a_comparison_make_their_plan():
@@ -88,7 +111,7 @@ def test_help_shows_each_default_once_as_it_is_typed_and_every_exit_code(capsys)
     options, _, exits = out.partition("exit codes:")
     for option in options.split("\n  -")[1:]:
         assert option.count("(default:") <= 1, option
-    assert f"(default: {','.join(cli.DEFAULT_SCENARIOS)})" in options
+    assert f"(default: {','.join(cli.DEFAULT_SCENARIOS)})" in " ".join(options.split())  # wrapped
     assert f"(default: {cli.DEFAULT_FRACTIONS})" in options
     assert "(default: 1)" in options and "(default: 32)" in options
     for python_only in ("None", "True", "False", "['", "[1]", "[32]"):

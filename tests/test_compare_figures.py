@@ -2,7 +2,7 @@
 to measure."""
 
 import pytest
-from made_runs import comparison, level, make_run
+from made_runs import WINDOW_S, comparison, level, make_run
 
 from compare.figures import (
     Setting,
@@ -12,6 +12,7 @@ from compare.figures import (
     idle_percent,
     latency_rows,
     per_repeat,
+    setting_label,
 )
 from compare.run import per_1k
 
@@ -137,3 +138,42 @@ def test_error_rate_counts_errors_and_non_2xx_of_all_attempts():
     assert make_run("flask", at, 101.0, 0.1, errors=10, non_2xx=40).error_rate == 50 / 1020
     assert make_run("flask", level("closed"), 0.0, 0.1).error_rate == 1.0  # no answer at all
     assert make_run("flask", level("idle"), 0.0, 0.01).error_rate == 0.0  # nothing asked
+
+
+def test_the_database_cpu_is_in_the_total_and_so_in_the_cost_line():
+    # The app and its server keep 0.2 ms per request busy, the database beside them 0.1 ms
+    # more: the cost of a request is both, as is the idle run's.
+    def run(at, rate: float, database_s_per_request: float):
+        database_cpu_s = 0.001 * WINDOW_S + database_s_per_request * rate * WINDOW_S
+        return make_run("flask", at, rate, 0.001 + 0.0002 * rate, database_cpu_s=database_cpu_s)
+
+    idle = run(level("idle", pool_size=4), 0.0, 0.0)
+    loaded = [run(level("open", "db", rate=rate, pool_size=4), rate, 0.0001) for rate in (100, 200)]
+    first = loaded[0]
+    assert first.total_cpu_s == pytest.approx(
+        first.cpu_s + first.server_cpu_s + first.database_cpu_s
+    )
+    assert first.database_cpu_s_per_1k == pytest.approx(per_1k(first.database_cpu_s, 1000))
+    line = cost_line([idle, *loaded])
+    assert line.cpu_s_per_request == pytest.approx(0.0003)
+    assert idle_percent([idle]) == pytest.approx(0.2)  # the app's 0.1% and the database's
+    # Where the database is not counted (DATABASE_URL's), the total is the app's and server's.
+    alone = make_run("flask", level("open", "db", rate=100.0), 100.0, 0.03)
+    assert alone.database_cpu_s is None and alone.total_cpu_s == pytest.approx(0.3)
+
+
+def test_each_pool_size_is_a_setting_of_its_own_with_its_own_idle_run():
+    runs = []
+    for pool_size, slope_ms in ((8, 0.3), (2, 0.2)):
+        for app in ("flask", "fastapi"):
+            runs.append(make_run(app, level("idle", pool_size=pool_size), 0.0, 0.01))
+            for rate in (100.0, 200.0):
+                at = level("open", "db", rate=rate, pool_size=pool_size)
+                runs.append(make_run(app, at, rate, 0.01 + slope_ms / 1000 * rate))
+    found = per_repeat(runs, ["db"])
+    assert list(found) == [Setting("db", 1, 2), Setting("db", 1, 8)]  # in order of size
+    assert found[Setting("db", 1, 2)]["cpu_ms_per_request"]["flask"] == [pytest.approx(0.2)]
+    assert found[Setting("db", 1, 8)]["cpu_ms_per_request"]["fastapi"] == [pytest.approx(0.3)]
+    assert found[Setting("db", 1, 8)]["idle_cpu_percent"]["flask"] == [pytest.approx(1.0)]
+    assert setting_label(Setting("db", 1, 8)._asdict(), workers_swept=False) == "db pool=8"
+    assert setting_label(Setting("db", 2, None)._asdict(), workers_swept=True) == "db w=2"

@@ -86,7 +86,7 @@ def test_idle_and_slow_connections_are_closed_within_seconds(conf):
         "send_timeout": 10,
         "idle_timeout": 5,
     }
-    assert unit.render(conf, Config.from_env({}))["settings"] == conf["settings"]
+    assert unit.render(conf, Config.from_env({}), {})["settings"] == conf["settings"]
 
 
 def test_render_moves_listeners_apps_and_settings_to_this_host(conf):
@@ -98,7 +98,8 @@ def test_render_moves_listeners_apps_and_settings_to_this_host(conf):
         "THREADS": "3",
         "METRICS_INTERVAL": "0.5",
     }
-    rendered = unit.render(conf, Config.from_env(environ))
+    config = Config.from_env(environ)
+    rendered = unit.render(conf, config, {**config.passed_on, "DATABASE_URL": "host=/x"})
     assert rendered["listeners"] == {
         "127.0.0.1:9001": {"pass": "applications/flask"},
         "127.0.0.1:9002": {"pass": "applications/fastapi"},
@@ -106,14 +107,21 @@ def test_render_moves_listeners_apps_and_settings_to_this_host(conf):
     for app in rendered["applications"].values():
         assert app["path"] == str(ROOT)
         assert (app["processes"], app["threads"]) == (2, 3)
-        assert app["environment"] == {"METRICS_INTERVAL": "0.5"}
+        # conf.json's, then what serve passes on; an ASGI app learns its event loops.
+        loops = {"ASGI_EVENT_LOOPS": "3"} if app["protocol"] == "asgi" else {}
+        assert app["environment"] == {
+            "DATABASE_POOL_SIZE": "4",
+            "METRICS_INTERVAL": "0.5",
+            "DATABASE_URL": "host=/x",
+            **loops,
+        }
         if (ROOT / ".venv/bin/python").exists():
             assert app["home"] == str(ROOT / ".venv")
     assert problems(rendered, import_apps=False) == []
 
 
 def test_render_serves_one_module_twice_as_two_applications_named_for_their_ports(conf):
-    rendered = unit.render(conf, Config.from_env({"APPS": "flask-wsgi,flask-wsgi"}))
+    rendered = unit.render(conf, Config.from_env({"APPS": "flask-wsgi,flask-wsgi"}), {})
     assert set(rendered["applications"]) == {"flask", "fastapi"}
     for app in rendered["applications"].values():
         assert (app["module"], app["callable"], app["protocol"]) == ("flask-wsgi", "app", "wsgi")
@@ -121,12 +129,13 @@ def test_render_serves_one_module_twice_as_two_applications_named_for_their_port
 
 
 def test_render_keeps_the_containers_defaults_when_nothing_is_set(conf):
-    rendered = unit.render(conf, Config.from_env({"HOST": "0.0.0.0"}))
+    rendered = unit.render(conf, Config.from_env({"HOST": "0.0.0.0"}), {})
     assert set(rendered["listeners"]) == {"*:8080", "*:8081"}
-    assert (
-        rendered["applications"]["flask"]["processes"] == conf["applications"]["flask"]["processes"]
-    )
-    assert "environment" not in rendered["applications"]["flask"]
+    flask, fastapi = rendered["applications"]["flask"], rendered["applications"]["fastapi"]
+    assert flask["processes"] == conf["applications"]["flask"]["processes"]
+    assert flask["environment"] == conf["applications"]["flask"]["environment"]
+    threads = str(conf["applications"]["fastapi"]["threads"])
+    assert fastapi["environment"] == {**flask["environment"], "ASGI_EVENT_LOOPS": threads}
 
 
 def test_an_unreadable_conf_stops_up_sh_with_a_message(tmp_path):

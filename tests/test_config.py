@@ -1,6 +1,9 @@
 """serve/config.py: every setting read and checked once, an empty one refused like a bad one,
 and start.sh's check of them run with a bare Python (the standard library only)."""
 
+import json
+import os
+import pwd
 import subprocess
 import sys
 
@@ -13,7 +16,12 @@ from serve.config import (
     SETTINGS,
     Config,
     ConfigError,
+    DatabaseConfig,
     MetricsConfig,
+    load_conf,
+    postgres_bindir,
+    problems,
+    read_postgres_user,
 )
 from serve.exits import Exit
 
@@ -54,6 +62,10 @@ def test_the_defaults_are_conf_jsons_and_the_listed_ones():
         ("METRICS_SLOTS", "invalid metrics setting: METRICS_SLOTS='': Input should be"),
         ("UNIT_CONF", "UNIT_CONF is empty"),
         ("APPS", "APPS='': '' is not module[:callable]"),
+        ("DATABASE", "DATABASE='' is neither postgres nor none"),
+        ("DATABASE_URL", "DATABASE_URL is empty"),
+        ("DATABASE_POOL_SIZE", "DATABASE_POOL_SIZE='' is not a number of connections (1-100)"),
+        ("POSTGRES_USER", "POSTGRES_USER=''"),
     ],
 )
 def test_an_empty_setting_is_refused_never_taken_for_the_default(name, says):
@@ -104,6 +116,10 @@ def test_a_metrics_config_made_in_code_keeps_the_same_rules():
         ({"METRICS_INTERVAL": "0"}, "Input should be greater than or equal to 0.1"),
         ({"WORKERS": "65"}, "WORKERS='65' is not a number of processes (1-64)"),
         ({"FLASK_PORT": "9", "FASTAPI_PORT": "9"}, "FLASK_PORT and FASTAPI_PORT are both 9"),
+        ({"DATABASE": "mysql"}, "DATABASE='mysql' is neither postgres nor none"),
+        ({"DATABASE_URL": ""}, "DATABASE_URL is empty"),
+        ({"DATABASE": "none", "DATABASE_URL": "x"}, "DATABASE='none' and DATABASE_URL are both"),
+        ({"DATABASE_POOL_SIZE": "101"}, "DATABASE_POOL_SIZE='101' is not a number of connections"),
     ],
 )
 def test_the_check_runs_on_a_bare_python_and_refuses_in_one_line(env, says):
@@ -113,6 +129,7 @@ def test_the_check_runs_on_a_bare_python_and_refuses_in_one_line(env, says):
         "WORKERS",
         "THREADS",
         *(s.name for s in [METRICS_INTERVAL]),
+        *("DATABASE", "DATABASE_URL", "DATABASE_POOL_SIZE"),
     ]
     result = bare_python("-m", "serve.config", "--check", *names, **env)
     assert (result.returncode, result.stdout) == (2, "")
@@ -131,3 +148,87 @@ def test_the_check_says_only_what_it_checks():
     # A setting start.sh does not name is not checked: the container has its own.
     result = bare_python("-m", "serve.config", "--check", "WORKERS", THREADS="many")
     assert result.returncode == 0
+
+
+def test_the_database_is_postgres_where_its_server_is_installed_else_none():
+    config = Config.from_env({"SERVER": "granian"})
+    installed = postgres_bindir()
+    assert config.database == ("postgres" if installed else "none")
+    assert config.postgres_bindir == installed
+    if installed:
+        assert all((installed / name).is_file() for name in ("initdb", "postgres"))
+    assert Config.from_env({"SERVER": "granian", "DATABASE": "none"}).database == "none"
+    named = Config.from_env({"SERVER": "granian", "DATABASE_URL": "host=/nowhere"})
+    assert (named.database, named.database_url) == ("url", "host=/nowhere")
+
+
+def test_the_pool_size_is_conf_jsons_else_the_threads(tmp_path):
+    conf = load_conf(ROOT / "conf.json")
+    pool = conf["applications"]["flask"]["environment"]["DATABASE_POOL_SIZE"]
+    assert Config.from_env({"SERVER": "granian"}).pool_size == int(pool)
+    given = Config.from_env({"SERVER": "granian", "DATABASE_POOL_SIZE": "7"})
+    assert given.pool_size == 7
+    for app in conf["applications"].values():
+        del app["environment"]
+    (tmp_path / "conf.json").write_text(json.dumps(conf))
+    without = {"SERVER": "granian", "UNIT_CONF": str(tmp_path / "conf.json")}
+    assert Config.from_env(without).pool_size == conf["applications"]["flask"]["threads"]
+    assert Config.from_env({**without, "THREADS": "6"}).pool_size == 6
+    assert DatabaseConfig.from_env({**without, "DATABASE_URL": "x"}).pool_size == 4
+
+
+def test_a_conf_json_whose_apps_differ_in_their_environment_is_refused(tmp_path):
+    conf = load_conf(ROOT / "conf.json")
+    conf["applications"]["fastapi"]["environment"] = {"DATABASE_POOL_SIZE": "8"}
+    assert any(found.startswith("unequal environment") for found in problems(conf))
+    conf["applications"]["flask"]["environment"] = {"DATABASE_POOL_SIZE": "0"}
+    conf["applications"]["fastapi"]["environment"] = {"DATABASE_POOL_SIZE": "0"}
+    assert problems(conf) == [
+        f"{app}: environment DATABASE_POOL_SIZE is '0', not a number of connections (1-100)"
+        " as a string"
+        for app in ("flask", "fastapi")
+    ]
+
+
+@pytest.mark.parametrize(("pool", "loops", "fits"), [(4, 4, True), (8, 4, True), (6, 4, False)])
+def test_an_asgi_worker_splits_its_pool_evenly_over_its_event_loops(pool, loops, fits):
+    environ = {"DATABASE_URL": "x", "DATABASE_POOL_SIZE": str(pool), "ASGI_EVENT_LOOPS": str(loops)}
+    if fits:
+        assert DatabaseConfig.from_env(environ).pool_size_per_loop == pool // loops
+    else:
+        with pytest.raises(ConfigError, match=f"give a multiple of {loops}"):
+            DatabaseConfig.from_env(environ)
+
+
+def test_postgresql_runs_as_an_unprivileged_user():
+    me = pwd.getpwuid(os.getuid()).pw_name
+    if os.getuid() != 0:
+        assert read_postgres_user({}) == me
+        with pytest.raises(ConfigError, match="only root can run PostgreSQL as another user"):
+            read_postgres_user({"POSTGRES_USER": "root"})
+        return
+    with pytest.raises(ConfigError, match="POSTGRES_USER='root' is root, which PostgreSQL"):
+        read_postgres_user({"POSTGRES_USER": "root"})
+    with pytest.raises(ConfigError, match="POSTGRES_USER='no-such-user' is no user here"):
+        read_postgres_user({"POSTGRES_USER": "no-such-user"})
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        with pytest.raises(ConfigError, match="POSTGRES_USER='postgres' is no user here"):
+            read_postgres_user({})
+    else:
+        assert read_postgres_user({}) == "postgres"
+
+
+def test_without_postgresqls_server_there_is_no_database_unless_one_is_asked(monkeypatch):
+    # As on a host without postgresql-15: where its programs would be, there are none.
+    monkeypatch.setattr("serve.config.postgres_bindir", lambda: None)
+    assert Config.from_env({"SERVER": "granian"}).database == "none"
+    with pytest.raises(ConfigError) as refused:
+        Config.from_env({"SERVER": "granian", "DATABASE": "postgres"})
+    assert str(refused.value).startswith("DATABASE=postgres, but PostgreSQL's server")
+    assert str(refused.value).endswith(
+        "install PostgreSQL's server (Debian: apt-get install postgresql-15) or set DATABASE_URL"
+    )
+    named = Config.from_env({"SERVER": "granian", "DATABASE_URL": "host=/elsewhere"})
+    assert named.database == "url"

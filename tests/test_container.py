@@ -126,6 +126,35 @@ def test_both_ports_serve_their_app(container):
         assert status["system"]["cgroup"]["cpu_quota_cores"] == 1.0
 
 
+def test_both_ports_answer_db_from_the_postgresql_in_the_container(container):
+    name = container["name"]
+    pages = []
+    for port in container["ports"].values():
+        row = httpx2.get(f"http://127.0.0.1:{port}/db", timeout=10)
+        assert row.status_code == 200, row.text
+        assert list(row.json()) == ["id", "randomNumber"] and 1 <= row.json()["id"] <= 10_000
+        pages.append(httpx2.get(f"http://127.0.0.1:{port}/fortunes", timeout=10).content)
+        block = httpx2.get(f"http://127.0.0.1:{port}/status", timeout=10).json()["database"]
+        assert block["counted"] and block["cpu_time_s"] > 0
+    assert pages[0] == pages[1] and pages[0].count(b"<tr>") == 14
+    postmaster = block["pids"][0]  # as the apps see it: the container's own pids
+    owner = docker("exec", name, "stat", "-c", "%U", f"/proc/{postmaster}").stdout.strip()
+    if container["server"] == "unit":
+        # up.sh runs as root, Unit's apps as unit, PostgreSQL as postgres: the kernel
+        # shows the apps its RSS, not its PSS.
+        assert owner == "postgres" and block["pss_mb"] is None
+    else:
+        # Everything runs as unit, PostgreSQL too: there is no root to switch users.
+        assert owner == "unit" and block["pss_mb"] > 0
+    listening = docker("exec", name, "cat", "/proc/net/tcp", "/proc/net/tcp6").stdout
+    ports = {
+        int(line.split()[1].rsplit(":", 1)[1], 16)
+        for line in listening.splitlines()[1:]
+        if " 0A " in line
+    }
+    assert 5432 not in ports  # a unix socket only
+
+
 def test_the_container_gets_the_cpuset_asked_for(container):
     cpuset = docker("inspect", "-f", "{{.HostConfig.CpusetCpus}}", container["name"]).stdout
     assert cpuset.strip() == "0"
@@ -248,6 +277,10 @@ def test_docker_stop_drains_the_longest_request_and_a_queue_then_exits_0(contain
         elapsed = time.monotonic() - started
         assert [answer.result().status_code for answer in [longest, *queue]] == [200] * 9
     assert stopped.returncode == 0
+    logs = docker("logs", container["name"])
+    said = logs.stdout + logs.stderr
+    # PostgreSQL stopped cleanly, after the apps (tests/test_database.py: after their drain).
+    assert "received fast shutdown request" in said and "database system is shut down" in said
     # 137 would be Docker's SIGKILL: the grace ran out, or SIGTERM was not handled.
     assert docker("inspect", "-f", "{{.State.ExitCode}}", container["name"]).stdout.strip() == "0"
     assert elapsed < 15, f"docker stop took {elapsed:.1f} s"

@@ -516,13 +516,14 @@ def test_a_closed_stdout_stops_every_process():
 
 
 def up_env(**env: str | None) -> dict[str, str]:
-    """up.sh's environment: granian on two free ports, unless `env` says otherwise (None:
-    unset)."""
+    """up.sh's environment: granian on two free ports and no database, unless `env` says
+    otherwise (None: unset)."""
     merged = {
         **os.environ,
         "SERVER": "granian",
         "FLASK_PORT": str(free_port()),
         "FASTAPI_PORT": str(free_port()),
+        **({} if {"DATABASE", "DATABASE_URL"} & set(env) else {"DATABASE": "none"}),
         **env,
     }
     return {name: value for name, value in merged.items() if value is not None}
@@ -545,6 +546,9 @@ def run_up(**env: str | None) -> subprocess.CompletedProcess:
         ({"WORKERS": "0"}, "WORKERS='0'"),
         ({"THREADS": "many"}, "THREADS='many'"),
         ({"SERVER": "gunicorn"}, "SERVER='gunicorn'"),
+        ({"DATABASE": "sqlite"}, "DATABASE='sqlite' is neither postgres nor none"),
+        ({"DATABASE": "none", "DATABASE_URL": "x"}, "DATABASE='none' and DATABASE_URL are"),
+        ({"DATABASE_POOL_SIZE": "0"}, "DATABASE_POOL_SIZE='0' is not a number of connections"),
         # Empty is no default: the same rule for every setting.
         ({"WORKERS": ""}, "WORKERS='' is not a number of processes"),
         ({"THREADS": ""}, "THREADS='' is not a number of threads"),

@@ -111,7 +111,8 @@ def test_venv_names_the_virtualenv_and_a_wrong_one_is_refused(tmp_path):
     assert_one_line(
         run_up(VENV=str(bare)),
         1,
-        f"the virtualenv {bare} lacks flask, fastapi, psutil, pydantic, granian:"
+        f"the virtualenv {bare} lacks flask, fastapi, psutil, pydantic, psycopg, psycopg_pool,"
+        " granian:"
         f" {bare}/bin/pip install -r requirements.txt",
     )
 
