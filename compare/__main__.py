@@ -4,6 +4,7 @@ Flask, in CPU and RAM, each figure a ratio with its 95% confidence interval.
     ./compare.sh --launch                               # the default: about 10 minutes
     ./compare.sh --launch --scenarios hello,json,io,cpu --repeats 8   # more, and longer
     ./compare.sh --launch --same-app flask              # A/A: Flask against itself
+    ./compare.sh --launch --style plain                 # the plain baselines (baselines/)
     ./compare.sh --launch --rate 500,1000               # open-loop runs at these rates
     ./compare.sh --launch --connections 16,32,64,128    # a closed-loop connection sweep
     ./compare.sh --launch --workers 1,2,4                # a worker sweep
@@ -40,7 +41,7 @@ import psutil
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from compare import cli, loadtools, pinning, report
+from compare import cli, instructions, loadtools, pinning, report
 from compare.cli import (
     DATABASE_SCENARIOS,
     EXIT_DONE,
@@ -87,11 +88,14 @@ def environment(
         "runner_python": platform.python_version(),
         "names": plan.names,
         "same_app": plan.same_app,
+        "style": plan.style,
         "repeats": {"count": plan.repeats, "launches": plan.launch},
         "apps": {
             app: {
                 "url": urls[app],
                 "framework": greetings[app]["framework"],
+                "file": served_file(plan, greetings[app]["framework"]),
+                "style": plan.styles[app],
                 "framework_version": greetings[app]["framework_version"],
                 "python_version": greetings[app]["python_version"],
                 "server": greetings[app]["server"],
@@ -131,8 +135,20 @@ def environment(
     }
 
 
-def same_app_env(plan: Plan) -> tuple[dict[str, str], dict[str, str] | None]:
-    """up.sh's APPS, and what each port then serves, for an A/A comparison."""
+def served_file(plan: Plan, framework: str) -> str:
+    """The file of the app of `framework` that the comparison ran: the project's, or the
+    baseline of --style."""
+    if plan.style != "project":
+        return f"baselines/{framework}-{plan.style}.py"
+    return load_conf(cli.ROOT / "conf.json")["applications"][framework]["module"] + ".py"
+
+
+def apps_env(plan: Plan) -> tuple[dict[str, str], dict[str, str] | None]:
+    """up.sh's APPS, and what each port then serves where that is not its own app: one app
+    twice for an A/A comparison, or the baselines of --style (baselines/observed.py)."""
+    if plan.style != "project":
+        targets = [f"baselines.observed:{app}_{plan.style}" for app in APPS]
+        return {"APPS": ",".join(targets)}, None
     if not plan.same_app:
         return {}, None
     conf = load_conf(cli.ROOT / "conf.json")["applications"][plan.same_app]
@@ -145,11 +161,11 @@ def launches(plan: Plan) -> list[tuple[int, int | None, dict[str, str]]]:
 
     Without a database scenario no database is started: it would only idle beside the apps.
     """
-    apps_env, _ = same_app_env(plan)
+    served, _ = apps_env(plan)
     found = []
     for workers in plan.workers:
         for pool_size in plan.pool_sizes or [None]:
-            env = {"WORKERS": str(workers), **apps_env}
+            env = {"WORKERS": str(workers), **served}
             if pool_size:
                 env["DATABASE_POOL_SIZE"] = str(pool_size)
             if not plan.uses_database and "DATABASE_URL" not in os.environ:
@@ -244,7 +260,7 @@ def compare(plan: Plan, console: Console) -> int:
         if plan.launch:
             cores = pinning.for_launch(plan.pin)
             tool_cores = cores.tool or pinning.our_cores()
-            _, frameworks = same_app_env(plan)
+            _, frameworks = apps_env(plan)
             for repeat in range(1, plan.repeats + 1):
                 for workers, pool_size, launch_env in launches(plan):
                     pool = f"-pool{pool_size}" if pool_size else ""
@@ -287,7 +303,12 @@ def compare(plan: Plan, console: Console) -> int:
         *procedure.notes,
         *flagged(runs, plan),
     ]
-    data = report.assemble(runs, plan.scenarios, plan.names, procedure.floors)
+    counted = report.framework_counts(
+        instructions.committed(),
+        {name: plan.path(name) for name in plan.scenarios},
+        {app: (env["apps"][app]["framework"], plan.style) for app in APPS},
+    )
+    data = report.assemble(runs, plan.scenarios, plan.names, procedure.floors, counted)
     paths = report.write(plan.out, env, data, runs)
     report.print_table(console, env, data)
     console.print(f"\nreport: {', '.join(str(p) for p in paths)}")

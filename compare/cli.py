@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 import database
 import workloads
 from compare import loadtools
+from compare.instructions import PROJECT_STYLE, STYLES
 from serve.config import DATABASE_POOL_SIZE, WORKERS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +46,8 @@ class Plan(BaseModel):
     fastapi_url: str
     launch: bool
     same_app: Literal["flask", "fastapi"] | None  # an A/A comparison: that app on both ports
+    # The apps compared: the project's (typed), or the baselines of one response style.
+    style: Literal["project", "plain", "typed"] = "project"
     workers: list[int]  # with launch: one level per entry (a worker sweep when several)
     # With launch: database connections per worker, one launch per entry (a pool-size
     # sweep when several); None: conf.json's.
@@ -90,6 +93,12 @@ class Plan(BaseModel):
                 for app, ab in zip(APP_NAMES, "AB", strict=True)
             }
         return dict(APP_NAMES)
+
+    @property
+    def styles(self) -> dict[str, str]:
+        """Each port's app's response style: plain (dicts) or typed (pydantic models)."""
+        style = PROJECT_STYLE if self.style == "project" else self.style
+        return dict.fromkeys(APP_NAMES, style)
 
     @property
     def uses_database(self) -> bool:
@@ -229,6 +238,15 @@ def parse(argv: list[str] | None = None) -> Plan:
         help="an A/A comparison: this app against itself, two instances served the same way"
         " (with --launch: on both ports; else --flask and --fastapi must serve it), to see"
         " how often the estimates call a difference that does not exist",
+    )
+    add(
+        "--style",
+        choices=("project", *STYLES),
+        default="project",
+        help="with --launch: the project's apps (flask-wsgi.py, fastapi-asgi.py: typed), or"
+        " the baselines (baselines/) of one response style, each framework written as its"
+        " documentation teaches it plainly (dicts) or typed (pydantic models), served the"
+        f" same way and measured whole; they answer {','.join(BASELINE_SCENARIOS)}" + default,
     )
     add(
         "--workers",
@@ -394,6 +412,17 @@ def parse(argv: list[str] | None = None) -> Plan:
                 f"--pool-size sizes the database's pools: {','.join(others)} would run once per"
                 f" size for nothing; give database scenarios only ({','.join(DATABASE_SCENARIOS)})"
             )
+    if args.style != "project":
+        if not args.launch:
+            parser.error("--style needs --launch: running apps are the apps they are")
+        if args.same_app:
+            parser.error("--style compares two frameworks' baselines: not with --same-app")
+        others = [name for name in args.scenarios if name not in BASELINE_SCENARIOS]
+        if others:
+            parser.error(
+                f"--style {args.style}: the baselines answer {','.join(BASELINE_SCENARIOS)},"
+                f" not {','.join(others)}"
+            )
     if max(args.workers) > WORKERS.high:
         parser.error(f"--workers must be {WORKERS.range}")
     if args.workers != [1] and not args.launch:
@@ -410,6 +439,7 @@ def parse(argv: list[str] | None = None) -> Plan:
         fastapi_url=args.fastapi.rstrip("/"),
         launch=args.launch,
         same_app=args.same_app,
+        style=args.style,
         workers=args.workers,
         pool_sizes=args.pool_size,
         tool=args.tool,

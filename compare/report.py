@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from compare import charts
+from compare.cli import APP_NAMES
 from compare.figures import (
     HEADLINE,
     Setting,
@@ -20,12 +21,14 @@ from compare.figures import (
     per_repeat,
     setting_label,
 )
+from compare.instructions import COMMITTED, STYLES
 from compare.loadtools import LoadResult
 from compare.numbers import interval, number
 from compare.run import Run
 from compare.statistics import estimate
 from compare.targets import APPS
 
+FRAMEWORKS = tuple(APP_NAMES)  # the frameworks compared, each with its name
 # What each headline figure means, for the reader of report.md.
 MEANINGS = {
     "cpu_ms_per_request": "the slope of the app's CPU (workers and server, and the database"
@@ -50,8 +53,11 @@ def assemble(
     scenarios: list[str],
     names: dict[str, str],
     floors: dict[Setting, dict[float, LoadResult]],
+    instructions: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """report.json's figures from the runs: the headline estimates, then the detail."""
+    """report.json's figures from the runs: the headline estimates, then the detail
+    (`instructions`: framework_counts' answer, the counts of the committed file)."""
+    counts = {row["scenario"]: row["apps"] for row in (instructions or {}).get("rows", [])}
     headline = []
     for setting, figures in per_repeat(runs, scenarios).items():
         headline.append(
@@ -65,16 +71,43 @@ def assemble(
                     }
                     for name, values in figures.items()
                 },
-                # Instructions per request of the app's own callable (compare/instructions.py,
-                # issue 16): not counted by this runner yet.
-                "instructions_per_request": None,
+                # This run's apps' own callables, per request, from docs/instructions.json.
+                "instructions_per_request": counts.get(setting.scenario),
             }
         )
     return {
         "headline": headline,
+        "instructions": instructions,
         "cost_lines": cost_lines(runs, scenarios),
         "latency": latency_rows(runs, scenarios, floors),
         "capacity": capacity_rows(runs, scenarios),
+    }
+
+
+def framework_counts(
+    counted: dict[str, Any] | None,
+    targets: dict[str, str],
+    served: dict[str, tuple[str, str]],
+) -> dict[str, Any] | None:
+    """Per scenario, the framework-only instructions per request of both frameworks in both
+    styles and of the project's apps, from the committed counts, and of this run's apps
+    (served: each port's app's framework and its count's key: plain, typed or project);
+    only where they were counted at this run's target. None without counts."""
+    if not counted:
+        return None
+    rows = []
+    for scenario, target in targets.items():
+        found = counted["scenarios"].get(scenario)
+        if not found or found["target"] != target:
+            continue
+        apps = {app: found[framework][key] for app, (framework, key) in served.items()}
+        frameworks = {name: found[name] for name in FRAMEWORKS}
+        rows.append({"scenario": scenario, "target": target, **frameworks, "apps": apps})
+    return {
+        "source": str(COMMITTED.relative_to(COMMITTED.parent.parent)),
+        "python": counted["python"],
+        "versions": counted["versions"],
+        "rows": rows,
     }
 
 
@@ -142,6 +175,7 @@ def print_table(console: Console, env: dict[str, Any], data: dict[str, Any]) -> 
         table.add_row(*values)
     console.print(table)
     console.print(repeats_sentence(env))
+    console.print(style_sentence(env))
     said = database_said(env)
     if said:
         console.print(f"database: {said}")
@@ -168,15 +202,9 @@ def spread_cell(spread: dict[str, Any] | None) -> str:
 
 def headline_section(env: dict[str, Any], data: dict[str, Any]) -> list[str]:
     names, swept = env["names"], workers_swept(data)
-    header = ["scenario", *(HEADLINE[name][0] for name in HEADLINE), "instructions per request"]
+    header = ["scenario", *(HEADLINE[name][0] for name in HEADLINE)]
     rows = [
-        [
-            setting_label(row, swept),
-            *(row["figures"][name]["words"] for name in HEADLINE),
-            "not counted by this run"
-            if row["instructions_per_request"] is None
-            else number(row["instructions_per_request"]),
-        ]
+        [setting_label(row, swept), *(row["figures"][name]["words"] for name in HEADLINE)]
         for row in data["headline"]
     ]
     return [
@@ -193,6 +221,7 @@ def headline_section(env: dict[str, Any], data: dict[str, Any]) -> list[str]:
         " even where the interval shows one), and otherwise inconclusive, with about how many"
         " more repeats would decide it.",
         "",
+        *instructions_section(env, data),
         "## Each app's figures",
         "",
         "Geometric means across the repeats, each with its 95% confidence interval (a"
@@ -205,6 +234,58 @@ def headline_section(env: dict[str, Any], data: dict[str, Any]) -> list[str]:
         ),
         "",
         *(f"- {HEADLINE[name][0]}: {meaning}." for name, meaning in MEANINGS.items()),
+    ]
+
+
+def style_sentence(env: dict[str, Any]) -> str:
+    """Which apps were compared, and each one's response style."""
+    apps = env["apps"]
+    said = ", ".join(
+        f"{env['names'][app]} {apps[app]['style']} ({apps[app]['file']})" for app in APPS
+    )
+    return (
+        f"Response style: {said}. Plain apps return dicts; typed ones build pydantic models"
+        " and serialise them the framework's way (Flask: model_dump(); FastAPI: the return"
+        " annotation). Flask's documentation teaches the plain style, FastAPI's the typed."
+    )
+
+
+def instructions_section(env: dict[str, Any], data: dict[str, Any]) -> list[str]:
+    """The framework-only instructions per request of both styles, beside the estimates."""
+    lines = [style_sentence(env), ""]
+    found = data.get("instructions")
+    if not found or not found["rows"]:
+        return [
+            *lines,
+            "No framework-only instruction counts for these scenarios and targets: run"
+            " `benchmarks/instructions.py --json docs/instructions.json` to count them.",
+            "",
+        ]
+    names = env["names"]
+    header = ["scenario", "target"]
+    header += [f"{APP_NAMES[f]} {style}" for f in FRAMEWORKS for style in (*STYLES, "project")]
+    header += [f"FastAPI/Flask, {style}" for style in STYLES]
+    header.append(f"{names['fastapi']}/{names['flask']}, these apps")
+    rows = []
+    for row in found["rows"]:
+        cells = [row["scenario"], row["target"]]
+        cells += [number(row[f][key]) for f in FRAMEWORKS for key in (*STYLES, "project")]
+        cells += [f"{row['fastapi'][style] / row['flask'][style]:.2f}" for style in STYLES]
+        cells.append(f"{row['apps']['fastapi'] / row['apps']['flask']:.2f}")
+        rows.append(cells)
+    versions = ", ".join(f"{APP_NAMES[f]} {v}" for f, v in found["versions"].items())
+    return [
+        *lines,
+        "Framework-only instructions per request, beside the estimates: each app's own"
+        " callable in-process under valgrind's callgrind, with no server"
+        f" ({found['source']}, by benchmarks/instructions.py; Python {found['python']},"
+        f" {versions}). No load moves them; they leave out the server, the kernel, waiting"
+        ' and what an instruction costs (cache misses). "project" is this project\'s app'
+        " of the framework (typed, with its parity layer). They tell the interface's effect"
+        " (WSGI or ASGI, at equal style) from the style's.",
+        "",
+        *md_table(header, rows),
+        "",
     ]
 
 

@@ -198,6 +198,30 @@ def test_workers_and_connections_sweep_relaunch_per_worker_level_and_draw_their_
 
 
 @needs_wrk
+@pytest.mark.timeout(300)
+def test_style_serves_the_baselines_and_measures_their_whole_cost(tmp_path):
+    out = tmp_path / "report"
+    result = run_compare("--launch", "--style=plain", "--scenarios=hello", *QUICK, f"--out={out}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (log,) = (out / "launches").iterdir()
+    said = log.read_text()
+    assert "baselines.observed:flask_plain" in said and "baselines.observed:fastapi_plain" in said
+    report = json.loads((out / "report.json").read_text())
+    for app in APPS:
+        served = report["environment"]["apps"][app]
+        assert (served["framework"], served["style"]) == (app, "plain")
+        assert served["file"] == f"baselines/{app}-plain.py"
+    for run in report["runs"]:  # the server's CPU with the app's: the whole cost
+        assert run["cpu_s"] > 0 and run["server_cpu_s"] is not None
+        assert run["load"]["non_2xx"] == 0
+    markdown = " ".join((out / "report.md").read_text().split())
+    assert "Response style: Flask plain (baselines/flask-plain.py), FastAPI plain" in markdown
+    # The framework-only counts of this run's apps: the plain baselines'.
+    (row,) = report["instructions"]["rows"]
+    assert row["apps"] == {app: row[app]["plain"] for app in APPS}
+
+
+@needs_wrk
 @needs_postgres
 @pytest.mark.timeout(400)
 def test_database_scenarios_count_the_database_and_a_pool_sweep_relaunches(tmp_path):

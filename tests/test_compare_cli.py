@@ -40,6 +40,10 @@ from compare import cli
         (["--seed", "-1"], "--seed"),
         (["--seed", str(2**32)], "--seed"),
         (["--repeats", "0"], "--repeats"),
+        (["--style", "fancy"], "--style"),
+        (["--style", "plain"], "--style needs --launch"),
+        (["--launch", "--style", "typed", "--same-app", "flask"], "not with --same-app"),
+        (["--launch", "--style", "plain", "--scenarios", "hello,db"], "not db"),
         (["--queries-n", "0"], "--queries-n"),
         (["--updates-n", "501"], "--updates-n"),
         (["--scenarios", "db", "--pool-size", "4"], "--pool-size needs --launch"),
@@ -119,3 +123,9 @@ def test_help_shows_each_default_once_as_it_is_typed_and_every_exit_code(capsys)
     exits = " ".join(exits.split())  # wrapped to the terminal
     for code, meaning in cli.EXIT_CODES.items():
         assert f"{code} {meaning}" in exits
+
+
+def test_the_style_says_which_apps_and_each_ones_response_style():
+    assert cli.parse([]).styles == {"flask": "typed", "fastapi": "typed"}  # the project's
+    plan = cli.parse(["--launch", "--style", "plain", "--scenarios", "hello,json,io,cpu"])
+    assert (plan.style, plan.styles) == ("plain", {"flask": "plain", "fastapi": "plain"})

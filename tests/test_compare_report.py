@@ -50,6 +50,8 @@ def environment(launches: bool = True) -> dict:
     app = {
         "url": "http://127.0.0.1:8080",
         "framework": "flask",
+        "file": "flask-wsgi.py",
+        "style": "typed",
         "framework_version": "3.1.3",
         "python_version": "3.11.7",
         "server": "granian",
@@ -69,7 +71,10 @@ def environment(launches: bool = True) -> dict:
         },
         "names": {"flask": "Flask", "fastapi": "FastAPI"},
         "repeats": {"count": 3, "launches": launches},
-        "apps": {"flask": app, "fastapi": {**app, "framework": "fastapi"}},
+        "apps": {
+            "flask": app,
+            "fastapi": {**app, "framework": "fastapi", "file": "fastapi-asgi.py"},
+        },
         "load_tool": "wrk 4.1.0",
         "open_loop_tool": "openloop",
         "pinning": "load tool on cores [1], apps on cores [0]",
@@ -170,3 +175,75 @@ def test_the_apps_take_turns_abba_along_pairs_and_repeats():
 def test_rates_are_rounded_to_three_figures():
     assert rounded(0.25 * 9873) == 2470.0
     assert rounded(0.1 * 384.8) == 38.5
+
+
+# What benchmarks/instructions.py --json writes, for two scenarios (json at another target).
+COUNTED = {
+    "python": "3.11.7",
+    "versions": {"flask": "3.1.3", "fastapi": "0.163.2"},
+    "scenarios": {
+        "hello": {
+            "target": "/",
+            "flask": {"plain": 372_719, "typed": 399_626, "project": 403_762},
+            "fastapi": {"plain": 480_203, "typed": 354_732, "project": 355_802},
+        },
+        "json": {
+            "target": "/json?n=5",
+            "flask": {"plain": 1, "typed": 1, "project": 1},
+            "fastapi": {"plain": 1, "typed": 1, "project": 1},
+        },
+    },
+}
+
+
+def test_the_report_gives_each_apps_style_and_framework_only_instructions_of_both(runs, tmp_path):
+    env = environment()
+    targets = {"hello": "/", "json": "/json"}
+    project = {"flask": ("flask", "project"), "fastapi": ("fastapi", "project")}
+    counted = report.framework_counts(COUNTED, targets, project)
+    # Counted at another target, json's counts are not this run's: left out.
+    assert [row["scenario"] for row in counted["rows"]] == ["hello"]
+    assert counted["rows"][0]["apps"] == {"flask": 403_762, "fastapi": 355_802}
+    data = report.assemble(runs, ["hello", "json"], env["names"], {}, counted)
+    assert data["headline"][0]["instructions_per_request"] == {"flask": 403_762, "fastapi": 355_802}
+    assert data["headline"][1]["instructions_per_request"] is None
+    report.write(tmp_path, env, data, runs)
+    markdown = (tmp_path / "report.md").read_text()
+    said = " ".join(markdown.split())
+    assert "Response style: Flask typed (flask-wsgi.py), FastAPI typed (fastapi-asgi.py)." in said
+    row = next(line for line in markdown.splitlines() if line.startswith("| hello | / |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    # Flask plain, typed, project; FastAPI likewise; FastAPI/Flask plain, typed; these apps.
+    assert cells[2:] == [
+        "372,719", "399,626", "403,762", "480,203", "354,732", "355,802", "1.29", "0.89", "0.88"
+    ]  # fmt: skip
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["instructions"]["rows"][0]["flask"]["plain"] == 372_719
+    # The baselines of one style compare that style's counts.
+    plain = {app: (app, "plain") for app in APPS}
+    assert report.framework_counts(COUNTED, targets, plain)["rows"][0]["apps"] == {
+        "flask": 372_719,
+        "fastapi": 480_203,
+    }
+    assert report.framework_counts(None, targets, plain) is None
+
+
+def test_without_counts_the_report_says_how_to_make_them(runs, tmp_path):
+    env = environment()
+    data = report.assemble(runs, ["hello", "json"], env["names"], {})
+    lines = report.instructions_section(env, data)
+    assert "benchmarks/instructions.py --json docs/instructions.json" in " ".join(lines)
+
+
+def test_the_committed_counts_cover_every_baseline_scenario_at_compares_targets():
+    from compare import cli, instructions
+
+    counted = instructions.committed()
+    assert counted is not None, "docs/instructions.json is missing"
+    plan = cli.parse([])
+    for scenario in cli.BASELINE_SCENARIOS:
+        found = counted["scenarios"][scenario]
+        assert found["target"] == plan.path(scenario)
+        for framework in ("flask", "fastapi"):
+            assert set(found[framework]) == {"plain", "typed", "project"}
+            assert all(count > 100_000 for count in found[framework].values())
