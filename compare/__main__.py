@@ -145,9 +145,9 @@ def served_file(plan: Plan, framework: str) -> str:
 
 def apps_env(plan: Plan) -> tuple[dict[str, str], dict[str, str] | None]:
     """up.sh's APPS, and what each port then serves where that is not its own app: one app
-    twice for an A/A comparison, or the baselines of --style (baselines/observed.py)."""
+    twice for an A/A comparison, or the baselines of --style (baselines/observed/)."""
     if plan.style != "project":
-        targets = [f"baselines.observed:{app}_{plan.style}" for app in APPS]
+        targets = [f"baselines.observed.{app}_{plan.style}" for app in APPS]
         return {"APPS": ",".join(targets)}, None
     if not plan.same_app:
         return {}, None

@@ -205,7 +205,7 @@ def test_style_serves_the_baselines_and_measures_their_whole_cost(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     (log,) = (out / "launches").iterdir()
     said = log.read_text()
-    assert "baselines.observed:flask_plain" in said and "baselines.observed:fastapi_plain" in said
+    assert "baselines.observed.flask_plain" in said and "baselines.observed.fastapi_plain" in said
     report = json.loads((out / "report.json").read_text())
     for app in APPS:
         served = report["environment"]["apps"][app]

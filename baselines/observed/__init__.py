@@ -3,23 +3,19 @@ added last, as the project's apps have them, so that the comparison can read its
 memory. Nothing else of the baseline changes: its routes, its answers and its style stay
 its own, and the routes added after them cost its requests nothing.
 
-    APPS=baselines.observed:flask_plain,baselines.observed:fastapi_typed ./up.sh
+    APPS=baselines.observed.flask_plain,baselines.observed.fastapi_typed ./up.sh
 
-`flask_plain`, `flask_typed`, `fastapi_plain` and `fastapi_typed` are the apps of
-baselines/flask-plain.py and the others; each is imported only when asked for, so that
-a worker imports its own framework alone (its memory is its own). The sampler starts as
-the project's apps start it. benchmarks/instructions.py counts the baselines without
-these routes: this module is only for serving them.
+One module per baseline here (flask_plain.py for baselines/flask-plain.py, and so on),
+its `app` made by observed(): a worker imports its own framework alone (its memory is
+its own), and Unit, which looks an app up in its module's own names, finds it. The
+sampler starts as the project's apps start it. benchmarks/instructions.py counts the
+baselines without these routes: these modules are only for serving them.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the handlers' annotations, which
 # name a model made in observed() (StatsQuery), so they must be evaluated there.
 import importlib
 from typing import Any
-
-STYLES = ("plain", "typed")
-FRAMEWORKS = ("flask", "fastapi")
-NAMES = tuple(f"{framework}_{style}" for framework in FRAMEWORKS for style in STYLES)
 
 
 def observed(name: str) -> Any:
@@ -58,13 +54,4 @@ def observed(name: str) -> Any:
     def fastapi_stats(params: Annotated[StatsQuery, Query()]) -> Response:
         return Response(sampler.stats_json(params.last), media_type="application/json")
 
-    return app
-
-
-def __getattr__(name: str) -> Any:
-    """A baseline, made observable the first time it is asked for (PEP 562)."""
-    if name not in NAMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    app = observed(name)
-    globals()[name] = app
     return app
