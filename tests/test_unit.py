@@ -88,6 +88,21 @@ def test_apps_serves_one_app_twice_as_two_unit_applications(unit, framework):
     assert {'unit: "flask" prototype', 'unit: "fastapi" prototype'} <= titles
 
 
+@pytest.mark.parametrize("style", ["plain", "typed"])
+def test_the_observed_baselines_serve_under_unit_as_compare_style_asks(unit, style):
+    # compare --style: Unit finds each baseline's app in its module's own names.
+    served = unit(APPS=f"baselines.observed.flask_{style},baselines.observed.fastapi_{style}")
+    for framework, url in served.urls.items():
+        hello = httpx2.get(url + "/", timeout=10)
+        assert hello.json()["framework"] == framework
+        assert hello.headers["server"].startswith("Unit")
+        assert httpx2.get(url + "/json", timeout=10).json()["count"] == 20
+        status = httpx2.get(url + "/status", timeout=10).json()
+        assert status["process"]["pids"] == [hello.json()["pid"]]
+        # The server's own processes, counted as for the project's apps: the whole cost.
+        assert f'unit: "{framework}" prototype' in status["server"]["names"]
+
+
 def test_each_apps_memory_counts_its_prototype_and_the_shared_processes_apart(unit):
     served = unit()
     statuses = {
