@@ -274,7 +274,8 @@ def parse(argv: list[str] | None = None) -> Plan:
         metavar="N[,N...]",
         type=int_list,
         help="with --launch and database scenarios only: database connections per worker;"
-        " several (2,4,8) make a pool-size sweep, a launch each (default: conf.json's"
+        " several (2,4,8) make a pool-size sweep, a launch of each in every repeat (default:"
+        " conf.json's"
         " DATABASE_POOL_SIZE)",
     )
     add(
