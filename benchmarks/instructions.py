@@ -36,7 +36,10 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import json
+import platform
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
@@ -46,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 import workloads  # noqa: E402
 from compare import instructions  # noqa: E402
-from compare.cli import DEFAULT_SCENARIOS, Parser, Plan, positive_int, scenario_list  # noqa: E402
+from compare.cli import BASELINE_SCENARIOS, Parser, Plan, positive_int, scenario_list  # noqa: E402
 
 # The apps of each framework: plain and typed baselines, then the project's app.
 APPS = {
@@ -81,13 +84,24 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     add(
         "--scenarios",
         type=scenario_list,
-        default=",".join(DEFAULT_SCENARIOS),
+        default=",".join(BASELINE_SCENARIOS),
         help="comma-separated",
     )
     ms, n = query_value(workloads.IoQuery, "ms"), query_value(workloads.CpuQuery, "n")
     add("--io-ms", type=ms, default=workloads.IO_MS, help="the io scenario's wait, as /io?ms=")
     add("--cpu-n", type=n, default=workloads.CPU_N, help="the cpu scenario's size, as /cpu?n=")
-    return parser.parse_args(argv)
+    add(
+        "--json",
+        metavar="PATH",
+        type=Path,
+        help="also write the counts there, as compare's reports read them from"
+        f" {instructions.COMMITTED.relative_to(ROOT)}",
+    )
+    args = parser.parse_args(argv)
+    needing = [name for name in args.scenarios if name not in BASELINE_SCENARIOS]
+    if needing:
+        parser.error(f"--scenarios: {','.join(needing)} need a database, which no baseline has")
+    return args
 
 
 def count_all(targets: list[str], requests: int, warmup: int, jobs: int) -> dict:
@@ -124,7 +138,34 @@ def main() -> int:
             print(templ.format(app, *(f"{counted[app][t].per_request:,.0f}" for t in targets)))
         shares = [counted[project][t].per_request / counted[typed][t].per_request for t in targets]
         print(templ.format("  parity layer (over typed)", *(f"{s - 1:+.1%}" for s in shares)))
+    if args.json:
+        args.json.write_text(json.dumps(document(args, targets, counted), indent=2) + "\n")
+        print(f"written: {args.json}")
     return 0
+
+
+def document(args: argparse.Namespace, targets: list[str], counted: dict) -> dict:
+    """The counts per scenario, framework and style (plain, typed, and the project's app,
+    which is typed), with what they were counted with."""
+    scenarios = {}
+    for scenario, target in zip(args.scenarios, targets, strict=True):
+        scenarios[scenario] = {"target": target}
+        for framework, (plain, typed, project) in APPS.items():
+            scenarios[scenario][framework] = {
+                "plain": round(counted[plain][target].per_request),
+                "typed": round(counted[typed][target].per_request),
+                "project": round(counted[project][target].per_request),
+            }
+    return {
+        "about": "instructions per request of each app's own callable, in-process under"
+        " callgrind, with no server: the framework's own cost; the project's apps are typed",
+        "command": ["benchmarks/instructions.py", *sys.argv[1:]],
+        "requests": args.requests,
+        "warmup": args.warmup,
+        "python": platform.python_version(),
+        "versions": {framework: version(framework) for framework in APPS},
+        "scenarios": scenarios,
+    }
 
 
 if __name__ == "__main__":

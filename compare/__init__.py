@@ -7,8 +7,11 @@ loadtools  wrk, ab, hey and openloop: command lines and output parsers
 openloop   the open-loop generator of fixed-rate runs, run as a script of its own
 floor      openloop's own floor: its latency against trivial_server, at a rate, on given cores
 run        one counted run and what the app and its server spent on it
-statistics medians, spreads, ratios and verdicts
-report     the table, report.json, report.md and the charts
+procedure  what each repeat runs, in which order, and the rates it sets
+figures    each repeat's figures per app: the cost line, capacity, latency at load, PSS
+statistics estimates across the repeats: means, ratios, 95% intervals and their words
+numbers    numbers written for people
+report     the table, report.json and report.md; charts draws the PNGs
 instructions what a request costs an app's own callable in instructions (callgrind)
 app_driver the app called in-process, as instructions runs it under valgrind
 """

@@ -1,19 +1,24 @@
-"""Loads the Flask and the FastAPI app identically and reports their CPU and RAM cost side by side.
+"""Loads the Flask and the FastAPI app identically and estimates what FastAPI costs against
+Flask, in CPU and RAM, each figure a ratio with its 95% confidence interval.
 
-    ./compare.sh --launch                               # start both apps here, full report
-    ./compare.sh --launch --rate 1000                   # both apps at 1,000 req/s: equal work
-    ./compare.sh --launch --scenarios hello --connections 16,32,64,128,256,512   # a sweep
+    ./compare.sh --launch                               # the default: about 10 minutes
+    ./compare.sh --launch --scenarios hello,json,io,cpu --repeats 8   # more, and longer
+    ./compare.sh --launch --same-app flask              # A/A: Flask against itself
+    ./compare.sh --launch --style plain                 # the plain baselines (baselines/)
+    ./compare.sh --launch --rate 500,1000               # open-loop runs at these rates
+    ./compare.sh --launch --connections 16,32,64,128    # a closed-loop connection sweep
     ./compare.sh --launch --workers 1,2,4                # a worker sweep
     ./compare.sh --launch --scenarios db,queries,fortunes,updates   # against PostgreSQL
     ./compare.sh --launch --scenarios db,queries --pool-size 2,4,8  # a pool-size sweep
     ./compare.sh --flask http://127.0.0.1:8080 --fastapi http://127.0.0.1:8081
 
-For every scenario and level it runs the load tool (wrk, ab or hey; openloop at
-a fixed --rate) against Flask, then FastAPI, then Flask again..., on cores of
-its own where there are two or more, reads each app's /status just before and
-after every run and polls it during the run. It prints a table of medians with
-their min-max, and writes report.json, report.md and PNG charts to --out
-(default results/<timestamp>/).
+Each repeat launches both apps anew (--launch) and runs them idle, then per scenario
+at saturation (closed loop: capacity) and at the same fixed rates (open loop), the two
+apps taking turns in ABBA order (compare/procedure.py). From each repeat it fits each
+app's CPU against the requests it served (compare/figures.py), and across the repeats
+it estimates each figure with its interval (compare/statistics.py). It prints the
+headline estimates and writes report.json, report.md and PNG charts to --out (default
+results/<timestamp>/).
 
 Exit codes: `./compare.sh --help` lists them, from compare/cli.py's EXIT_CODES.
 """
@@ -24,6 +29,7 @@ import contextlib
 import os
 import platform
 import signal
+import statistics
 import sys
 import time
 from datetime import UTC, datetime
@@ -35,7 +41,7 @@ import psutil
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from compare import cli, loadtools, pinning, report
+from compare import cli, instructions, loadtools, pinning, report
 from compare.cli import (
     DATABASE_SCENARIOS,
     EXIT_DONE,
@@ -45,11 +51,12 @@ from compare.cli import (
     EXIT_TARGET,
     Plan,
 )
-from compare.run import Level, Run, load_argv, measure, run_load
-from compare.statistics import error_rate, summarize_runs
+from compare.numbers import number
+from compare.procedure import Procedure, planned_seconds
+from compare.run import Run
 from compare.targets import APPS, TargetError, check_targets, status
 from metrics.schema import Snapshot
-from serve.config import HOW_TO_GET_POSTGRES, ConfigError, read_database
+from serve.config import HOW_TO_GET_POSTGRES, ConfigError, load_conf, read_database
 from serve.launch import LaunchError, launch
 
 
@@ -79,9 +86,16 @@ def environment(
             "load_average_at_start": [round(x, 2) for x in psutil.getloadavg()],
         },
         "runner_python": platform.python_version(),
+        "names": plan.names,
+        "same_app": plan.same_app,
+        "style": plan.style,
+        "repeats": {"count": plan.repeats, "launches": plan.launch},
         "apps": {
             app: {
                 "url": urls[app],
+                "framework": greetings[app]["framework"],
+                "file": served_file(plan, greetings[app]["framework"]),
+                "style": plan.styles[app],
                 "framework_version": greetings[app]["framework_version"],
                 "python_version": greetings[app]["python_version"],
                 "server": greetings[app]["server"],
@@ -99,13 +113,16 @@ def environment(
             }
             for app in APPS
         },
-        "load_tool": loadtools.version(plan.load_tool),
+        "load_tool": loadtools.version(plan.tool),
+        "open_loop_tool": loadtools.version(loadtools.OPEN_LOOP),
         "pinning": cores.sentence,
         "launched_with": launch_command,
         "settings": {
             "scenarios": {name: plan.path(name) for name in plan.scenarios},
             "connections": plan.connections,
-            "rate": plan.rate,
+            "fractions": plan.fractions,
+            "rates": plan.rates,
+            "arrivals": plan.arrivals,
             "workers": plan.workers,
             "pool_sizes": plan.pool_sizes,
             "duration_s": plan.duration_s,
@@ -118,30 +135,37 @@ def environment(
     }
 
 
-def levels(plan: Plan, workers: int, pool_size: int | None = None) -> list[Level]:
-    return [
-        Level(
-            scenario=scenario,
-            workers=workers,
-            connections=connections,
-            rate=rate,
-            pool_size=pool_size,
-        )
-        for scenario in plan.scenarios
-        for rate in plan.rate or [None]
-        for connections in plan.connections
-    ]
+def served_file(plan: Plan, framework: str) -> str:
+    """The file of the app of `framework` that the comparison ran: the project's, or the
+    baseline of --style."""
+    if plan.style != "project":
+        return f"baselines/{framework}-{plan.style}.py"
+    return load_conf(cli.ROOT / "conf.json")["applications"][framework]["module"] + ".py"
+
+
+def apps_env(plan: Plan) -> tuple[dict[str, str], dict[str, str] | None]:
+    """up.sh's APPS, and what each port then serves where that is not its own app: one app
+    twice for an A/A comparison, or the baselines of --style (baselines/observed/)."""
+    if plan.style != "project":
+        targets = [f"baselines.observed.{app}_{plan.style}" for app in APPS]
+        return {"APPS": ",".join(targets)}, None
+    if not plan.same_app:
+        return {}, None
+    conf = load_conf(cli.ROOT / "conf.json")["applications"][plan.same_app]
+    target = f"{conf['module']}:{conf['callable']}"
+    return {"APPS": f"{target},{target}"}, dict.fromkeys(APPS, plan.same_app)
 
 
 def launches(plan: Plan) -> list[tuple[int, int | None, dict[str, str]]]:
-    """With --launch: each (workers, pool size) level, and the settings it is launched with.
+    """With --launch: each (workers, pool size) level, and the settings up.sh gets for it.
 
     Without a database scenario no database is started: it would only idle beside the apps.
     """
+    served, _ = apps_env(plan)
     found = []
     for workers in plan.workers:
         for pool_size in plan.pool_sizes or [None]:
-            env = {"WORKERS": str(workers)}
+            env = {"WORKERS": str(workers), **served}
             if pool_size:
                 env["DATABASE_POOL_SIZE"] = str(pool_size)
             if not plan.uses_database and "DATABASE_URL" not in os.environ:
@@ -165,78 +189,54 @@ def require_database(plan: Plan) -> None:
             )
 
 
-class Comparison:
-    """Every warm-up and counted run, Flask and FastAPI alternating, with a live progress bar."""
+def flagged(runs: list[Run], plan: Plan) -> list[str]:
+    """What the reader must know of the runs: those that missed their rate or had errors,
+    a worker replaced, or a load tool that may have been the bottleneck; and the observer."""
+    lines = []
+    for flag, what in [
+        ("rate_missed", "answered under 98% of their scheduled rate: flagged, and counted"),
+        ("workers_changed", "saw a worker replaced"),
+        (
+            "tool_bound",
+            "kept the load tool >= 90% busy, or openloop sent short of its rate:"
+            " their req/s and latency may be the tool's",
+        ),
+    ]:
+        marked = [r for r in runs if getattr(r, flag)]
+        if marked:
+            lines.append(f"{len(marked)} of {len(runs)} runs {what}")
+    erred = [r for r in runs if r.error_rate > plan.max_error_rate]
+    for run in erred:
+        lines.append(
+            f"{plan.names[run.app]} repeat {run.repeat} {run.level.scenario} {run.level.kind}"
+            f" {number(run.level.rate or run.level.connections)}: {run.load.errors} errors and"
+            f" {run.load.non_2xx} non-2xx of {run.load.requests + run.load.errors}"
+            f" ({run.error_rate:.1%}, over --max-error-rate {plan.max_error_rate:.1%})"
+        )
+    return lines
 
-    def __init__(self, plan: Plan, origin: float):
-        self.plan, self.origin = plan, origin
-        self.runs: list[Run] = []
-        per_level_s = len(APPS) * (plan.warmup_s + plan.repeats * plan.duration_s)
-        steps = len(levels(plan, 1)) * (len(launches(plan)) if plan.launch else 1)
-        self.total_s = steps * per_level_s
-        self.done_s = 0.0
 
-    def execute(
-        self,
-        progress: Progress,
-        task,
-        client: httpx2.Client,
-        urls: dict[str, str],
-        workers: int,
-        tool_cores: list[int],
-        pool_size: int | None = None,
-    ) -> None:
-        plan = self.plan
-        for level in levels(plan, workers, pool_size):
-            name = f"{level.scenario} w={workers} " + (
-                f"{level.rate:g}/s" if level.rate else f"c={level.connections}"
-            )
-            if pool_size:
-                name += f" pool={pool_size}"
-            if plan.warmup_s:
-                for app in APPS:
-                    progress.update(task, description=f"{name} warm-up {app}")
-                    argv = load_argv(plan, urls[app], level, plan.warmup_s, tool_cores)
-                    run_load(argv, plan.load_tool, plan.warmup_s)
-                    self.done_s += plan.warmup_s
-                    progress.update(task, completed=self.done_s)
-            for repeat in range(1, plan.repeats + 1):
-                for app in APPS:
-                    progress.update(task, description=f"{name} run {repeat}/{plan.repeats} {app}")
-                    started = time.monotonic()
-
-                    def tick(started=started, base=self.done_s):
-                        elapsed_s = min(plan.duration_s, time.monotonic() - started)
-                        progress.update(task, completed=base + elapsed_s)
-
-                    self.runs.append(
-                        measure(
-                            client,
-                            plan,
-                            app,
-                            urls[app],
-                            level,
-                            repeat,
-                            tool_cores,
-                            self.origin,
-                            tick,
-                        )
-                    )
-                    self.done_s += plan.duration_s
-                    progress.update(task, completed=self.done_s)
+def observer(runs: list[Run]) -> dict[str, float | None]:
+    """The observer's share of the apps' CPU: at idle, where it is most of it, and under load."""
+    idle = [r.observer_share for r in runs if r.level.kind == "idle"]
+    loaded = [r.observer_share for r in runs if r.level.kind != "idle"]
+    return {
+        "idle_median_share": statistics.median(idle) if None not in idle and idle else None,
+        "loaded_max_share": max(loaded) if None not in loaded and loaded else None,
+    }
 
 
 def compare(plan: Plan, console: Console) -> int:
-    loadtools.require(plan.load_tool)
+    loadtools.require(plan.tool)
     require_database(plan)
     origin = time.monotonic()
     runner_start = time.process_time()
-    comparison = Comparison(plan, origin)
-    env: dict[str, Any] = {}
+    load_s, rest_s = planned_seconds(plan)
+    total_s = load_s + rest_s
     console.print(
-        f"compare: {comparison.total_s / 60:.1f} min of load ({comparison.total_s:g} s), plus"
-        f" {'a launch of the apps per --workers level and ' if plan.launch else ''}a few"
-        " seconds per run for /status"
+        f"compare: about {f'{total_s / 60:.0f} min' if total_s >= 90 else f'{total_s:.0f} s'}:"
+        f" {load_s:,.0f} s of load and about {rest_s:,.0f} s of"
+        f" {'launches, ' if plan.launch else ''}/status and set-up"
     )
     columns = [
         TextColumn("{task.description}"),
@@ -244,50 +244,75 @@ def compare(plan: Plan, console: Console) -> int:
         TextColumn("{task.percentage:>3.0f}%"),
         TimeRemainingColumn(),
     ]
+    env: dict[str, Any] = {}
     with (
         httpx2.Client(timeout=10) as client,
         Progress(*columns, console=console, refresh_per_second=2, transient=True) as progress,
     ):
-        task = progress.add_task("starting", total=comparison.total_s)
+        task = progress.add_task("starting", total=load_s)
+
+        def advance(seconds: float, description: str) -> None:
+            progress.update(
+                task, advance=seconds, **({"description": description} if description else {})
+            )
+
+        procedure = Procedure(plan, origin, advance)
         if plan.launch:
             cores = pinning.for_launch(plan.pin)
-            levels_launched = launches(plan)
-            for workers, pool_size, launch_env in levels_launched:
-                name = f"up-w{workers}" + (f"-pool{pool_size}" if pool_size else "")
-                log = plan.out / ("up.log" if len(levels_launched) == 1 else f"{name}.log")
-                with launch(log, launch_env, cores.taskset()) as apps:
-                    greetings = check_targets(client, apps.urls, plan.uses_database)
-                    statuses = {app: status(client, url) for app, url in apps.urls.items()}
-                    env = env or environment(plan, apps.urls, greetings, statuses, cores, apps.argv)
-                    tool_cores = cores.tool or pinning.our_cores()
-                    comparison.execute(
-                        progress, task, client, apps.urls, workers, tool_cores, pool_size
-                    )
+            tool_cores = cores.tool or pinning.our_cores()
+            _, frameworks = apps_env(plan)
+            for repeat in range(1, plan.repeats + 1):
+                for workers, pool_size, launch_env in launches(plan):
+                    pool = f"-pool{pool_size}" if pool_size else ""
+                    log = plan.out / "launches" / f"up-{repeat}-w{workers}{pool}.log"
+                    advance(0.0, f"repeat {repeat}/{plan.repeats}: launching both apps")
+                    with launch(log, launch_env, cores.taskset(), frameworks=frameworks) as apps:
+                        greetings = check_targets(
+                            client, apps.urls, plan.same_app, plan.uses_database
+                        )
+                        statuses = {app: status(client, url) for app, url in apps.urls.items()}
+                        env = env or environment(
+                            plan, apps.urls, greetings, statuses, cores, apps.argv
+                        )
+                        procedure.repeat(
+                            repeat,
+                            client,
+                            apps.urls,
+                            (workers, pool_size),
+                            (cores.apps, tool_cores),
+                        )
         else:
             urls = {"flask": plan.flask_url, "fastapi": plan.fastapi_url}
-            greetings = check_targets(client, urls, plan.uses_database)
+            greetings = check_targets(client, urls, plan.same_app, plan.uses_database)
             statuses = {app: status(client, url) for app, url in urls.items()}
             cores = pinning.for_targets(plan.pin, statuses)
             env = environment(plan, urls, greetings, statuses, cores, None)
             tool_cores = cores.tool or pinning.our_cores()
+            app_cores = sorted({c for s in statuses.values() for c in s.system.cpu_affinity})
             workers = statuses["flask"].process.workers
-            comparison.execute(progress, task, client, urls, workers, tool_cores)
-    runs = comparison.runs
+            for repeat in range(1, plan.repeats + 1):
+                procedure.repeat(repeat, client, urls, (workers, None), (app_cores, tool_cores))
+    runs = procedure.runs
     env["runner_cpu_s"] = round(time.process_time() - runner_start, 3)
     env["wall_s"] = round(time.monotonic() - origin, 1)
-    rows = summarize_runs(runs)
-    bad = [r for r in runs if error_rate(r) > plan.max_error_rate]
-    paths = report.write(plan.out, env, runs, rows)
-    report.print_table(console, env, rows, runs)
+    env["seed"] = procedure.seed
+    env["observer"] = observer(runs)
+    shared = ["the load tool and the apps shared cores: latency and req/s then measure both"]
+    env["notes"] = [
+        *(shared if env["pinning"].startswith("shared") else []),
+        *procedure.notes,
+        *flagged(runs, plan),
+    ]
+    counted = report.framework_counts(
+        instructions.committed(),
+        {name: plan.path(name) for name in plan.scenarios},
+        {app: (env["apps"][app]["framework"], plan.style) for app in APPS},
+    )
+    data = report.assemble(runs, plan.scenarios, plan.names, procedure.floors, counted)
+    paths = report.write(plan.out, env, data, runs)
+    report.print_table(console, env, data)
     console.print(f"\nreport: {', '.join(str(p) for p in paths)}")
-    if bad:
-        for run in bad:
-            console.print(
-                f"[red]{run.app} {report.level_label(run.level)} run {run.repeat}:"
-                f" {run.load.errors} errors and {run.load.non_2xx} non-2xx of"
-                f" {run.load.requests + run.load.errors} ({error_rate(run):.1%}, over"
-                f" --max-error-rate {plan.max_error_rate:.1%})[/red]"
-            )
+    if any(run.error_rate > plan.max_error_rate for run in runs):
         return EXIT_ERRORS
     return EXIT_DONE
 

@@ -15,14 +15,26 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 import database
 import workloads
 from compare import loadtools
+from compare.instructions import PROJECT_STYLE, STYLES
 from serve.config import DATABASE_POOL_SIZE, WORKERS
 
 ROOT = Path(__file__).resolve().parent.parent
 # The database scenarios need a database: asked by name, they are not in the default list,
 # which stays the same wherever it runs.
 DATABASE_SCENARIOS = ("db", "queries", "fortunes", "updates")
-SCENARIOS = ("hello", "json", "io", "cpu", *DATABASE_SCENARIOS)
-DEFAULT_SCENARIOS = ("hello", "json", "io", "cpu")
+# Those that the baselines (baselines/) answer too: every scenario without a database.
+BASELINE_SCENARIOS = ("hello", "json", "io", "cpu")
+SCENARIOS = (*BASELINE_SCENARIOS, *DATABASE_SCENARIOS)
+# What the default run covers, to stay within about 10 minutes on 2 cores: five launches of
+# about 100 s each. Five, because a t-interval needs several (its critical value is 12.7
+# at 2, 2.78 at 5): at the launch-to-launch spread of the CPU-per-request ratio measured
+# on a busy, shared 2-core machine (0.09-0.14 on a log scale) five give about ±11-17%,
+# enough to name the 11-24% differences earlier reports found; a quiet machine does
+# better. --scenarios, --fractions and --repeats ask for more.
+DEFAULT_SCENARIOS = ("hello", "json")
+DEFAULT_FRACTIONS = "0.1,0.25,0.5,0.75"
+DEFAULT_REPEATS = 5
+APP_NAMES = {"flask": "Flask", "fastapi": "FastAPI"}
 
 
 class Plan(BaseModel):
@@ -33,17 +45,23 @@ class Plan(BaseModel):
     flask_url: str
     fastapi_url: str
     launch: bool
+    same_app: Literal["flask", "fastapi"] | None  # an A/A comparison: that app on both ports
+    # The apps compared: the project's (typed), or the baselines of one response style.
+    style: Literal["project", "plain", "typed"] = "project"
     workers: list[int]  # with launch: one level per entry (a worker sweep when several)
-    # With launch: database connections per worker, one level per entry (a pool-size
+    # With launch: database connections per worker, one launch per entry (a pool-size
     # sweep when several); None: conf.json's.
     pool_sizes: list[int] | None = None
-    tool: Literal["wrk", "ab", "hey"]
+    tool: Literal["wrk", "ab", "hey"]  # the closed-loop runs' load tool
     scenarios: list[str]
-    connections: list[int]  # one level per entry (a connection sweep when several)
-    rate: list[float] | None  # fixed request rates: equal work for both apps
+    connections: list[int]  # closed-loop levels (a connection sweep when several)
+    fractions: list[float]  # open-loop rates as shares of the lower closed-loop capacity
+    rates: list[float] | None  # open-loop rates given instead of fractions
+    arrivals: Literal["poisson", "uniform"]
+    seed: int | None  # of the open-loop arrivals; None: drawn, and reported
     duration_s: int
     warmup_s: int
-    repeats: int
+    repeats: int  # with launch: independent launches; else rounds against the same apps
     poll_s: float
     io_ms: int
     cpu_n: int
@@ -66,13 +84,25 @@ class Plan(BaseModel):
         }[scenario]
 
     @property
-    def uses_database(self) -> bool:
-        return any(scenario in DATABASE_SCENARIOS for scenario in self.scenarios)
+    def names(self) -> dict[str, str]:
+        """What the report calls the app on each port: Flask and FastAPI, or in an A/A
+        comparison the one app's A (the Flask port) and B (the FastAPI port)."""
+        if self.same_app:
+            return {
+                app: f"{APP_NAMES[self.same_app]} {ab}"
+                for app, ab in zip(APP_NAMES, "AB", strict=True)
+            }
+        return dict(APP_NAMES)
 
     @property
-    def load_tool(self) -> str:
-        """The tool that generates the load: the open-loop generator at fixed rates."""
-        return loadtools.OPEN_LOOP if self.rate else self.tool
+    def styles(self) -> dict[str, str]:
+        """Each port's app's response style: plain (dicts) or typed (pydantic models)."""
+        style = PROJECT_STYLE if self.style == "project" else self.style
+        return dict.fromkeys(APP_NAMES, style)
+
+    @property
+    def uses_database(self) -> bool:
+        return any(scenario in DATABASE_SCENARIOS for scenario in self.scenarios)
 
 
 def positive_int(text: str) -> int:
@@ -111,6 +141,17 @@ def float_list(text: str) -> list[float]:
     return distinct([positive_float(part) for part in text.split(",")], text)
 
 
+def fraction_list(text: str) -> list[float]:
+    says = "a share above 0 and at most 1 (idle is always run)"
+    return distinct([number(part, lambda v: 0 < v <= 1, says) for part in text.split(",")], text)
+
+
+def seed(text: str) -> int:
+    if not re.fullmatch(r"[0-9]{1,10}", text) or int(text) >= 2**32:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 0 to 2**32-1")
+    return int(text)
+
+
 def scenario_list(text: str) -> list[str]:
     names = [part.strip() for part in text.split(",")]
     unknown = [name for name in names if name not in SCENARIOS]
@@ -133,8 +174,9 @@ EXIT_CODES = {
     EXIT_DONE: "done",
     EXIT_BAD_FLAGS: "a bad flag or value, named in one line",
     EXIT_TARGET: "a target is unreachable, is not one of these apps, both URLs serve the same"
-    " app, --pin cannot keep the load tool on cores of its own, or the database scenarios"
-    " have no database (it says how to get one)",
+    " app (or, with --same-app, not that app, or one instance), the apps cannot be launched,"
+    " --pin cannot keep the load tool on cores of its own, or the database scenarios have"
+    " no database (it says how to get one)",
     EXIT_LOAD_TOOL: "the load tool is missing (it says how to install it) or failed",
     EXIT_ERRORS: "a run's errors and non-2xx answers passed --max-error-rate (the report is"
     " still written, and says which run)",
@@ -164,13 +206,14 @@ class Parser(argparse.ArgumentParser):
 def parse(argv: list[str] | None = None) -> Plan:
     """The Plan the flags describe; a bad flag exits 2 with one line naming it.
 
-    A list's default is given as it is typed ("hello,json,io,cpu"): argparse reads it
+    A list's default is given as it is typed ("hello,json"): argparse reads it
     with the list's type, and --help shows it as written.
     """
     parser = Parser(
         prog="compare.sh",
-        description="Loads the Flask and the FastAPI app identically and reports their CPU"
-        " and RAM\ncost side by side.",
+        description="Loads the Flask and the FastAPI app identically and estimates what FastAPI"
+        " costs\nagainst Flask in CPU and RAM, each figure a ratio with its 95% confidence"
+        " interval\nacross independent launches of both apps.",
         epilog=exit_codes(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -186,7 +229,24 @@ def parse(argv: list[str] | None = None) -> Plan:
     add(
         "--launch",
         action="store_true",
-        help="start both apps here with ./up.sh (Unit where unitd is on PATH, else granian)",
+        help="start both apps here with ./up.sh (Unit where unitd is on PATH, else granian),"
+        " anew for every repeat",
+    )
+    add(
+        "--same-app",
+        choices=tuple(APP_NAMES),
+        help="an A/A comparison: this app against itself, two instances served the same way"
+        " (with --launch: on both ports; else --flask and --fastapi must serve it), to see"
+        " how often the estimates call a difference that does not exist",
+    )
+    add(
+        "--style",
+        choices=("project", *STYLES),
+        default="project",
+        help="with --launch: the project's apps (flask-wsgi.py, fastapi-asgi.py: typed), or"
+        " the baselines (baselines/) of one response style, each framework written as its"
+        " documentation teaches it plainly (dicts) or typed (pydantic models), served the"
+        f" same way and measured whole; they answer {','.join(BASELINE_SCENARIOS)}" + default,
     )
     add(
         "--workers",
@@ -195,7 +255,12 @@ def parse(argv: list[str] | None = None) -> Plan:
         default="1",
         help="with --launch: workers per app; several (1,2,4) make a worker sweep" + default,
     )
-    add("--tool", choices=loadtools.TOOLS, default="wrk", help="load generator" + default)
+    add(
+        "--tool",
+        choices=loadtools.TOOLS,
+        default="wrk",
+        help="load generator of the closed-loop capacity runs" + default,
+    )
     add(
         "--scenarios",
         metavar="NAME[,NAME...]",
@@ -209,7 +274,8 @@ def parse(argv: list[str] | None = None) -> Plan:
         metavar="N[,N...]",
         type=int_list,
         help="with --launch and database scenarios only: database connections per worker;"
-        " several (2,4,8) make a pool-size sweep, a launch each (default: conf.json's"
+        " several (2,4,8) make a pool-size sweep, a launch of each in every repeat (default:"
+        " conf.json's"
         " DATABASE_POOL_SIZE)",
     )
     add(
@@ -217,22 +283,41 @@ def parse(argv: list[str] | None = None) -> Plan:
         metavar="N[,N...]",
         type=int_list,
         default="32",
-        help="one level or several (16,32,64,128,256,512: a connection sweep); with --rate,"
-        " the most connections the generator may open" + default,
+        help="connections of the closed-loop capacity runs, one level or several (16,32,64:"
+        " a sweep; capacity is the highest); the most the open-loop generator may open" + default,
     )
-    add(
+    rates = parser.add_mutually_exclusive_group()
+    rates.add_argument(
+        "--fractions",
+        metavar="F[,F...]",
+        type=fraction_list,
+        default=DEFAULT_FRACTIONS,
+        help="open-loop rates, as shares of the lower of the two apps' closed-loop capacity"
+        " measured in the first repeat; the same rates for both apps, and idle besides" + default,
+    )
+    rates.add_argument(
         "--rate",
         metavar="R[,R...]",
         type=float_list,
-        help="fixed request rates per second (e.g. 500 or 200,1000): both apps get the same"
-        " work from an open-loop generator, and are compared at equal load (default: as"
-        " fast as the apps answer, with --tool)",
+        help="open-loop rates in requests per second, instead of --fractions",
+    )
+    add(
+        "--arrivals",
+        choices=("poisson", "uniform"),
+        default="poisson",
+        help="open-loop arrivals: at random (poisson) or evenly spaced" + default,
+    )
+    add(
+        "--seed",
+        metavar="N",
+        type=seed,
+        help="the seed of the random arrivals, to repeat them (default: drawn, and reported)",
     )
     add(
         "--duration",
         metavar="S",
         type=positive_int,
-        default=10,
+        default=4,
         help="seconds of each counted run" + default,
     )
     add(
@@ -240,14 +325,16 @@ def parse(argv: list[str] | None = None) -> Plan:
         metavar="S",
         type=int,
         default=2,
-        help="seconds of load per app before counting, 0 for none" + default,
+        help="seconds of closed-loop load per app and scenario before counting, 0 for none"
+        + default,
     )
     add(
         "--repeats",
         metavar="N",
         type=positive_int,
-        default=3,
-        help="counted runs per app and level" + default,
+        default=DEFAULT_REPEATS,
+        help="independent repeats: with --launch each is a launch of both apps of its own;"
+        " against running apps, rounds against the same launch" + default,
     )
     add(
         "--poll",
@@ -326,6 +413,17 @@ def parse(argv: list[str] | None = None) -> Plan:
                 f"--pool-size sizes the database's pools: {','.join(others)} would run once per"
                 f" size for nothing; give database scenarios only ({','.join(DATABASE_SCENARIOS)})"
             )
+    if args.style != "project":
+        if not args.launch:
+            parser.error("--style needs --launch: running apps are the apps they are")
+        if args.same_app:
+            parser.error("--style compares two frameworks' baselines: not with --same-app")
+        others = [name for name in args.scenarios if name not in BASELINE_SCENARIOS]
+        if others:
+            parser.error(
+                f"--style {args.style}: the baselines answer {','.join(BASELINE_SCENARIOS)},"
+                f" not {','.join(others)}"
+            )
     if max(args.workers) > WORKERS.high:
         parser.error(f"--workers must be {WORKERS.range}")
     if args.workers != [1] and not args.launch:
@@ -341,12 +439,17 @@ def parse(argv: list[str] | None = None) -> Plan:
         flask_url=args.flask.rstrip("/"),
         fastapi_url=args.fastapi.rstrip("/"),
         launch=args.launch,
+        same_app=args.same_app,
+        style=args.style,
         workers=args.workers,
         pool_sizes=args.pool_size,
         tool=args.tool,
         scenarios=args.scenarios,
         connections=args.connections,
-        rate=args.rate,
+        fractions=[] if args.rate else args.fractions,
+        rates=args.rate,
+        arrivals=args.arrivals,
+        seed=args.seed,
         duration_s=args.duration,
         warmup_s=args.warmup,
         repeats=args.repeats,

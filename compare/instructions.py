@@ -41,6 +41,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 WARMUP = 50  # requests before counting: caches filled, lazy set-up done
 HASH_SEED = "0"
+# The counts that reports quote, written by benchmarks/instructions.py --json: a count does
+# not depend on the load, so one committed file serves every comparison.
+COMMITTED = ROOT / "docs" / "instructions.json"
+# Each app's response style: the baselines' in their names, the project's apps typed
+# (flask-wsgi.py dumps workloads' models; fastapi-asgi.py returns them).
+STYLES = ("plain", "typed")
+PROJECT_STYLE = "typed"
 
 
 class InstructionsError(RuntimeError):
@@ -108,3 +115,11 @@ def total(out_file: Path) -> int:
         if key in ("totals", "summary"):
             return int(value.split()[0])
     raise InstructionsError(f"{out_file} has no totals line")
+
+
+def committed(path: Path = COMMITTED) -> dict | None:
+    """docs/instructions.json as benchmarks/instructions.py wrote it; None if there is none."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None

@@ -1,4 +1,5 @@
-"""The comparison's outputs: the terminal table, report.json, report.md and the PNG charts."""
+"""The comparison's outputs: the terminal table, report.json and report.md (charts.py draws
+the PNGs). report.md opens with its answer, one row per scenario; the detail follows."""
 
 from __future__ import annotations
 
@@ -6,135 +7,514 @@ import json
 from pathlib import Path
 from typing import Any
 
-from matplotlib.figure import Figure  # the object API: files only, no GUI backend
 from rich.console import Console
 from rich.table import Table
 
-from compare.run import Level, Run
-from compare.targets import APPS, NAMES
+from compare import charts
+from compare.cli import APP_NAMES
+from compare.figures import (
+    HEADLINE,
+    Setting,
+    capacity_rows,
+    cost_lines,
+    latency_rows,
+    per_repeat,
+    setting_label,
+)
+from compare.instructions import COMMITTED, STYLES
+from compare.loadtools import LoadResult
+from compare.numbers import interval, number
+from compare.run import Run
+from compare.statistics import estimate
+from compare.targets import APPS
 
-COLORS = {"flask": "#1f77b4", "fastapi": "#2ca02c"}
-BAR_CHARTS = [
-    ("requests_per_s", "requests per second (median, min-max)", "req/s"),
-    ("pss_mb_peak", "peak PSS of the workers (median, min-max)", "MiB"),
-]
-# A sweep chart's panels: (figure, title, unit).
-SWEEP_PANELS = [
-    ("requests_per_s", "req/s", "req/s"),
-    ("latency_p99_ms", "p99 latency", "ms"),
-    ("total_cpu_s_per_1k", "CPU-s per 1k req, total", "CPU-s"),
-]
-# The levels a sweep may run over, as Level fields.
-SWEEPS = {
-    "connections": "connections",
-    "workers": "workers per app",
-    "rate": "req/s asked",
-    "pool_size": "database connections per worker",
+FRAMEWORKS = tuple(APP_NAMES)  # the frameworks compared, each with its name
+# What each headline figure means, for the reader of report.md.
+MEANINGS = {
+    "cpu_ms_per_request": "the slope of the app's CPU (workers and server, and the database"
+    " where it runs beside them, less the observer's own) against the requests it served,"
+    " fitted over its open-loop runs at the same fixed rates for both apps: what one more"
+    " request costs",
+    "idle_cpu_percent": "the app's CPU with no request at all (its sampler, event loop and"
+    " server; the observer's own subtracted), in % of one core: its idle run, one per repeat,"
+    " so the same in every scenario's row",
+    "capacity_rps": "the most requests per second of its closed-loop saturation runs (each"
+    " connection sends its next request when answered)",
+    "p99_ms_at_half": "the 99th percentile latency at the fixed rate nearest half of the lower"
+    " capacity, open loop: timed from each request's due time",
+    "pss_mb": "the highest proportional set size during the scenario: the whole app's"
+    " (workers and the server's processes of this app alone) where /status gives it, else"
+    " its workers'",
 }
-HEADER = ["scenario", "workers", "load", "figure", "Flask", "FastAPI", "FastAPI/Flask", "verdict"]
 
 
-def level_label(level: Level | dict[str, Any]) -> str:
-    """How a level's load reads: "c=32", or "500/s (<=32 conns)" at a fixed rate."""
-    level = level if isinstance(level, dict) else level.model_dump()
-    pool = f" pool={level['pool_size']}" if level.get("pool_size") else ""
-    if level["rate"]:
-        return f"{level['rate']:g}/s (<={level['connections']} conns){pool}"
-    return f"c={level['connections']}{pool}"
+def assemble(
+    runs: list[Run],
+    scenarios: list[str],
+    names: dict[str, str],
+    floors: dict[Setting, dict[float, LoadResult]],
+    instructions: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """report.json's figures from the runs: the headline estimates, then the detail
+    (`instructions`: framework_counts' answer, the counts of the committed file)."""
+    counts = {row["scenario"]: row["apps"] for row in (instructions or {}).get("rows", [])}
+    headline = []
+    for setting, figures in per_repeat(runs, scenarios).items():
+        headline.append(
+            {
+                **setting._asdict(),
+                "figures": {
+                    name: {
+                        "label": HEADLINE[name][0],
+                        "unit": HEADLINE[name][1],
+                        **estimate(values, names).model_dump(),
+                    }
+                    for name, values in figures.items()
+                },
+                # This run's apps' own callables, per request, from docs/instructions.json.
+                "instructions_per_request": counts.get(setting.scenario),
+            }
+        )
+    return {
+        "headline": headline,
+        "instructions": instructions,
+        "cost_lines": cost_lines(runs, scenarios),
+        "latency": latency_rows(runs, scenarios, floors),
+        "capacity": capacity_rows(runs, scenarios),
+    }
 
 
-def cell(spread: dict[str, Any] | None) -> str:
-    if spread is None:
-        return "-"
-    if spread["n"] == 1:
-        return f"{spread['median']:.4g}"
-    return f"{spread['median']:.4g} [{spread['min']:.4g}, {spread['max']:.4g}]"
+def framework_counts(
+    counted: dict[str, Any] | None,
+    targets: dict[str, str],
+    served: dict[str, tuple[str, str]],
+) -> dict[str, Any] | None:
+    """Per scenario, the framework-only instructions per request of both frameworks in both
+    styles and of the project's apps, from the committed counts, and of this run's apps
+    (served: each port's app's framework and its count's key: plain, typed or project);
+    only where they were counted at this run's target. None without counts."""
+    if not counted:
+        return None
+    rows = []
+    for scenario, target in targets.items():
+        found = counted["scenarios"].get(scenario)
+        if not found or found["target"] != target:
+            continue
+        apps = {app: found[framework][key] for app, (framework, key) in served.items()}
+        frameworks = {name: found[name] for name in FRAMEWORKS}
+        rows.append({"scenario": scenario, "target": target, **frameworks, "apps": apps})
+    return {
+        "source": str(COMMITTED.relative_to(COMMITTED.parent.parent)),
+        "python": counted["python"],
+        "versions": counted["versions"],
+        "rows": rows,
+    }
 
 
-def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
-    return [
-        [
-            row["scenario"],
-            str(row["workers"]),
-            level_label(row),
-            row["label"],
-            cell(row["flask"]),
-            cell(row["fastapi"]),
-            "-" if row["ratio_fastapi_flask"] is None else f"{row['ratio_fastapi_flask']:.2f}",
-            row["verdict"],
-        ]
-        for row in rows
-    ]
+def app_cell(figure: dict[str, Any], app: str) -> str:
+    found = figure["apps"][app]
+    return "-" if found is None else interval(found["value"], found["low"], found["high"])
 
 
-def notes(env: dict[str, Any], runs: list[Run]) -> list[str]:
-    """What the reader must know to trust the table: setup, and runs that do not count."""
-    apps = env["apps"]
-    lines = [
-        f"servers: Flask on {apps['flask']['server']} ({apps['flask']['workers']} worker(s)),"
-        f" FastAPI on {apps['fastapi']['server']} ({apps['fastapi']['workers']} worker(s));"
-        f" load: {env['load_tool']}; pinning: {env['pinning']}"
-    ]
-    if env["pinning"].startswith("shared"):
-        lines.append("the load tool and the apps shared cores: latency and req/s then measure both")
-    said = database_said(
-        apps["flask"].get("database"), apps["fastapi"].get("database"), env["settings"]
+def ratio_cell(figure: dict[str, Any]) -> str:
+    ratio = figure["ratio"]
+    return "-" if ratio is None else interval(ratio["value"], ratio["low"], ratio["high"])
+
+
+def detail_rows(data: dict[str, Any], swept: bool) -> list[list[str]]:
+    """Per setting and headline figure: each app's mean [95% CI], the ratio, the words."""
+    rows = []
+    for row in data["headline"]:
+        for figure in row["figures"].values():
+            rows.append(
+                [
+                    setting_label(row, swept),
+                    f"{figure['label']} ({figure['unit']})",
+                    *(app_cell(figure, app) for app in APPS),
+                    ratio_cell(figure),
+                    figure["words"],
+                ]
+            )
+    return rows
+
+
+def workers_swept(data: dict[str, Any]) -> bool:
+    return len({row["workers"] for row in data["headline"]}) > 1
+
+
+def repeats_sentence(env: dict[str, Any]) -> str:
+    """What the intervals cover: independent launches, or rounds within one."""
+    count = env["repeats"]["count"]
+    if env["repeats"]["launches"]:
+        return (
+            f"Each of the {count} repeats was a launch of both apps of its own; each interval"
+            " is a 95% confidence interval across those launches (the ratio's: paired by"
+            " launch, a t-interval on the logarithms of the per-launch ratios)."
+        )
+    return (
+        f"Launches were not repeated: the apps were already running, so all {count} repeats"
+        " ran against the same launch. The intervals cover run-to-run noise within that"
+        " launch only, not the variation from one launch of the apps to the next, which is"
+        " often larger: they are too narrow for a claim about the frameworks; ./compare.sh"
+        " --launch repeats the launches."
     )
-    if said:
-        lines.append(said)
-    for flag, what in [
-        ("workers_changed", "saw a worker replaced, and are left out of the verdicts"),
-        ("rate_missed", "missed the asked rate by more than 2%, and are left out of the verdicts"),
-        ("tool_bound", "kept the load tool >= 90% busy (or late): no req/s or latency verdict"),
-    ]:
-        flagged = [r for r in runs if getattr(r, flag)]
-        if flagged:
-            lines.append(f"{len(flagged)} of {len(runs)} runs {what}")
-    return lines
 
 
-def print_table(
-    console: Console, env: dict[str, Any], rows: list[dict[str, Any]], runs: list[Run]
-) -> None:
-    table = Table(title="Flask vs FastAPI: medians over repeats [min, max]")
-    for name in HEADER:
-        table.add_column(name, justify="right" if name in ("Flask", "FastAPI") else "left")
+def print_table(console: Console, env: dict[str, Any], data: dict[str, Any]) -> None:
+    names = env["names"]
+    swept = workers_swept(data)
+    table = Table(title=f"{names['fastapi']} against {names['flask']}: geometric means [95% CI]")
+    header = ["scenario", "figure", names["flask"], names["fastapi"], "ratio [95% CI]", "reading"]
+    for name in header:
+        table.add_column(name, justify="right" if name in names.values() else "left")
     previous = None
-    for values in table_rows(rows):
-        if previous is not None and values[:3] != previous:
+    for values in detail_rows(data, swept):
+        if previous is not None and values[0] != previous:
             table.add_section()
-        previous = values[:3]
+        previous = values[0]
         table.add_row(*values)
     console.print(table)
-    for line in notes(env, runs):
+    console.print(repeats_sentence(env))
+    console.print(style_sentence(env))
+    said = database_said(env)
+    if said:
+        console.print(f"database: {said}")
+    for line in env["notes"]:
         console.print(line)
 
 
-def database_said(
-    flask: dict[str, Any] | None, fastapi: dict[str, Any] | None, settings: dict[str, Any]
-) -> str:
+def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+
+
+def spread_cell(spread: dict[str, Any] | None) -> str:
+    """The median across repeats [min-max]."""
+    if spread is None:
+        return "-"
+    if spread["n"] == 1:
+        return number(spread["median"])
+    return interval(spread["median"], spread["min"], spread["max"])
+
+
+def headline_section(env: dict[str, Any], data: dict[str, Any]) -> list[str]:
+    names, swept = env["names"], workers_swept(data)
+    header = ["scenario", *(HEADLINE[name][0] for name in HEADLINE)]
+    rows = [
+        [setting_label(row, swept), *(row["figures"][name]["words"] for name in HEADLINE)]
+        for row in data["headline"]
+    ]
+    return [
+        f"## {names['fastapi']} against {names['flask']}",
+        "",
+        *md_table(header, rows),
+        "",
+        repeats_sentence(env),
+        "",
+        *([f"Database: {database_said(env)}.", ""] if database_said(env) else []),
+        "Each cell says where the 95% confidence interval of the ratio"
+        f" {names['fastapi']}/{names['flask']} lies: a difference where it excludes 1,"
+        " equivalence where it lies wholly within ±5% (a smaller difference is no finding,"
+        " even where the interval shows one), and otherwise inconclusive, with about how many"
+        " more repeats would decide it.",
+        "",
+        *instructions_section(env, data),
+        "## Each app's figures",
+        "",
+        "Geometric means across the repeats, each with its 95% confidence interval (a"
+        " t-interval on the logarithms); the ratio is the geometric mean of the per-repeat"
+        " ratios, paired by repeat, with its own.",
+        "",
+        *md_table(
+            ["scenario", "figure", names["flask"], names["fastapi"], "ratio [95% CI]", "reading"],
+            detail_rows(data, swept),
+        ),
+        "",
+        *(f"- {HEADLINE[name][0]}: {meaning}." for name, meaning in MEANINGS.items()),
+    ]
+
+
+def style_sentence(env: dict[str, Any]) -> str:
+    """Which apps were compared, and each one's response style."""
+    apps = env["apps"]
+    said = ", ".join(
+        f"{env['names'][app]} {apps[app]['style']} ({apps[app]['file']})" for app in APPS
+    )
+    return (
+        f"Response style: {said}. Plain apps return dicts; typed ones build pydantic models"
+        " and serialise them the framework's way (Flask: model_dump(); FastAPI: the return"
+        " annotation). Flask's documentation teaches the plain style, FastAPI's the typed."
+    )
+
+
+def instructions_section(env: dict[str, Any], data: dict[str, Any]) -> list[str]:
+    """The framework-only instructions per request of both styles, beside the estimates."""
+    lines = [style_sentence(env), ""]
+    found = data.get("instructions")
+    if not found or not found["rows"]:
+        return [
+            *lines,
+            "No framework-only instruction counts for these scenarios and targets: run"
+            " `benchmarks/instructions.py --json docs/instructions.json` to count them.",
+            "",
+        ]
+    names = env["names"]
+    header = ["scenario", "target"]
+    header += [f"{APP_NAMES[f]} {style}" for f in FRAMEWORKS for style in (*STYLES, "project")]
+    header += [f"FastAPI/Flask, {style}" for style in STYLES]
+    header.append(f"{names['fastapi']}/{names['flask']}, these apps")
+    rows = []
+    for row in found["rows"]:
+        cells = [row["scenario"], row["target"]]
+        cells += [number(row[f][key]) for f in FRAMEWORKS for key in (*STYLES, "project")]
+        cells += [f"{row['fastapi'][style] / row['flask'][style]:.2f}" for style in STYLES]
+        cells.append(f"{row['apps']['fastapi'] / row['apps']['flask']:.2f}")
+        rows.append(cells)
+    versions = ", ".join(f"{APP_NAMES[f]} {v}" for f, v in found["versions"].items())
+    return [
+        *lines,
+        "Framework-only instructions per request, beside the estimates: each app's own"
+        " callable in-process under valgrind's callgrind, with no server"
+        f" ({found['source']}, by benchmarks/instructions.py; Python {found['python']},"
+        f" {versions}). No load moves them; they leave out the server, the kernel, waiting"
+        ' and what an instruction costs (cache misses). "project" is this project\'s app'
+        " of the framework (typed, with its parity layer). They tell the interface's effect"
+        " (WSGI or ASGI, at equal style) from the style's.",
+        "",
+        *md_table(header, rows),
+        "",
+    ]
+
+
+def cost_section(env: dict[str, Any], data: dict[str, Any], pictures: list[Path]) -> list[str]:
+    names, swept = env["names"], workers_swept(data)
+    rows = []
+    for line in data["cost_lines"]:
+        fit = line["line"]
+        rows.append(
+            [
+                setting_label(line, swept),
+                names[line["app"]],
+                str(line["repeat"]),
+                "-" if fit is None else number(fit["cpu_s_per_request"] * 1000),
+                "-" if fit is None else number(fit["intercept_cores"] * 100),
+                number(line["idle_percent"]),
+                "-" if fit is None else f"{fit['r_squared']:.3f}",
+                "-" if fit is None else str(fit["points"]),
+            ]
+        )
+    per_rate = []
+    for row in data["latency"]:
+        cells = [setting_label(row, swept), number(row["rate"])]
+        cells += [spread_cell(row["apps"][app]["cpu_ms_per_request"]) for app in APPS]
+        cells += [spread_cell(row["apps"][app]["cpu_percent"]) for app in APPS]
+        per_rate.append(cells)
+    return [
+        "## The cost of a request",
+        "",
+        "Each app's CPU against the requests it served, per repeat: a straight line through"
+        " its open-loop runs. The slope is the CPU one more request costs. The line meets zero"
+        " load (its intercept) well above the idle run: at low rates each request costs more"
+        " (a wake-up each), so CPU is no straight line down to idle, and the idle run, not"
+        " the intercept, is the idle cost.",
+        "",
+        *md_table(
+            [
+                "scenario",
+                "app",
+                "repeat",
+                "CPU ms per request",
+                "intercept, % of a core",
+                "idle, % of a core",
+                "r²",
+                "runs",
+            ],
+            rows,
+        ),
+        "",
+        "At each rate, all of the app's CPU over the requests it served (the median across"
+        " repeats [min-max]): what a request costs there, wake-ups and idle work included.",
+        "",
+        *md_table(
+            [
+                "scenario",
+                "rate/s",
+                *(f"{names[app]} CPU ms per request" for app in APPS),
+                *(f"{names[app]} CPU % of a core" for app in APPS),
+            ],
+            per_rate,
+        ),
+        "",
+        observer_sentence(env),
+        "",
+        *(f"![{p.stem}]({p.name})" for p in pictures if p.name.startswith("cpu_")),
+    ]
+
+
+def observer_sentence(env: dict[str, Any]) -> str:
+    observer = env["observer"]
+    if observer["loaded_max_share"] is None:
+        return (
+            "These apps do not report the CPU their own /status polls and sampler take: it is"
+            f" in every figure (one poll every {env['settings']['poll_s']:g} s adds to the idle"
+            " cost, not to the CPU per request)."
+        )
+    return (
+        "The observer's own CPU (the /status polls and the sampler, as the apps report it)"
+        " is subtracted from every run's CPU: it was"
+        f" {observer['idle_median_share']:.0%} of an idle app's CPU (median), and at most"
+        f" {observer['loaded_max_share']:.1%} of a loaded app's."
+    )
+
+
+def latency_section(env: dict[str, Any], data: dict[str, Any], pictures: list[Path]) -> list[str]:
+    names, swept = env["names"], workers_swept(data)
+    header = ["scenario", "rate/s"]
+    for app in APPS:
+        header += [f"{names[app]} p50", "p99", "p99.9", "missed"]
+    header += ["floor p50", "p99", "p99.9"]
+    rows = []
+    for row in data["latency"]:
+        cells = [setting_label(row, swept), number(row["rate"])]
+        for app in APPS:
+            figures = row["apps"][app]
+            cells += [spread_cell(figures[p]) for p in ("p50", "p99", "p99.9")]
+            cells.append(str(figures["missed"]) if figures["missed"] else "")
+        floor = row["floor"] or {}
+        cells += [number(floor.get(p)) for p in ("p50", "p99", "p99.9")]
+        rows.append(cells)
+    arrivals = env["settings"]["arrivals"]
+    return [
+        f"## Latency against load (open loop, {arrivals} arrivals)",
+        "",
+        "Milliseconds, the median across repeats [min-max], each request timed from its due"
+        ' time; a request without an answer counts as its timeout. "missed" counts the runs'
+        " in which the app answered under 98% of the scheduled rate: their figures are in the"
+        " table, never left out. The floor is openloop's own latency at that rate against a"
+        " trivial server on the apps' cores: no app can show less.",
+        "",
+        *md_table(header, rows),
+        "",
+        *(f"![{p.stem}]({p.name})" for p in pictures if p.name.startswith("latency_")),
+    ]
+
+
+def capacity_section(env: dict[str, Any], data: dict[str, Any]) -> list[str]:
+    names, swept = env["names"], workers_swept(data)
+    header = [
+        "scenario",
+        "connections",
+        "app",
+        "req/s",
+        "busy %",
+        "CPU ms per request",
+        "= busy cores / req/s",
+        "p50 ms",
+        "= connections / req/s",
+        "p99 ms",
+    ]
+    rows = []
+    for row in data["capacity"]:
+        for app in APPS:
+            figures = row["apps"][app]
+            rows.append(
+                [
+                    setting_label(row, swept),
+                    str(row["connections"]),
+                    names[app],
+                    *(
+                        spread_cell(figures[name])
+                        for name in (
+                            "requests_per_s",
+                            "busy_percent",
+                            "cpu_ms_per_request",
+                            "cpu_ms_per_request_from_throughput",
+                            "p50_ms",
+                            "p50_ms_from_throughput",
+                            "p99_ms",
+                        )
+                    ),
+                ]
+            )
+    return [
+        "## Capacity (closed loop)",
+        "",
+        f"Each connection of {env['load_tool']} sends its next request when the last is"
+        " answered, as fast as the app answers. Its req/s is the capacity above. Where the"
+        " app's core is saturated (busy near 100% of what it may use) the other figures"
+        " follow from the req/s and are no findings of their own: the CPU per request is the"
+        " busy cores over the req/s, and p50 about the connections over the req/s (Little's"
+        " law); the columns marked = show those. Closed-loop latency is the queue the"
+        " connections make, not the app's latency at a load (see above for that).",
+        "",
+        *md_table(header, rows),
+    ]
+
+
+def environment_section(env: dict[str, Any]) -> list[str]:
+    machine, apps, settings = env["machine"], env["apps"], env["settings"]
+    lines = [
+        "## Environment",
+        "",
+        f"- Machine: {machine['cpu_model']}, {machine['cpu_count']} cores,"
+        f" {machine['memory_total_mb']:,} MiB; {machine['platform']}; load average at start"
+        f" {machine['load_average_at_start']}",
+    ]
+    for app in APPS:
+        lines.append(
+            f"- {env['names'][app]}: {apps[app]['framework']} {apps[app]['framework_version']}"
+            f" on Python {apps[app]['python_version']}, served by {apps[app]['server']}"
+            f" ({apps[app]['workers']} worker(s); server processes:"
+            f" {', '.join(apps[app]['server_processes']) or 'none'})"
+        )
+    said = database_said(env)
+    lines += [
+        f"- Limits: {limits(apps['flask']['cgroup'])}",
+        *([f"- Database: {said}"] if said else []),
+        f"- Load: {env['load_tool']} (closed loop), {env['open_loop_tool']} (open loop,"
+        f" {settings['arrivals']} arrivals, seed {env['seed']}); pinning: {env['pinning']}",
+        f"- Scenarios: {settings['scenarios']}; workers {settings['workers']}; connections"
+        f" {settings['connections']}; {settings['duration_s']} s per run after"
+        f" {settings['warmup_s']} s of warm-up per scenario; {settings['repeats']} repeats;"
+        f" /status polled every {settings['poll_s']} s",
+        f"- The runner itself used {number(env['runner_cpu_s'])} CPU-s over"
+        f" {number(env['wall_s'])} s",
+        f"- Command: `{' '.join(env['command'])}`",
+    ]
+    if env["launched_with"]:
+        lines.append(f"- Apps launched with: `{' '.join(env['launched_with'])}`")
+    return lines
+
+
+def database_said(env: dict[str, Any]) -> str:
     """The database the apps used, their pools, and whether its cost is counted: "" for none."""
+    flask, fastapi = (env["apps"][app].get("database") for app in APPS)
     if not flask or not fastapi:
         return ""
     pools = []
-    swept = len(settings.get("pool_sizes") or []) > 1
+    swept = len(env["settings"].get("pool_sizes") or []) > 1
     for app, found in (("flask", flask), ("fastapi", fastapi)):
         size, split = found["pool_size"], found["pools"]
-        if swept:  # each level's pool=, split alike
+        name = env["names"][app]
+        if swept:  # each launch's pool size, split alike
             each = f" split over {split} pools, one per event loop" if split > 1 else ""
-            pools.append(f"{NAMES[app]} each level's pool= per worker{each}")
+            pools.append(f"{name} each row's pool= per worker{each}")
             continue
         each = f" ({split} pools of {size // split}, one per event loop)" if split > 1 else ""
-        pools.append(f"{NAMES[app]} {size} per worker{each}")
+        pools.append(f"{name} {size} per worker{each}")
     if not (flask["counted"] and fastapi["counted"]):
         return (
-            f"database: DATABASE_URL's PostgreSQL, whose cost is not counted (CPU and memory"
-            f" are the apps' and the server's only); connections: {', '.join(pools)}"
+            "DATABASE_URL's PostgreSQL, whose cost is not counted (CPU and memory are the"
+            f" apps' and the server's only); connections: {', '.join(pools)}"
         )
     return (
-        "database: PostgreSQL started beside the apps and shared by both, its CPU (the"
-        " postmaster and its children) counted in the total: it is the loaded app's because"
-        f" the runner loads one app at a time; connections: {', '.join(pools)}"
+        "PostgreSQL started beside the apps and shared by both, its CPU (the postmaster and"
+        " its children) counted in each app's total, in the cost line and the headline: it is"
+        " the loaded app's because the runner loads one app at a time (its idle CPU is in"
+        f" each idle run); connections: {', '.join(pools)}"
     )
 
 
@@ -143,208 +523,48 @@ def limits(cgroup: dict[str, Any] | None) -> str:
         return "no cgroup found"
     memory, cpu = cgroup["memory_limit_mb"], cgroup["cpu_quota_cores"]
     return (
-        f"memory {'unlimited' if memory is None else f'{memory:.0f} MiB'},"
+        f"memory {'unlimited' if memory is None else f'{memory:,.0f} MiB'},"
         f" CPU {'unlimited' if cpu is None else f'{cpu:g} cores'} (cgroup v{cgroup['version']})"
     )
 
 
-def markdown(
-    env: dict[str, Any], rows: list[dict[str, Any]], runs: list[Run], charts: list[Path]
-) -> str:
+def markdown(env: dict[str, Any], data: dict[str, Any], pictures: list[Path]) -> str:
+    names = env["names"]
     lines = [
-        "# Flask vs FastAPI",
+        f"# {names['flask']} vs {names['fastapi']}",
         "",
-        f"Measured on {env['date']} by `./compare.sh`. Figures vary by machine and by run;"
-        " compare the two apps within one report, not across reports.",
+        f"Measured on {env['date']} by `./compare.sh`, {env['apps']['flask']['server']},"
+        f" {env['pinning']}.",
         "",
-        "## Results",
+        *headline_section(env, data),
         "",
-        "Medians over the repeats, with [min, max]. A verdict is given only where"
-        " the runs of the two apps do not overlap and their medians differ by 5% or more."
-        " CPU-s per 1k counts the app's workers, the server's own processes (granian's"
-        " master; Unit's main, controller, router and the app's prototype), the database's"
-        " where it runs beside the apps (PostgreSQL's postmaster and its children), and all"
-        " of them.",
+        *(f"![{p.stem}]({p.name})" for p in pictures if p.name == "estimates.png"),
         "",
-        "| " + " | ".join(HEADER) + " |",
-        "|" + "---|" * len(HEADER),
+        *cost_section(env, data, pictures),
+        "",
+        *latency_section(env, data, pictures),
+        "",
+        *capacity_section(env, data),
+        "",
+        "## Notes",
+        "",
+        *(f"- {line}" for line in env["notes"]),
+        "",
+        *(f"![{p.stem}]({p.name})" for p in pictures if p.name.startswith(("sweep_", "timeline"))),
+        "",
+        *environment_section(env),
+        "",
+        "Every run, with its exact load command, is in `report.json`.",
+        "",
     ]
-    lines += ["| " + " | ".join(values) + " |" for values in table_rows(rows)]
-    lines += ["", *[f"- {line}" for line in notes(env, runs)], "", "## Charts", ""]
-    lines += [f"![{chart.stem}]({chart.name})" for chart in charts]
-    machine, apps, settings = env["machine"], env["apps"], env["settings"]
-    lines += [
-        "",
-        "## Environment",
-        "",
-        f"- Machine: {machine['cpu_model']}, {machine['cpu_count']} cores,"
-        f" {machine['memory_total_mb']} MiB; {machine['platform']}; load average at start"
-        f" {machine['load_average_at_start']}",
-        f"- Flask {apps['flask']['framework_version']} on Python"
-        f" {apps['flask']['python_version']} and FastAPI {apps['fastapi']['framework_version']}"
-        f" on Python {apps['fastapi']['python_version']}, served by {apps['flask']['server']} and"
-        f" {apps['fastapi']['server']}",
-        f"- Server processes: {', '.join(apps['flask']['server_processes']) or 'none'}",
-        f"- Limits: {limits(apps['flask']['cgroup'])}",
-        f"- Load tool: {env['load_tool']}; pinning: {env['pinning']}",
-        f"- Scenarios: {settings['scenarios']}; workers {settings['workers']}; connections"
-        f" {settings['connections']}; rate {settings['rate'] or 'as fast as answered'};"
-        f" {settings['duration_s']} s per run after {settings['warmup_s']} s of warm-up;"
-        f" {settings['repeats']} repeats; /status polled every {settings['poll_s']} s",
-        f"- The runner itself used {env['runner_cpu_s']} CPU-s over {env['wall_s']} s",
-        f"- Command: `{' '.join(env['command'])}`",
-    ]
-    if env["launched_with"]:
-        lines.append(f"- Apps launched with: `{' '.join(env['launched_with'])}`")
-    lines += ["", "Every run, with its exact load command, is in `report.json`.", ""]
     return "\n".join(lines)
 
 
-def _labels(picked: list[dict[str, Any]]) -> list[str]:
-    return [f"{row['scenario']}\nw={row['workers']} {level_label(row)}" for row in picked]
-
-
-def _bars(ax, picked: list[dict[str, Any]], app: str, offset: float, width: float, **style):
-    spreads = [row[app] for row in picked]
-    medians = [s["median"] if s else 0 for s in spreads]
-    errors = [
-        [s["median"] - s["min"] if s else 0 for s in spreads],
-        [s["max"] - s["median"] if s else 0 for s in spreads],
-    ]
-    positions = [i + offset for i in range(len(picked))]
-    return ax.bar(positions, medians, width, yerr=errors, capsize=3, **style)
-
-
-def bar_chart(path: Path, rows: list[dict[str, Any]], name: str, title: str, unit: str) -> None:
-    picked = [row for row in rows if row["figure"] == name]
-    width = 0.38
-    fig = Figure(figsize=(max(6, 1.6 * len(picked)), 4))
-    ax = fig.subplots()
-    for offset, app in ((-width / 2, "flask"), (width / 2, "fastapi")):
-        _bars(ax, picked, app, offset, width, color=COLORS[app], label=NAMES[app])
-    ax.set_xticks(range(len(picked)), _labels(picked))
-    ax.set_ylabel(unit)
-    ax.set_title(title)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-
-
-def cpu_chart(path: Path, rows: list[dict[str, Any]]) -> None:
-    """CPU-s per 1k requests: the app's workers, with the server's own processes on top."""
-    app_rows = [row for row in rows if row["figure"] == "cpu_s_per_1k"]
-    server_rows = [row for row in rows if row["figure"] == "server_cpu_s_per_1k"]
-    width = 0.38
-    fig = Figure(figsize=(max(6, 1.6 * len(app_rows)), 4))
-    ax = fig.subplots()
-    for offset, app in ((-width / 2, "flask"), (width / 2, "fastapi")):
-        bars = _bars(ax, app_rows, app, offset, width, color=COLORS[app], label=NAMES[app])
-        bottoms = [bar.get_height() for bar in bars]
-        servers = [row[app]["median"] if row[app] else 0 for row in server_rows]
-        ax.bar(
-            [i + offset for i in range(len(server_rows))],
-            servers,
-            width,
-            bottom=bottoms,
-            color="white",
-            edgecolor=COLORS[app],
-            hatch="//",
-            label=f"{NAMES[app]}'s server",
-        )
-    ax.set_xticks(range(len(app_rows)), _labels(app_rows))
-    ax.set_ylabel("CPU-s")
-    ax.set_title("CPU-s per 1,000 requests: workers, and server hatched above")
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-
-
-def swept(rows: list[dict[str, Any]]) -> list[str]:
-    """The level fields that take more than one value: each gets a sweep chart."""
-    return [key for key in SWEEPS if len({row[key] for row in rows}) > 1]
-
-
-def sweep_chart(path: Path, rows: list[dict[str, Any]], axis: str) -> None:
-    """Each scenario's req/s, p99 and CPU-s per 1k against the swept level, a line per app.
-
-    The other level fields stay at their first value.
-    """
-    fixed = {key: rows[0][key] for key in SWEEPS if key != axis}
-    picked = [row for row in rows if all(row[key] == value for key, value in fixed.items())]
-    scenarios = list(dict.fromkeys(row["scenario"] for row in picked))
-    fig = Figure(figsize=(4.2 * len(SWEEP_PANELS), 3.2 * len(scenarios)))
-    axes = fig.subplots(len(scenarios), len(SWEEP_PANELS), squeeze=False)
-    for line, scenario in zip(axes, scenarios, strict=True):
-        for ax, (name, title, unit) in zip(line, SWEEP_PANELS, strict=True):
-            points = [r for r in picked if r["scenario"] == scenario and r["figure"] == name]
-            points.sort(key=lambda r: r[axis])
-            for app in APPS:
-                known = [r for r in points if r[app]]
-                ax.errorbar(
-                    [r[axis] for r in known],
-                    [r[app]["median"] for r in known],
-                    yerr=[
-                        [r[app]["median"] - r[app]["min"] for r in known],
-                        [r[app]["max"] - r[app]["median"] for r in known],
-                    ],
-                    marker="o",
-                    capsize=3,
-                    color=COLORS[app],
-                    label=NAMES[app],
-                )
-            if axis != "workers":
-                ax.set_xscale("log", base=2)
-            ax.set_xticks([r[axis] for r in points], [f"{r[axis]:g}" for r in points])
-            ax.set_title(f"{scenario}: {title}")
-            ax.set_xlabel(SWEEPS[axis])
-            ax.set_ylabel(unit)
-            ax.set_ylim(bottom=0)
-    axes[0][0].legend()
-    fixed_text = ", ".join(f"{key} {value}" for key, value in fixed.items() if value)
-    fig.suptitle(f"sweep over {SWEEPS[axis]} ({fixed_text}); medians, min-max")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-
-
-def timeline_chart(path: Path, runs: list[Run]) -> None:
-    fig = Figure(figsize=(10, 6))
-    cpu_ax, pss_ax = fig.subplots(2, 1, sharex=True)
-    for app in APPS:
-        polls = [p for run in runs if run.app == app for p in run.polls]
-        cpu = [(p.t_s, p.cpu_percent) for p in polls if p.cpu_percent is not None]
-        cpu_ax.plot(
-            [t for t, _ in cpu], [c for _, c in cpu], ".", color=COLORS[app], label=NAMES[app]
-        )
-        pss = [(p.t_s, p.pss_mb) for p in polls if p.pss_mb is not None]
-        pss_ax.plot([t for t, _ in pss], [m for _, m in pss], ".", color=COLORS[app])
-    bound = max((run.cores_usable for run in runs), default=1) * 100
-    cpu_ax.axhline(bound, color="grey", linestyle=":", label="the cores the apps may use")
-    cpu_ax.set_ylabel("workers' CPU %")
-    cpu_ax.set_title("CPU and PSS of each app during its runs (polls of /status)")
-    cpu_ax.legend()
-    pss_ax.set_ylabel("PSS MiB")
-    pss_ax.set_xlabel("seconds since the comparison started")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-
-
-def write(
-    out: Path, env: dict[str, Any], runs: list[Run], rows: list[dict[str, Any]]
-) -> list[Path]:
+def write(out: Path, env: dict[str, Any], data: dict[str, Any], runs: list[Run]) -> list[Path]:
     """report.json, the charts and report.md in `out`; their paths."""
     out.mkdir(parents=True, exist_ok=True)
-    data = {"environment": env, "summary": rows, "runs": [run.model_dump() for run in runs]}
-    (out / "report.json").write_text(json.dumps(data, indent=2) + "\n")
-    charts = []
-    for name, title, unit in BAR_CHARTS:
-        charts.append(out / f"{name}.png")
-        bar_chart(charts[-1], rows, name, title, unit)
-    charts.append(out / "cpu_s_per_1k.png")
-    cpu_chart(charts[-1], rows)
-    for axis in swept(rows):
-        charts.append(out / f"sweep_{axis}.png")
-        sweep_chart(charts[-1], rows, axis)
-    charts.append(out / "timeline.png")
-    timeline_chart(charts[-1], runs)
-    (out / "report.md").write_text(markdown(env, rows, runs, charts))
-    return [out / "report.json", out / "report.md", *charts]
+    document = {"environment": env, **data, "runs": [run.model_dump() for run in runs]}
+    (out / "report.json").write_text(json.dumps(document, indent=2) + "\n")
+    pictures = charts.draw(out, env, data, runs)
+    (out / "report.md").write_text(markdown(env, data, pictures))
+    return [out / "report.json", out / "report.md", *pictures]

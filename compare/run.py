@@ -1,4 +1,5 @@
-"""One counted run: the load against one app, and what the app and its server spent on it."""
+"""One counted run: the load against one app (or none, idle), and what the app and its
+server spent on it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import statistics
 import subprocess
 import threading
 import time
-from typing import Any
+from typing import Any, Literal
 
 import httpx2
 from pydantic import BaseModel, ConfigDict, computed_field
@@ -20,7 +21,7 @@ from metrics.summary import summarize
 
 # A load tool that kept this share of its cores busy may have been the bottleneck.
 TOOL_BOUND_SHARE = 0.9
-# A fixed-rate run that reached less than this share of its rate is no equal-work run.
+# A fixed-rate run whose app answered less than this share of the scheduled rate missed it.
 RATE_TOLERANCE = 0.02
 
 
@@ -35,6 +36,7 @@ class Poll(BaseModel):
     rss_mb: float
     uss_mb: float | None
     pss_mb: float | None
+    app_pss_mb: float | None  # the whole app's: workers and its own server processes
     system_cpu_percent: float
     system_memory_used_mb: float
     database_rss_mb: float | None = None
@@ -42,25 +44,31 @@ class Poll(BaseModel):
 
 
 class Level(BaseModel):
-    """What one group of runs has in common: the comparison is made within it."""
+    """What the runs compared with each other have in common: both apps' runs of it, in
+    every repeat."""
 
     model_config = ConfigDict(frozen=True)
 
-    scenario: str
+    kind: Literal["idle", "closed", "open"]  # no load; as fast as answered; at a fixed rate
+    scenario: str | None  # None when idle: no request at all
     workers: int
-    connections: int
-    rate: float | None  # requests per second asked for; None: as fast as the apps answer
+    connections: int | None  # closed: the connections; open: the most the generator opens
+    rate: float | None = None  # open: requests per second asked
+    fraction: float | None = None  # open: the share of the lower capacity it was set from
     pool_size: int | None = None  # launched with these database connections per worker
 
 
 class Run(BaseModel):
-    """One counted run of the load tool against one app, with what the app spent."""
+    """One counted run against one app, with what the app spent."""
 
     level: Level
-    app: str
-    repeat: int
+    app: str  # the port's app: flask or fastapi
+    repeat: int  # from 1; with --launch, each repeat is a launch of its own
+    order: int  # its place among all the comparison's runs, from 1
+    seed: int | None  # of the open-loop arrivals: both apps of a pair get the same
     command: list[str]
     load: loadtools.LoadResult
+    window_s: float  # between the readings before and after, by the app's own clock
     cpu_s: float  # the workers' process.cpu_time_s after minus before
     server_cpu_s: float | None  # the server's own processes, likewise
     # The database's processes, likewise, where it runs beside the apps; None where there
@@ -69,7 +77,8 @@ class Run(BaseModel):
     database_cpu_s: float | None = None
     database_rss_mb_peak: float | None = None
     database_pss_mb_peak: float | None = None
-    cpu_percent_avg: float  # cpu_s over the time between the two readings: exact
+    observer_cpu_s: float | None  # what /status and the sampler spent in the workers
+    cpu_percent_avg: float  # cpu_s over the window: exact
     total_cpu_percent_avg: float
     cpu_percent_peak: float | None  # highest over one poll gap
     rss_mb_before: float
@@ -80,10 +89,11 @@ class Run(BaseModel):
     uss_mb_peak: float | None
     pss_mb_avg: float | None
     pss_mb_peak: float | None
+    app_pss_mb_peak: float | None  # workers and the server's processes of this app alone
     system_cpu_percent_avg: float
     system_memory_used_mb_avg: float
     workers: int
-    workers_changed: bool  # a worker was replaced: left out of verdicts
+    workers_changed: bool  # a worker was replaced during the run
     cores_usable: float  # by the app, as its /status says: bounds every CPU %
     load_tool_cpu_s: float
     load_tool_cores: int
@@ -97,8 +107,15 @@ class Run(BaseModel):
     @computed_field
     @property
     def total_cpu_s(self) -> float:
-        """The workers', the server's and the database's."""
-        return round(self.cpu_s + (self.server_cpu_s or 0.0) + (self.database_cpu_s or 0.0), 3)
+        """The workers', the server's and, where it runs beside the apps, the database's
+        CPU seconds."""
+        return round(self.cpu_s + (self.server_cpu_s or 0.0) + (self.database_cpu_s or 0.0), 6)
+
+    @computed_field
+    @property
+    def net_cpu_s(self) -> float:
+        """total_cpu_s less the observer's own (where the apps report it): the app's cost."""
+        return round(self.total_cpu_s - (self.observer_cpu_s or 0.0), 6)
 
     @computed_field
     @property
@@ -107,8 +124,8 @@ class Run(BaseModel):
 
     @computed_field
     @property
-    def server_cpu_s_per_1k(self) -> float | None:
-        return per_1k(self.server_cpu_s, self.load.requests)
+    def total_cpu_s_per_1k(self) -> float | None:
+        return per_1k(self.total_cpu_s, self.load.requests)
 
     @computed_field
     @property
@@ -117,8 +134,33 @@ class Run(BaseModel):
 
     @computed_field
     @property
-    def total_cpu_s_per_1k(self) -> float | None:
-        return per_1k(self.total_cpu_s, self.load.requests)
+    def served_per_s(self) -> float:
+        """Responses per second of the window: the x of the cost line."""
+        return self.load.requests / self.window_s if self.window_s > 0 else 0.0
+
+    @computed_field
+    @property
+    def net_cores(self) -> float:
+        """net_cpu_s per second of the window (1.0: one core kept busy): its y."""
+        return self.net_cpu_s / self.window_s if self.window_s > 0 else 0.0
+
+    @computed_field
+    @property
+    def observer_share(self) -> float | None:
+        """The observer's CPU as a share of the app's whole CPU in the window."""
+        if self.observer_cpu_s is None or self.total_cpu_s <= 0:
+            return None
+        return round(self.observer_cpu_s / self.total_cpu_s, 4)
+
+    @computed_field
+    @property
+    def error_rate(self) -> float:
+        """The share of attempts that failed or answered outside 2xx (0 when idle; 1 with
+        requests and no answer at all)."""
+        attempts = self.load.requests + self.load.errors
+        if self.level.kind == "idle":
+            return 0.0
+        return (self.load.errors + self.load.non_2xx) / attempts if attempts else 1.0
 
     @computed_field
     @property
@@ -130,25 +172,21 @@ class Run(BaseModel):
     def tool_bound(self) -> bool:
         """The tool kept TOOL_BOUND_SHARE of its cores busy, or sent late: req/s and
         latency may be the tool's."""
-        return self.load_tool_busy >= TOOL_BOUND_SHARE or self.load.generator_late
+        return self.load_tool_busy >= TOOL_BOUND_SHARE or bool(self.load.generator_missed)
 
     @computed_field
     @property
     def rate_missed(self) -> bool:
-        """Off the rate scheduled by more than RATE_TOLERANCE: no verdict. Poisson
-        arrivals schedule about the asked rate: a random count of requests."""
-        rate = self.load.rate_scheduled or self.level.rate
-        return bool(rate) and abs(self.rate_reached / rate - 1) > RATE_TOLERANCE
-
-    @property
-    def comparable(self) -> bool:
-        """Whether the run may count towards a verdict."""
-        return not (self.workers_changed or self.rate_missed)
+        """The app answered less than the scheduled rate, by more than RATE_TOLERANCE."""
+        if self.level.kind != "open" or self.rate_reached is None:
+            return False
+        scheduled = self.load.rate_scheduled or self.level.rate or 0.0
+        return self.rate_reached < (1 - RATE_TOLERANCE) * scheduled
 
 
 def per_1k(cpu_s: float | None, requests: int) -> float | None:
     """CPU-seconds per 1,000 responses; None without responses."""
-    return round(cpu_s / requests * 1000, 4) if requests and cpu_s is not None else None
+    return round(cpu_s / requests * 1000, 5) if requests and cpu_s is not None else None
 
 
 class Poller(threading.Thread):
@@ -201,6 +239,7 @@ class Poller(threading.Thread):
             rss_mb=now.process.rss_mb,
             uss_mb=now.process.uss_mb,
             pss_mb=now.process.pss_mb,
+            app_pss_mb=now.app_pss_mb,
             system_cpu_percent=now.system.cpu_percent,
             system_memory_used_mb=now.system.memory_used_mb,
             database_rss_mb=now.database.rss_mb if now.database else None,
@@ -214,21 +253,31 @@ class Poller(threading.Thread):
 
 
 def load_argv(
-    plan: Plan, url: str, level: Level, duration_s: int, tool_cores: list[int]
+    plan: Plan,
+    url: str,
+    level: Level,
+    duration_s: float,
+    tool_cores: list[int],
+    seed: int | None = None,
 ) -> list[str]:
-    """The load tool's command line, pinned to tool_cores where given, one thread per core."""
+    """The load tool's command line for a level (openloop at a rate, else --tool), pinned to
+    tool_cores, one thread per core."""
+    assert level.scenario is not None and level.connections is not None
+    tool = loadtools.OPEN_LOOP if level.kind == "open" else plan.tool
     argv = loadtools.command(
-        plan.load_tool,
+        tool,
         url + plan.path(level.scenario),
         level.connections,
         duration_s,
         len(tool_cores),
         level.rate,
+        plan.arrivals,
+        seed if plan.arrivals == "poisson" else None,
     )
     return ["taskset", "-c", ",".join(map(str, tool_cores)), *argv]
 
 
-def run_load(argv: list[str], tool: str, duration_s: int) -> tuple[loadtools.LoadResult, float]:
+def run_load(argv: list[str], tool: str, duration_s: float) -> tuple[loadtools.LoadResult, float]:
     """The tool's parsed result and the CPU seconds the tool itself used."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
@@ -246,7 +295,22 @@ def run_load(argv: list[str], tool: str, duration_s: int) -> tuple[loadtools.Loa
     return parsed, tool_cpu_s
 
 
-def reached(load: loadtools.LoadResult, scheduled_s: int) -> float:
+def idle(duration_s: float) -> tuple[loadtools.LoadResult, float]:
+    """No load for duration_s: what an idle run measures against."""
+    time.sleep(duration_s)
+    nothing = loadtools.LoadResult(
+        requests=0,
+        duration_s=duration_s,
+        errors=0,
+        non_2xx=0,
+        latency_p50_ms=None,
+        latency_p90_ms=None,
+        latency_p99_ms=None,
+    )
+    return nothing, 0.0
+
+
+def reached(load: loadtools.LoadResult, scheduled_s: float) -> float:
     """The rate an app kept up with: its answers over the scheduled span, stretched by as
     much as its last answers came later than its fastest answer took.
 
@@ -259,6 +323,10 @@ def reached(load: loadtools.LoadResult, scheduled_s: int) -> float:
 
 def _mean(values: list[float]) -> float | None:
     return round(statistics.fmean(values), 2) if values else None
+
+
+def _delta(after: float | None, before: float | None) -> float | None:
+    return None if after is None or before is None else round(after - before, 6)
 
 
 def _peak(values: list[float | None]) -> float | None:
@@ -275,7 +343,7 @@ def counted_difference(before: Snapshot, after: Snapshot) -> float | None:
         return None
     if was.cpu_time_s is None or now.cpu_time_s is None or was.pids[:1] != now.pids[:1]:
         return None
-    return round(now.cpu_time_s - was.cpu_time_s, 3)
+    return round(now.cpu_time_s - was.cpu_time_s, 6)
 
 
 def measure(
@@ -284,19 +352,28 @@ def measure(
     app: str,
     url: str,
     level: Level,
-    repeat: int,
+    where: tuple[int, int, int | None],
     tool_cores: list[int],
     origin: float,
     on_poll=None,
 ) -> Run:
-    """One counted run: /status before, the load with polls, /status and /stats after."""
-    argv = load_argv(plan, url, level, plan.duration_s, tool_cores)
+    """One counted run (`where`: its repeat, its order and its arrivals' seed): /status
+    before, the load (none when idle) with polls, /status and /stats after."""
+    repeat, order, seed = where
+    if level.kind == "idle":
+        argv = []
+    else:
+        argv = load_argv(plan, url, level, plan.duration_s, tool_cores, seed)
     runner_before = time.process_time()
     before = status(client, url)
     poller = Poller(url, plan.poll_s, origin, before, on_poll)
     poller.start()
     try:
-        load, tool_cpu_s = run_load(argv, plan.load_tool, plan.duration_s)
+        if level.kind == "idle":
+            load, tool_cpu_s = idle(plan.duration_s)
+        else:
+            tool = loadtools.OPEN_LOOP if level.kind == "open" else plan.tool
+            load, tool_cpu_s = run_load(argv, tool, plan.duration_s)
     finally:
         polls = poller.stop()
     after = status(client, url)
@@ -305,9 +382,9 @@ def measure(
     in_run = [s for s in stats["samples"] if s["timestamp"] >= before.timestamp]
     window_s = after.timestamp - before.timestamp
     limit = after.system.cpu_usable_cores
-    cpu_s = round(after.process.cpu_time_s - before.process.cpu_time_s, 3)
+    cpu_s = round(after.process.cpu_time_s - before.process.cpu_time_s, 6)
     server_cpu_s = (
-        round(after.server.cpu_time_s - before.server.cpu_time_s, 3)
+        round(after.server.cpu_time_s - before.server.cpu_time_s, 6)
         if after.server and before.server
         else None
     )
@@ -320,19 +397,24 @@ def measure(
     rss = [p.rss_mb for p in processes]
     uss = [p.uss_mb for p in processes if p.uss_mb is not None]
     pss = [p.pss_mb for p in processes if p.pss_mb is not None]
+    whole = [before.app_pss_mb, *(p.app_pss_mb for p in polls), after.app_pss_mb]
     peaks = [p.cpu_percent for p in polls if p.cpu_percent is not None]
     busy = tool_cpu_s / (load.duration_s * len(tool_cores)) if load.duration_s else 0.0
     return Run(
         level=level,
         app=app,
         repeat=repeat,
+        order=order,
+        seed=seed if level.kind == "open" and plan.arrivals == "poisson" else None,
         command=argv,
         load=load,
+        window_s=round(window_s, 6),
         cpu_s=cpu_s,
         server_cpu_s=server_cpu_s,
         database_cpu_s=database_cpu_s,
         database_rss_mb_peak=_peak(database_rss),
         database_pss_mb_peak=_peak(database_pss),
+        observer_cpu_s=_delta(after.process.observer_cpu_s, before.process.observer_cpu_s),
         cpu_percent_avg=cpu_percent(cpu_s, window_s, limit),
         total_cpu_percent_avg=cpu_percent(total_cpu_s, window_s, limit),
         cpu_percent_peak=max(peaks) if peaks else None,
@@ -344,6 +426,7 @@ def measure(
         uss_mb_peak=max(uss) if uss else None,
         pss_mb_avg=_mean(pss),
         pss_mb_peak=max(pss) if pss else None,
+        app_pss_mb_peak=None if None in whole else max(whole),
         system_cpu_percent_avg=_mean(
             [p.system_cpu_percent for p in polls] or [after.system.cpu_percent]
         ),
@@ -356,7 +439,7 @@ def measure(
         load_tool_cpu_s=round(tool_cpu_s, 3),
         load_tool_cores=len(tool_cores),
         load_tool_busy=round(busy, 3),
-        rate_reached=reached(load, plan.duration_s) if level.rate else None,
+        rate_reached=reached(load, plan.duration_s) if level.kind == "open" else None,
         runner_cpu_s=round(time.process_time() - runner_before, 3),
         polls=polls,
         poll_failures=poller.failures,

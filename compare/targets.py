@@ -10,8 +10,7 @@ from pydantic import ValidationError
 import workloads
 from metrics.schema import Snapshot
 
-APPS = ("flask", "fastapi")
-NAMES = {"flask": "Flask", "fastapi": "FastAPI"}
+APPS = ("flask", "fastapi")  # the two ports' apps, as the report's pairs have them
 
 
 class TargetError(RuntimeError):
@@ -37,18 +36,34 @@ def identify(client: httpx2.Client, app: str, url: str) -> dict[str, Any]:
 
 
 def check_targets(
-    client: httpx2.Client, urls: dict[str, str], database: bool = False
+    client: httpx2.Client,
+    urls: dict[str, str],
+    same_app: str | None = None,
+    database: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """Both greetings, once each URL is known to serve the app it is given for (and, with
+    """Both greetings, once each URL is known to serve the app it is given for: its own, or
+    with same_app (an A/A comparison) that app on both, as two instances (and, with
     `database`, to answer /db from its database)."""
     greetings = {app: identify(client, app, url) for app, url in urls.items()}
     frameworks = {app: greeting["framework"] for app, greeting in greetings.items()}
-    if frameworks["flask"] == frameworks["fastapi"]:
+    if same_app:
+        other = [
+            f"{urls[app]} serves {frameworks[app]}" for app in APPS if frameworks[app] != same_app
+        ]
+        if other:
+            raise TargetError(f"--same-app {same_app}: {' and '.join(other)}")
+        if greetings["flask"]["pid"] == greetings["fastapi"]["pid"]:
+            raise TargetError(
+                f"--same-app {same_app} needs two instances: {urls['flask']} and"
+                f" {urls['fastapi']} are one (both answered from pid {greetings['flask']['pid']})"
+            )
+    elif frameworks["flask"] == frameworks["fastapi"]:
         raise TargetError(
             f"both URLs point at the same app: {urls['flask']} and {urls['fastapi']}"
-            f" both serve {frameworks['flask']}"
+            f" both serve {frameworks['flask']} (--same-app {frameworks['flask']} compares"
+            " two instances of one app)"
         )
-    if frameworks["flask"] != "flask":
+    elif frameworks["flask"] != "flask":
         raise TargetError(
             f"{urls['flask']} is the {frameworks['flask']} app and {urls['fastapi']} the"
             f" {frameworks['fastapi']} app: swap --flask and --fastapi"

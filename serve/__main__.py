@@ -57,6 +57,7 @@ def describe(setting: Setting, conf: dict | None) -> str:
         width=90,
         initial_indent=f"  {setting.name:<18} ",
         subsequent_indent=" " * 21,
+        break_on_hyphens=False,  # flask-wsgi stays one word
     )
 
 

@@ -41,8 +41,9 @@ def backpressure(open_files: int) -> int:
 
 
 def command(config: Config, app: str, open_files: int) -> list[str]:
-    """The granian serving `app` (flask or fastapi) as conf.json and config say."""
-    unit_app = config.conf["applications"][app]
+    """The granian serving on `app`'s port (flask or fastapi) what APPS puts there, as
+    conf.json and config say."""
+    served = config.apps[app]
     argv = [
         str(config.venv / "bin" / "python"),
         *("-m", "granian", "--host", config.host, "--port", str(config.ports[app])),
@@ -52,11 +53,11 @@ def command(config: Config, app: str, open_files: int) -> list[str]:
         # A worker that dies is replaced at once; granian itself exits (and up.sh with
         # it) only when a replaced worker dies again within 5.5 s.
         "--respawn-failed-workers",
-        *("--log-level", "warning", "--interface", unit_app["protocol"]),
+        *("--log-level", "warning", "--interface", served.interface),
     ]
-    if unit_app["protocol"] == "wsgi":  # an ASGI app has one thread, its event loop
+    if served.interface == "wsgi":  # an ASGI app has one thread, its event loop
         argv += ["--blocking-threads", str(config.threads)]
-    return [*argv, f"{unit_app['module']}:{unit_app.get('callable', 'application')}"]
+    return [*argv, served.target]
 
 
 def apps_environment(config: Config, app: str, environment: dict[str, str]) -> dict[str, str]:

@@ -36,6 +36,7 @@ class Launch:
     ports: dict[str, int]
     argv: list[str]
     log: Path
+    frameworks: dict[str, str] | None = None  # what each port serves, if not its own app
     seen: list[psutil.Process] = field(default_factory=list)
 
     @property
@@ -73,7 +74,7 @@ class Launch:
                 raise LaunchError(
                     f"./up.sh exited with {self.process.returncode}:\n{self.log.read_text()}"
                 )
-            answers = readiness.ask_both("127.0.0.1", self.ports)
+            answers = readiness.ask_both("127.0.0.1", self.ports, frameworks=self.frameworks)
             if all(answer.ready for answer in answers):
                 return
             if time.monotonic() > deadline:
@@ -97,9 +98,12 @@ def launch(
     prefix: list[str] | None = None,
     within_s: float = READY_WITHIN_S + 15,  # up.sh gives up first, and says why
     root: Path = ROOT,
+    frameworks: dict[str, str] | None = None,
 ) -> Launch:
     """Start `root`/up.sh (after `prefix`, e.g. taskset) with `env` on top of this
-    process's environment (None: unset) and two free ports; return once both apps serve."""
+    process's environment (None: unset) and two free ports; return once both apps serve
+    (each port its own app, or the framework `frameworks` names for it, as APPS in `env`
+    has it)."""
     ports = {"flask": free_port(), "fastapi": free_port()}
     argv = [*(prefix or []), str(root / "up.sh")]
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -118,7 +122,7 @@ def launch(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    apps = Launch(process, ports, argv, log)
+    apps = Launch(process, ports, argv, log, frameworks)
     try:
         apps.wait_until_serving(within_s)
     except BaseException:

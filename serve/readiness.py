@@ -52,16 +52,18 @@ def get(host: str, port: int, path: str, timeout_s: float) -> tuple[int, bytes]:
         connection.close()
 
 
-def ask(host: str, port: int, app: str, timeout_s: float = 5) -> Answer:
-    """Whether `app` (flask or fastapi) serves on host:port."""
-    name = APPS[app]
+def ask(host: str, port: int, app: str, timeout_s: float = 5, framework: str = "") -> Answer:
+    """Whether `app`'s port (flask or fastapi) serves, on host:port, an app of `framework`
+    (by default the app's own)."""
+    framework = framework or app
+    name = APPS.get(framework, framework)
     try:
         status, body = get(host, port, "/", timeout_s)
         try:
-            framework = json.loads(body).get("framework") if status == 200 else None
+            said = json.loads(body).get("framework") if status == 200 else None
         except (ValueError, AttributeError):
-            framework = None
-        if framework != app:
+            said = None
+        if said != framework:
             return Answer(app, False, f"port {port} answers GET / with {status}, not as {name}")
         status, body = get(host, port, "/status", timeout_s)
     except (OSError, http.client.HTTPException) as error:
@@ -72,9 +74,15 @@ def ask(host: str, port: int, app: str, timeout_s: float = 5) -> Answer:
     return Answer(app, True, f"{name} serves on port {port}")
 
 
-def ask_both(host: str, ports: dict[str, int], timeout_s: float = 5) -> list[Answer]:
-    """ask() of each app, one after the other, at probe_host(host)."""
-    return [ask(probe_host(host), port, app, timeout_s) for app, port in ports.items()]
+def ask_both(
+    host: str, ports: dict[str, int], timeout_s: float = 5, frameworks: dict[str, str] | None = None
+) -> list[Answer]:
+    """ask() of each app, one after the other, at probe_host(host); `frameworks` says what
+    each port serves where that is not its own app (APPS)."""
+    return [
+        ask(probe_host(host), port, app, timeout_s, (frameworks or {}).get(app, app))
+        for app, port in ports.items()
+    ]
 
 
 def main(argv: list[str]) -> int:

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from typing import IO, Any, Protocol
 
 from serve import readiness
-from serve.config import NO_DATABASE, ROOT, Config
+from serve.config import APPS, NO_DATABASE, ROOT, Config
 from serve.exits import Exit, Refused
 
 # At a stop, the requests already accepted, running or queued, get this long to be
@@ -227,7 +227,12 @@ class Supervisor:
         """True once both apps answer; False if a stop signal came first."""
         deadline = time.monotonic() + READY_WITHIN_S
         while not self.signals:
-            answers = readiness.ask_both(self.config.host, self.config.ports, PROBE_TIMEOUT_S)
+            answers = readiness.ask_both(
+                self.config.host,
+                self.config.ports,
+                PROBE_TIMEOUT_S,
+                {app: served.framework for app, served in self.config.apps.items()},
+            )
             for index, process in enumerate(self.server.processes):
                 if process.poll() is not None:
                     raise self.server.exited_early(index)
@@ -250,11 +255,11 @@ class Supervisor:
 
     def _say_serving(self) -> None:
         config, url = self.config, f"http://{self.config.host}"
+        flask, fastapi = (f"{config.apps[app].title} on {url}:{config.ports[app]}" for app in APPS)
         words = self.database.described if self.database else NO_DATABASE
         print(
-            f"up.sh: {config.server} serves Flask on {url}:{config.ports['flask']} and FastAPI"
-            f" on {url}:{config.ports['fastapi']} ({config.workers} process(es),"
-            f" {config.threads} thread(s) each; database: {words})",
+            f"up.sh: {config.server} serves {flask} and {fastapi} ({config.workers}"
+            f" process(es), {config.threads} thread(s) each; database: {words})",
             flush=True,
         )
 

@@ -138,8 +138,10 @@ def check_python(config: Config) -> None:
 
 def render(conf: dict, config: Config, environment: dict[str, str]) -> dict:
     """conf.json adapted to this folder, VENV, and the settings: listeners on HOST and the
-    ports, the apps' processes and threads, and `environment` (METRICS_*, the database)
-    added to theirs. An ASGI app is told that it runs an event loop per thread."""
+    ports, each passing to an application named for its port that serves what APPS puts
+    there (the same module twice is two applications), the apps' processes and threads,
+    and `environment` (METRICS_*, the database) added to theirs. An ASGI app is told that
+    it runs an event loop per thread."""
     host = "*" if config.host in ("0.0.0.0", "*") else config.host
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"  # an IPv6 address
@@ -147,9 +149,12 @@ def render(conf: dict, config: Config, environment: dict[str, str]) -> dict:
         f"{host}:{port}": {"pass": f"applications/{app}"} for app, port in config.ports.items()
     }
     applications = {}
-    for name, app in conf["applications"].items():
+    for name, served in config.apps.items():
         app = {
-            **app,
+            **conf["applications"][name],
+            "module": served.module,
+            "callable": served.callable,
+            "protocol": served.interface,
             "path": str(ROOT),
             "home": str(config.venv),
             "processes": config.workers,

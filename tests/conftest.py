@@ -117,13 +117,16 @@ def venv_usable_by(user: str) -> Path | None:
     return venv if ran.returncode == 0 else None
 
 
-def serve(log: Path, root: Path = ROOT, **env: str | None) -> Launch:
-    """`root`/up.sh under granian (unless `env` says otherwise), both apps answering; without
-    a database unless `env` asks for one (tests/test_database.py does)."""
+def serve(
+    log: Path, root: Path = ROOT, frameworks: dict[str, str] | None = None, **env: str | None
+) -> Launch:
+    """`root`/up.sh under granian (unless `env` says otherwise), both apps answering (each
+    port its own app, or the framework `frameworks` names for it); without a database
+    unless `env` asks for one (tests/test_database.py does)."""
     if "DATABASE" not in env and "DATABASE_URL" not in env:
         env["DATABASE"] = "none"
     try:
-        return launch(log, {"SERVER": "granian", **env}, root=root)
+        return launch(log, {"SERVER": "granian", **env}, root=root, frameworks=frameworks)
     except LaunchError as error:
         pytest.fail(str(error))
 
@@ -133,8 +136,10 @@ def served_factory(tmp_path):
     """serve(root, **env), stopped and cleaned up after the test."""
     started: list[Launch] = []
 
-    def start(root: Path = ROOT, **env: str | None) -> Launch:
-        served = serve(tmp_path / f"up-{len(started)}.log", root, **env)
+    def start(
+        root: Path = ROOT, frameworks: dict[str, str] | None = None, **env: str | None
+    ) -> Launch:
+        served = serve(tmp_path / f"up-{len(started)}.log", root, frameworks, **env)
         started.append(served)
         return served
 

@@ -2,6 +2,7 @@
 of their framework: status, content-type and body."""
 
 import importlib
+import sys
 
 import pytest
 from fastapi.testclient import TestClient
@@ -55,3 +56,23 @@ def test_a_plain_baseline_builds_no_model(baseline, monkeypatch):
 
 def refuse(*args, **kwargs):
     raise AssertionError("a plain baseline built a model")
+
+
+@pytest.mark.parametrize("name", ["flask_plain", "flask_typed", "fastapi_plain", "fastapi_typed"])
+def test_an_observed_baseline_adds_status_and_stats_and_keeps_its_answers(
+    name, project_apps, monkeypatch
+):
+    from metrics.schema import Snapshot, Stats
+
+    # Fresh modules, as a worker imports them: routes are added before any request.
+    for module in [m for m in sys.modules if m.startswith("baselines.")]:
+        monkeypatch.delitem(sys.modules, module)
+    app = importlib.import_module(f"baselines.observed.{name}").app
+    framework = name.split("_")[0]
+    for target in TARGETS:
+        assert answer(app, target) == answer(project_apps[framework], target)
+    status, content_type, body = answer(app, "/status")
+    assert (status, content_type) == (200, "application/json")
+    assert Snapshot.model_validate_json(body).process.rss_mb > 0
+    status, _, body = answer(app, "/stats?last=1")
+    assert status == 200 and Stats.model_validate_json(body)

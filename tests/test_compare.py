@@ -3,6 +3,7 @@
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -14,9 +15,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import ROOT, needs_postgres, postgres_cluster, processes_serving, running
+from conftest import ROOT, needs_postgres, postgres_cluster, processes_serving
 
-from compare.targets import APPS, NAMES
+from compare.procedure import turn
+from compare.targets import APPS
 from serve.launch import launch
 from serve.ports import free_port
 
@@ -38,11 +40,12 @@ def run_compare(*argv: str, env: dict[str, str] | None = None) -> subprocess.Com
     )
 
 
-# One short counted run per app and level, no warm-up.
-QUICK = ("--duration=1", "--warmup=0", "--repeats=1")
+# One short repeat: a counted second per run, no warm-up, one fixed rate.
+QUICK = ("--duration=1", "--warmup=0", "--repeats=1", "--fractions=0.5")
 TWO_CORES = len(os.sched_getaffinity(0)) >= 2
 # The kernel counts CPU time in 10 ms ticks: either end of a gap may be a tick off.
 TICK_S = 0.01
+SCIENTIFIC = re.compile(r"\d[eE][+-]?\d")
 
 
 def assert_polls_within_the_cores(run: dict) -> None:
@@ -57,68 +60,116 @@ def assert_polls_within_the_cores(run: dict) -> None:
         assert poll["cpu_percent"] <= 100 * run["cores_usable"]
 
 
+def launched_ports(log: Path) -> set[str]:
+    """The ports up.sh said it served on, in its log."""
+    return set(re.findall(r"http://127\.0\.0\.1:(\d+)", log.read_text()))
+
+
 @needs_wrk
-def test_launch_writes_a_full_report_and_leaves_nothing_running(tmp_path):
+@pytest.mark.timeout(400)
+def test_launch_repeats_independent_launches_and_writes_estimates_with_intervals(tmp_path):
     out = tmp_path / "report"
     result = run_compare(
         "--launch",
         "--scenarios=hello,json",
-        "--duration=2",
+        "--repeats=2",
+        "--duration=1",
         "--warmup=0",
-        "--repeats=1",
+        "--fractions=0.25,0.5",
         "--poll=0.3",
         f"--out={out}",
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Flask vs FastAPI" in result.stdout
+    assert "FastAPI against Flask" in result.stdout
+    assert "Each of the 2 repeats was a launch of both apps of its own" in result.stdout
     names = {path.name for path in out.iterdir()}
-    assert {"report.json", "report.md", "timeline.png", "requests_per_s.png"} <= names
-    assert {"cpu_s_per_1k.png", "pss_mb_peak.png", "up.log"} <= names
+    assert {"report.json", "report.md", "estimates.png", "timeline.png", "launches"} <= names
+    assert {"latency_hello.png", "cpu_hello.png", "latency_json.png", "cpu_json.png"} <= names
+    # Each repeat is a launch of its own: its own log, its own ports, its own processes.
+    logs = sorted((out / "launches").iterdir())
+    assert [log.name for log in logs] == ["up-1-w1.log", "up-2-w1.log"]
+    first, second = (launched_ports(log) for log in logs)
+    assert len(first) == len(second) == 2 and not first & second
     report = json.loads((out / "report.json").read_text())
-    runs = report["runs"]
-    assert [(r["level"]["scenario"], r["app"]) for r in runs] == [
-        ("hello", "flask"),
-        ("hello", "fastapi"),
-        ("json", "flask"),
-        ("json", "fastapi"),
-    ]
+    runs = sorted(report["runs"], key=lambda r: r["order"])
+    # Per repeat: idle, then per scenario closed loop and two fixed rates, both apps each.
+    assert len(runs) == 2 * 2 * (1 + 2 * 3)
+    pairs = [runs[i : i + 2] for i in range(0, len(runs), 2)]
+    for index, (a, b) in enumerate(pairs):
+        assert a["level"] == b["level"] and a["repeat"] == b["repeat"] and a["app"] != b["app"]
+        pair = index % (len(pairs) // 2)
+        assert (a["app"], b["app"]) == turn(pair, a["repeat"])  # ABBA
+        if a["level"]["kind"] == "open":  # the same random arrivals for both
+            assert a["seed"] is not None and a["seed"] == b["seed"]
+            assert f"--seed={a['seed']}" in a["command"]
+            assert "--arrivals=poisson" in a["command"]
+        ports = {url.rsplit(":", 1)[1].split("/")[0] for url in a["command"] if "127.0.0.1:" in url}
+        assert not ports or ports <= (first if a["repeat"] == 1 else second)
+    rates = {r["level"]["rate"] for r in runs if r["level"]["kind"] == "open"}
+    assert len(rates) == 4  # two per scenario, the same in both repeats
     env = report["environment"]
     for run in runs:
-        assert run["load"]["requests"] > 0
-        assert run["cpu_s"] > 0
+        assert run["cpu_s"] > 0 and run["window_s"] > 0
         assert run["server_cpu_s"] is not None and run["server_cpu_s"] >= 0
-        assert run["total_cpu_s"] == pytest.approx(run["cpu_s"] + run["server_cpu_s"], abs=2e-3)
-        assert run["total_cpu_s_per_1k"] >= run["cpu_s_per_1k"] > 0
+        assert run["total_cpu_s"] == pytest.approx(run["cpu_s"] + run["server_cpu_s"], abs=2e-6)
         assert 10 < run["pss_mb_peak"] <= run["rss_mb_peak"]
-        assert run["polls"], "no /status poll during a 2 s run"
-        assert run["load_tool_cpu_s"] > 0 and 0 < run["load_tool_busy"] <= 1.05
         assert not run["workers_changed"]
         assert_polls_within_the_cores(run)
-        tool = run["command"][run["command"].index("wrk") :]
-        assert tool[0] == "wrk"
-        if TWO_CORES:  # by default the load tool and the apps get cores of their own
-            assert run["command"][:3] == ["taskset", "-c", "1"]
-            assert run["cores_usable"] == 1
+        if run["level"]["kind"] == "idle":
+            assert run["command"] == [] and run["load"]["requests"] == 0
+        else:
+            assert run["load"]["requests"] > 0
+            tool = "openloop.py" if run["level"]["kind"] == "open" else "wrk"
+            assert any(part.endswith(tool) for part in run["command"])
+            if TWO_CORES:  # by default the load tool and the apps get cores of their own
+                assert run["command"][:3] == ["taskset", "-c", "1"]
     if TWO_CORES:
         assert env["pinning"] == "load tool on cores [1], apps on cores [0]"
         assert env["apps"]["flask"]["cpu_affinity"] == [0]
     # up.sh's choice: Unit where unitd is on PATH (or UNITD names one), else granian.
     unit = shutil.which(os.environ.get("UNITD", "unitd"))
     assert env["apps"]["flask"]["server"].startswith("Unit/" if unit else "granian")
-    assert env["apps"]["flask"]["server_processes"]
-    assert env["load_tool"].startswith("wrk")
+    assert env["repeats"] == {"count": 2, "launches": True}
+    assert env["load_tool"].startswith("wrk") and env["open_loop_tool"].startswith("openloop")
     assert env["machine"]["cpu_count"] == psutil.cpu_count()
-    figures = {row["figure"] for row in report["summary"]}
-    assert {"requests_per_s", "cpu_s_per_1k", "server_cpu_s_per_1k", "pss_mb_peak"} <= figures
-    assert "total_cpu_s_per_1k" in figures
+    headline = {row["scenario"]: row for row in report["headline"]}
+    assert list(headline) == ["hello", "json"]
+    for row in headline.values():
+        cpu = row["figures"]["cpu_ms_per_request"]
+        assert cpu["ratio"]["n"] == 2 and cpu["ratio"]["low"] < cpu["ratio"]["high"]
+        assert all(v > 0 for app in APPS for v in cpu["per_repeat"][app])
+        assert cpu["decision"] in ("lower", "higher", "equivalent", "inconclusive")
+        assert all(row["figures"]["capacity_rps"]["per_repeat"][app] for app in APPS)
+    for row in report["latency"]:
+        assert row["floor"]["p50"] > 0  # openloop's own, against the trivial server
+        assert row["apps"]["flask"]["p99.9"]["median"] >= row["apps"]["flask"]["p50"]["median"]
     markdown = (out / "report.md").read_text()
-    assert "| hello | 1 | c=32 | req/s |" in markdown and "![timeline](timeline.png)" in markdown
-    ports = [int(env["apps"][app]["url"].rsplit(":", 1)[1]) for app in ("flask", "fastapi")]
+    assert markdown.splitlines()[6].startswith("| scenario | CPU per request at equal rates |")
+    assert "![latency_hello](latency_hello.png)" in markdown
+    for line in markdown.splitlines() + result.stdout.splitlines():
+        assert not SCIENTIFIC.search(line), line
+    ports = [int(p) for p in first | second]
     assert processes_serving(ports) == []
 
 
 @needs_wrk
-def test_sweeps_relaunch_per_worker_level_and_draw_their_charts(tmp_path):
+@pytest.mark.timeout(300)
+def test_same_app_launches_one_app_on_both_ports_an_a_a_comparison(tmp_path):
+    out = tmp_path / "report"
+    result = run_compare(
+        "--launch", "--same-app=flask", "--scenarios=hello", *QUICK, f"--out={out}"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((out / "report.json").read_text())
+    env = report["environment"]
+    assert env["names"] == {"flask": "Flask A", "fastapi": "Flask B"}
+    assert [env["apps"][app]["framework"] for app in APPS] == ["flask", "flask"]
+    assert "Flask B against Flask A" in result.stdout
+    assert (out / "report.md").read_text().startswith("# Flask A vs Flask B")
+
+
+@needs_wrk
+def test_workers_and_connections_sweep_relaunch_per_worker_level_and_draw_their_charts(tmp_path):
     out = tmp_path / "report"
     result = run_compare(
         "--launch",
@@ -130,15 +181,49 @@ def test_sweeps_relaunch_per_worker_level_and_draw_their_charts(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     names = {path.name for path in out.iterdir()}
-    assert {"sweep_connections.png", "sweep_workers.png", "up-w1.log", "up-w2.log"} <= names
-    runs = json.loads((out / "report.json").read_text())["runs"]
-    levels = [(r["level"]["workers"], r["level"]["connections"]) for r in runs]
-    assert sorted(set(levels)) == [(1, 4), (1, 8), (2, 4), (2, 8)]
-    assert all(r["workers"] == r["level"]["workers"] for r in runs)
+    assert {"sweep_connections.png", "sweep_workers.png", "cpu_hello_w2.png"} <= names
+    assert {log.name for log in (out / "launches").iterdir()} == {"up-1-w1.log", "up-1-w2.log"}
+    report = json.loads((out / "report.json").read_text())
+    closed = {
+        (r["level"]["workers"], r["level"]["connections"])
+        for r in report["runs"]
+        if r["level"]["kind"] == "closed"
+    }
+    assert sorted(closed) == [(1, 4), (1, 8), (2, 4), (2, 8)]
+    assert all(r["workers"] == r["level"]["workers"] for r in report["runs"])
+    assert [(row["scenario"], row["workers"]) for row in report["headline"]] == [
+        ("hello", 1),
+        ("hello", 2),
+    ]
+
+
+@needs_wrk
+@pytest.mark.timeout(300)
+def test_style_serves_the_baselines_and_measures_their_whole_cost(tmp_path):
+    out = tmp_path / "report"
+    result = run_compare("--launch", "--style=plain", "--scenarios=hello", *QUICK, f"--out={out}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (log,) = (out / "launches").iterdir()
+    said = log.read_text()
+    assert "baselines.observed.flask_plain" in said and "baselines.observed.fastapi_plain" in said
+    report = json.loads((out / "report.json").read_text())
+    for app in APPS:
+        served = report["environment"]["apps"][app]
+        assert (served["framework"], served["style"]) == (app, "plain")
+        assert served["file"] == f"baselines/{app}-plain.py"
+    for run in report["runs"]:  # the server's CPU with the app's: the whole cost
+        assert run["cpu_s"] > 0 and run["server_cpu_s"] is not None
+        assert run["load"]["non_2xx"] == 0
+    markdown = " ".join((out / "report.md").read_text().split())
+    assert "Response style: Flask plain (baselines/flask-plain.py), FastAPI plain" in markdown
+    # The framework-only counts of this run's apps: the plain baselines'.
+    (row,) = report["instructions"]["rows"]
+    assert row["apps"] == {app: row[app]["plain"] for app in APPS}
 
 
 @needs_wrk
 @needs_postgres
+@pytest.mark.timeout(400)
 def test_database_scenarios_count_the_database_and_a_pool_sweep_relaunches(tmp_path):
     out = tmp_path / "report"
     result = run_compare(
@@ -149,37 +234,50 @@ def test_database_scenarios_count_the_database_and_a_pool_sweep_relaunches(tmp_p
         f"--out={out}",
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert {"up-w1-pool4.log", "up-w1-pool8.log", "sweep_pool_size.png"} <= {
-        path.name for path in out.iterdir()
-    }
+    assert "sweep_pool_size.png" in {path.name for path in out.iterdir()}
+    logs = sorted(path.name for path in (out / "launches").iterdir())
+    assert logs == ["up-1-w1-pool4.log", "up-1-w1-pool8.log"]  # a launch per size
     report = json.loads((out / "report.json").read_text())
     runs = report["runs"]
-    assert sorted({(r["level"]["scenario"], r["level"]["pool_size"]) for r in runs}) == [
+    assert {(r["level"]["scenario"], r["level"]["pool_size"]) for r in runs} == {
         ("db", 4),
         ("db", 8),
         ("updates", 4),
         ("updates", 8),
-    ]
+        (None, 4),  # each launch's idle run
+        (None, 8),
+    }
     for run in runs:
-        assert run["load"]["requests"] > 0 and run["load"]["non_2xx"] == 0
-        assert run["database_cpu_s"] > 0  # every answer came from its queries
+        # The database runs beside the apps in every run, idle ones too: its CPU is counted.
+        assert run["database_cpu_s"] is not None and run["database_cpu_s"] >= 0
         assert run["total_cpu_s"] == pytest.approx(
-            run["cpu_s"] + run["server_cpu_s"] + run["database_cpu_s"], abs=2e-3
+            run["cpu_s"] + run["server_cpu_s"] + run["database_cpu_s"], abs=2e-6
         )
-        assert run["database_rss_mb_peak"] > 0
+        assert run["net_cpu_s"] == pytest.approx(
+            run["total_cpu_s"] - (run["observer_cpu_s"] or 0), abs=2e-6
+        )
+        if run["level"]["kind"] != "idle":
+            assert run["load"]["requests"] > 0 and run["load"]["non_2xx"] == 0
+            assert run["database_cpu_s"] > 0  # every answer came from its queries
+            assert run["database_rss_mb_peak"] > 0
     databases = {app: report["environment"]["apps"][app]["database"] for app in APPS}
     assert databases["flask"]["counted"] and databases["fastapi"]["counted"]
-    figures = {row["figure"] for row in report["summary"]}
-    assert {"database_cpu_s_per_1k", "database_rss_mb_peak"} <= figures
+    assert report["environment"]["settings"]["pool_sizes"] == [4, 8]
+    # A headline row per scenario and pool size, its CPU the workers', server's and database's.
+    rows = {(row["scenario"], row["pool_size"]) for row in report["headline"]}
+    assert rows == {("db", 4), ("db", 8), ("updates", 4), ("updates", 8)}
     markdown = (out / "report.md").read_text()
-    assert "| db | 1 | c=32 pool=4 | CPU-s per 1k req: database |" in markdown
-    assert "database: PostgreSQL started beside the apps and shared by both" in markdown
-    assert "Flask each level's pool= per worker" in markdown
+    assert "| db pool=4 |" in markdown and "| updates pool=8 |" in markdown
+    said = " ".join(markdown.split())
+    assert "Database: PostgreSQL started beside the apps and shared by both" in said
+    assert "counted in each app's total, in the cost line and the headline" in said
+    assert "Flask each row's pool= per worker" in said
+    assert not SCIENTIFIC.search(markdown)
 
 
 @needs_wrk
 @needs_postgres
-def test_against_databases_url_the_report_says_its_cost_is_not_counted(served_factory, tmp_path):
+def test_against_database_url_the_report_says_its_cost_is_not_counted(served_factory, tmp_path):
     with postgres_cluster() as (_, url):
         served = served_factory(DATABASE_URL=url)
         result = run_compare(
@@ -192,10 +290,12 @@ def test_against_databases_url_the_report_says_its_cost_is_not_counted(served_fa
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((tmp_path / "report.json").read_text())
     assert all(run["database_cpu_s"] is None for run in report["runs"])
-    assert not {row["figure"] for row in report["summary"]} & {"database_cpu_s_per_1k"}
+    assert all(run["load"]["non_2xx"] == 0 for run in report["runs"])
     said = " ".join(result.stdout.split())
     assert "database: DATABASE_URL's PostgreSQL, whose cost is not counted" in said
     assert "connections: Flask 4 per worker, FastAPI 4 per worker" in said
+    markdown = " ".join((tmp_path / "report.md").read_text().split())
+    assert "Database: DATABASE_URL's PostgreSQL, whose cost is not counted" in markdown
 
 
 @needs_wrk
@@ -221,11 +321,9 @@ def test_the_database_scenarios_without_a_database_exit_3_saying_how_to_get_one(
     assert f"{served.urls['flask']}/db answered 503 (no database:" in said
 
 
-def test_a_fixed_rate_run_is_open_loop_and_says_which_app_missed_it(tmp_path):
-    # Flask's 4 threads of 100 ms hold 40 requests per second; FastAPI's event loop, 60.
-    # Flask misses 60/s whatever the machine. FastAPI holds it, but within the 2% that
-    # counts as held only while nothing delays its last answers by 40 ms: on a busy
-    # machine it may miss too, and the report must then say so.
+def test_a_missed_rate_is_reported_as_missed_with_its_figures(tmp_path):
+    # Flask's 4 threads of 100 ms hold 40 requests per second; FastAPI's event loop, far
+    # more. Flask misses 60/s whatever the machine: its run is flagged, and counted.
     out = tmp_path / "report"
     result = run_compare(
         "--launch",
@@ -235,22 +333,19 @@ def test_a_fixed_rate_run_is_open_loop_and_says_which_app_missed_it(tmp_path):
         "--duration=2",
         "--warmup=0",
         "--repeats=1",
+        "--connections=8",
         f"--out={out}",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((out / "report.json").read_text())
-    runs = {run["app"]: run for run in report["runs"]}
-    assert runs["fastapi"]["rate_reached"] > 50  # far above what Flask can hold
+    runs = {r["app"]: r for r in report["runs"] if r["level"]["kind"] == "open"}
     assert runs["flask"]["rate_missed"] and runs["flask"]["rate_reached"] < 50
     assert "compare/openloop.py" in " ".join(runs["flask"]["command"])
     assert "--rate=60" in runs["flask"]["command"]
-    assert runs["fastapi"]["load"]["latency_p50_ms"] >= 100
-    rows = {row["figure"]: row for row in report["summary"]}
-    missed = " and ".join(NAMES[app] for app in APPS if runs[app]["rate_missed"])
-    assert missed in ("Flask", "Flask and FastAPI")
-    assert rows["rate_reached"]["verdict"] == f"{missed} missed 60/s: left out"
-    assert report["environment"]["load_tool"].startswith("openloop")
-    assert "missed the asked rate" in result.stdout
+    (row,) = report["latency"]
+    assert row["rate"] == 60 and row["apps"]["flask"]["missed"] == 1
+    assert row["apps"]["flask"]["p99"]["median"] > row["apps"]["fastapi"]["p50"]["median"] >= 100
+    assert "answered under 98% of their scheduled rate: flagged, and counted" in result.stdout
 
 
 @needs_wrk
@@ -283,6 +378,7 @@ def test_running_apps_on_their_own_cores_keep_the_load_tool_off_them(tmp_path):
             "--fastapi=" + apps.urls["fastapi"],
             "--scenarios=hello",
             *QUICK,
+            "--repeats=2",
             f"--out={out}",
         )
     finally:
@@ -290,7 +386,38 @@ def test_running_apps_on_their_own_cores_keep_the_load_tool_off_them(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((out / "report.json").read_text())
     assert report["environment"]["pinning"] == "load tool on cores [1], apps on their own cores [0]"
-    assert all(run["command"][:3] == ["taskset", "-c", "1"] for run in report["runs"])
+    loaded = [run for run in report["runs"] if run["level"]["kind"] != "idle"]
+    assert all(run["command"][:3] == ["taskset", "-c", "1"] for run in loaded)
+    # Two rounds against the one launch: the report says what its intervals then cover.
+    assert report["environment"]["repeats"] == {"count": 2, "launches": False}
+    assert "Launches were not repeated" in " ".join(result.stdout.split())
+    assert "Launches were not repeated" in (out / "report.md").read_text()
+
+
+@needs_wrk
+def test_same_app_against_running_apps_compares_two_instances_of_it(served_factory, tmp_path):
+    served = served_factory(
+        frameworks={"flask": "flask", "fastapi": "flask"}, APPS="flask-wsgi,flask-wsgi"
+    )
+    urls = ("--flask=" + served.urls["flask"], "--fastapi=" + served.urls["fastapi"])
+    refused = run_compare(*urls, f"--out={tmp_path}")
+    assert refused.returncode == 3
+    assert "both serve flask (--same-app flask compares two instances" in refused.stdout
+    other = run_compare(*urls, "--same-app=fastapi", f"--out={tmp_path}")
+    assert other.returncode == 3
+    assert f"--same-app fastapi: {served.urls['flask']} serves flask and" in other.stdout
+    one = run_compare(
+        "--flask=" + served.urls["flask"],
+        "--fastapi=" + served.urls["flask"].replace("127.0.0.1", "localhost"),
+        "--same-app=flask",
+        f"--out={tmp_path}",
+    )
+    assert one.returncode == 3
+    assert "--same-app flask needs two instances" in one.stdout
+    out = tmp_path / "report"
+    result = run_compare(*urls, "--same-app=flask", "--scenarios=hello", *QUICK, f"--out={out}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Flask B against Flask A" in result.stdout
 
 
 @needs_wrk
@@ -425,7 +552,7 @@ def test_swapped_urls_exit_3_saying_so(served_factory, tmp_path):
 
 
 def up_log(out: Path) -> str:
-    log = out / "up.log"
+    log = out / "launches" / "up-1-w1.log"
     return log.read_text()[-3000:] if log.exists() else "(none)"
 
 
@@ -450,17 +577,18 @@ def test_stopping_compare_stops_the_apps_it_launched(sig, tmp_path):
         text=True,
     )
 
-    # Wait until the load runs (its wrk, not the version probe before it), then stop
-    # the comparison as a user or a CI job would.
-    def load_runs() -> bool:
-        below = running(psutil.Process(process.pid).children(recursive=True), ["name", "cmdline"])
-        return any(
-            p.info["name"] == "wrk" and "--duration=30s" in (p.info["cmdline"] or []) for p in below
-        )
+    # Wait until the apps serve and the first counted run (30 s idle) has begun, then
+    # stop the comparison as a user or a CI job would.
+    def counting() -> bool:
+        log = tmp_path / "launches" / "up-1-w1.log"
+        return log.exists() and " serves " in log.read_text()
 
     deadline = time.monotonic() + 60
-    while not load_runs():
-        assert time.monotonic() < deadline and process.poll() is None, process.stdout.read()
+    while not counting():
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.send_signal(signal.SIGTERM)  # its apps with it, whatever failed
+            process.wait(60)
+            pytest.fail(f"the apps never served; compare said:\n{process.stdout.read()}")
         time.sleep(0.2)
     tree = psutil.Process(process.pid).children(recursive=True)
     process.send_signal(sig)

@@ -120,6 +120,14 @@ def test_render_moves_listeners_apps_and_settings_to_this_host(conf):
     assert problems(rendered, import_apps=False) == []
 
 
+def test_render_serves_one_module_twice_as_two_applications_named_for_their_ports(conf):
+    rendered = unit.render(conf, Config.from_env({"APPS": "flask-wsgi,flask-wsgi"}), {})
+    assert set(rendered["applications"]) == {"flask", "fastapi"}
+    for app in rendered["applications"].values():
+        assert (app["module"], app["callable"], app["protocol"]) == ("flask-wsgi", "app", "wsgi")
+    assert problems(rendered, import_apps=False) == []
+
+
 def test_render_keeps_the_containers_defaults_when_nothing_is_set(conf):
     rendered = unit.render(conf, Config.from_env({"HOST": "0.0.0.0"}), {})
     assert set(rendered["listeners"]) == {"*:8080", "*:8081"}

@@ -62,6 +62,7 @@ def test_the_defaults_are_conf_jsons_and_the_listed_ones():
         ("METRICS_SLOTS", "invalid metrics setting: METRICS_SLOTS='': Input should be"),
         ("UNIT_CONF", "UNIT_CONF is empty"),
         ("APP_USER", "APP_USER='' is no user here"),
+        ("APPS", "APPS='': '' is not module[:callable]"),
         ("DATABASE", "DATABASE='' is neither postgres nor none"),
         ("DATABASE_URL", "DATABASE_URL is empty"),
         ("DATABASE_POOL_SIZE", "DATABASE_POOL_SIZE='' is not a number of connections (1-100)"),
@@ -73,6 +74,26 @@ def test_an_empty_setting_is_refused_never_taken_for_the_default(name, says):
         Config.from_env({"SERVER": "granian", name: ""})
     assert str(refused.value).startswith(says)
     assert refused.value.code == Exit.BAD_SETTING
+
+
+def test_apps_are_conf_jsons_by_default_and_any_module_of_the_project_by_apps():
+    conf_apps = Config.from_env({"SERVER": "granian"}).conf["applications"]
+    default = Config.from_env({"SERVER": "granian"}).apps
+    for app, served in default.items():
+        assert (served.module, served.callable) == (
+            conf_apps[app]["module"],
+            conf_apps[app]["callable"],
+        )
+        assert (served.interface, served.framework) == (conf_apps[app]["protocol"], app)
+    twice = Config.from_env({"SERVER": "granian", "APPS": "fastapi-asgi,fastapi-asgi:app"}).apps
+    assert twice["flask"] == twice["fastapi"] == default["fastapi"]
+    assert [served.title for served in twice.values()] == ["FastAPI", "FastAPI"]
+
+
+def test_an_app_conf_json_does_not_describe_is_asked_its_interface_by_importing_it():
+    # workloads is a module of the project; its app-like callables are not apps.
+    with pytest.raises(ConfigError, match="workloads:count_primes cannot be served: it takes no"):
+        Config.from_env({"SERVER": "granian", "APPS": "flask-wsgi,workloads:count_primes"})
 
 
 def test_every_setting_has_a_meaning_and_a_default_to_show():

@@ -37,3 +37,11 @@ def test_an_app_on_the_other_apps_port_is_not_ready(served_factory):
     assert [a.ready for a in answers] == [False, False]
     assert answers[0].why == f"port {swapped['flask']} answers GET / with 200, not as Flask"
     assert not any(a.broken for a in answers)  # another app there is no failed app
+
+
+def test_a_port_serving_another_framework_is_ready_where_that_is_what_it_serves(served_factory):
+    served = served_factory()
+    both_flask = {"flask": served.ports["flask"], "fastapi": served.ports["flask"]}
+    assert [a.ready for a in ask_both("127.0.0.1", both_flask)] == [True, False]
+    told = ask_both("127.0.0.1", both_flask, frameworks={"fastapi": "flask"})
+    assert [a.ready for a in told] == [True, True]

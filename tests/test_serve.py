@@ -168,6 +168,77 @@ def test_two_workers_are_counted_together(served_factory):
         assert status["process"]["num_threads"] >= 2
 
 
+def assert_two_instances_of_one_app(served: Launch, framework: str) -> None:
+    """Each port serves its own instance of `framework`'s app: right answers, its own
+    processes, and /status counting those alone."""
+    pids = {}
+    for url in served.urls.values():
+        hello = get(url + "/")
+        assert hello["framework"] == framework
+        assert get(url + "/json")["count"] == 20
+        assert get(url + "/cpu", n=100)["primes"] == 25
+        pids[url] = get(url + "/status")["process"]["pids"]
+        assert hello["pid"] in pids[url]
+    first, second = pids.values()
+    assert not set(first) & set(second)
+
+
+@pytest.mark.parametrize("framework", ["flask", "fastapi"])
+def test_apps_serves_one_app_on_both_ports_for_an_a_a_comparison(served_factory, framework):
+    module = load_conf(ROOT / "conf.json")["applications"][framework]["module"]
+    served = served_factory(
+        frameworks=dict.fromkeys(("flask", "fastapi"), framework), APPS=f"{module},{module}"
+    )
+    assert_two_instances_of_one_app(served, framework)
+    name = {"flask": "Flask", "fastapi": "FastAPI"}[framework]
+    assert f"serves {name} on http://127.0.0.1:" in served.log.read_text()
+    assert f" and {name} on http://127.0.0.1:" in served.log.read_text()
+
+
+def test_apps_serves_any_app_module_of_the_project_finding_its_interface(tmp_path):
+    copy = project_copy(tmp_path)
+    (copy / "extra").mkdir()
+    (copy / "extra" / "other.py").write_text((ROOT / "fastapi-asgi.py").read_text())
+    env = up_env(APPS="flask-wsgi,extra.other:app", VENV=str(ROOT / ".venv"))
+    process = subprocess.Popen(
+        [str(copy / "up.sh")], env=env, stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        said = process.stdout.readline()
+        assert " serves Flask on " in said and " and extra.other:app (FastAPI) on " in said
+        masters = running(psutil.Process(process.pid).children(), ["cmdline"])
+        fastapi = next(p for p in masters if env["FASTAPI_PORT"] in p.info["cmdline"])
+        argv = fastapi.info["cmdline"]
+        assert argv[argv.index("--interface") + 1] == "asgi"
+        assert argv[-1] == "extra.other:app"
+        url = f"http://127.0.0.1:{env['FASTAPI_PORT']}"
+        assert get(url + "/")["framework"] == "fastapi"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(30)
+
+
+@pytest.mark.parametrize(
+    ("apps", "says"),
+    [
+        ("flask-wsgi", "APPS='flask-wsgi' names 1 app(s): one for FLASK_PORT, then one for"),
+        ("flask-wsgi,fastapi-asgi,flask-wsgi", "names 3 app(s)"),
+        ("flask-wsgi,../fastapi-asgi", "'../fastapi-asgi' is not module[:callable]"),
+        ("flask-wsgi,fastapi-asgi.py", "'fastapi-asgi.py' is a file: name its module"),
+        ("flask-wsgi,django-wsgi", "django-wsgi.py is no file of this project"),
+        ("flask-wsgi,fastapi-asgi:nope", "fastapi-asgi:nope cannot be served: AttributeError"),
+        ("flask-wsgi,workloads:items", "workloads:items cannot be served: it takes no"),
+        ("", "APPS='': '' is not module[:callable]"),
+    ],
+)
+def test_apps_that_cannot_be_served_stop_up_sh_before_anything_starts(apps, says):
+    result = run_up(APPS=apps)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert says in line
+    assert result.stdout == ""
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_a_stop_signal_stops_every_process(served_factory, sig):
     # SIGHUP is a closed terminal: the servers lead sessions of their own and

@@ -25,9 +25,12 @@ from test_serve import (
     assert_full_stats_keeps_each_worker_within_the_bound,
     assert_hostile_clients_starve_no_app,
     assert_the_apps_run_as_nobody,
+    assert_two_instances_of_one_app,
     nobody_can_serve,
     run_by_root,
 )
+
+from serve.config import load_conf
 
 UNITD = os.environ.get("UNITD", "unitd")
 
@@ -42,8 +45,8 @@ pytestmark = [
 
 @pytest.fixture
 def unit(served_factory):
-    def start(**env):
-        return served_factory(SERVER="unit", UNITD=UNITD, **env)
+    def start(frameworks: dict[str, str] | None = None, **env: str):
+        return served_factory(frameworks=frameworks, SERVER="unit", UNITD=UNITD, **env)
 
     return start
 
@@ -79,6 +82,32 @@ def test_two_processes_show_two_pids(unit):
         workers = [psutil.Process(pid) for pid in status["process"]["pids"]]
         titles = {" ".join(w.cmdline()).strip() for w in workers}
         assert len(titles) == 1 and titles.pop().endswith('" application')
+
+
+@pytest.mark.parametrize("framework", ["flask", "fastapi"])
+def test_apps_serves_one_app_twice_as_two_unit_applications(unit, framework):
+    module = load_conf(ROOT / "conf.json")["applications"][framework]["module"]
+    served = unit(dict.fromkeys(("flask", "fastapi"), framework), APPS=f"{module},{module}")
+    assert_two_instances_of_one_app(served, framework)
+    titles = {
+        " ".join(p.info["cmdline"] or []).strip() for p in running(served.tree(), ["cmdline"])
+    }
+    assert {'unit: "flask" prototype', 'unit: "fastapi" prototype'} <= titles
+
+
+@pytest.mark.parametrize("style", ["plain", "typed"])
+def test_the_observed_baselines_serve_under_unit_as_compare_style_asks(unit, style):
+    # compare --style: Unit finds each baseline's app in its module's own names.
+    served = unit(APPS=f"baselines.observed.flask_{style},baselines.observed.fastapi_{style}")
+    for framework, url in served.urls.items():
+        hello = httpx2.get(url + "/", timeout=10)
+        assert hello.json()["framework"] == framework
+        assert hello.headers["server"].startswith("Unit")
+        assert httpx2.get(url + "/json", timeout=10).json()["count"] == 20
+        status = httpx2.get(url + "/status", timeout=10).json()
+        assert status["process"]["pids"] == [hello.json()["pid"]]
+        # The server's own processes, counted as for the project's apps: the whole cost.
+        assert f'unit: "{framework}" prototype' in status["server"]["names"]
 
 
 def test_each_apps_memory_counts_its_prototype_and_the_shared_processes_apart(unit):

@@ -1,0 +1,249 @@
+"""compare.report, compare.numbers and compare.procedure's order: numbers written for people,
+a report that opens with its answer, and the apps' turns."""
+
+import json
+import re
+from collections import Counter
+
+import pytest
+from made_runs import comparison
+from rich.console import Console
+
+from compare import report
+from compare.numbers import interval, number
+from compare.procedure import rounded, turn
+from compare.targets import APPS
+
+SCIENTIFIC = re.compile(r"\d[eE][+-]?\d")
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        (10_190.4, "10,190"),
+        (1.019e4, "10,190"),
+        (123_456_789.0, "123,456,789"),
+        (999.6, "1,000"),
+        (35.27, "35.3"),
+        (0.1117, "0.112"),
+        (0.000413, "0.000413"),
+        (1e-9, "0.000000001"),
+        (-2.5, "-2.5"),
+        (0, "0"),
+        (None, "-"),
+        (float("nan"), "-"),
+    ],
+)
+def test_numbers_are_written_for_people(value, written):
+    assert number(value) == written
+
+
+def test_no_magnitude_is_written_in_scientific_notation():
+    for exponent in range(-12, 16):
+        for mantissa in (1.0, 2.5, 9.999):
+            assert not SCIENTIFIC.search(number(mantissa * 10**exponent)), exponent
+    assert interval(10_190, 9_935, 10_540) == "10,190 [9,935\u201310,540]"
+
+
+def environment(launches: bool = True) -> dict:
+    """The environment report.py reads, as compare's __main__ builds it."""
+    app = {
+        "url": "http://127.0.0.1:8080",
+        "framework": "flask",
+        "file": "flask-wsgi.py",
+        "style": "typed",
+        "framework_version": "3.1.3",
+        "python_version": "3.11.7",
+        "server": "granian",
+        "server_processes": ["master"],
+        "workers": 1,
+        "cpu_affinity": [0],
+        "cgroup": None,
+    }
+    return {
+        "date": "2026-12-02T00:00:00+00:00",
+        "machine": {
+            "cpu_model": "a CPU",
+            "cpu_count": 2,
+            "memory_total_mb": 24_000,
+            "platform": "Linux",
+            "load_average_at_start": [0.1, 0.1, 0.1],
+        },
+        "names": {"flask": "Flask", "fastapi": "FastAPI"},
+        "repeats": {"count": 3, "launches": launches},
+        "apps": {
+            "flask": app,
+            "fastapi": {**app, "framework": "fastapi", "file": "fastapi-asgi.py"},
+        },
+        "load_tool": "wrk 4.1.0",
+        "open_loop_tool": "openloop",
+        "pinning": "load tool on cores [1], apps on cores [0]",
+        "launched_with": ["./up.sh"] if launches else None,
+        "settings": {
+            "scenarios": {"hello": "/", "json": "/json"},
+            "connections": [32],
+            "arrivals": "poisson",
+            "workers": [1],
+            "duration_s": 4,
+            "warmup_s": 2,
+            "repeats": 3,
+            "poll_s": 1.0,
+        },
+        "command": ["python", "-m", "compare", "--launch"],
+        "runner_cpu_s": 12.345,
+        "wall_s": 600.0,
+        "seed": 7,
+        "observer": {"idle_median_share": 0.8, "loaded_max_share": 0.021},
+        "notes": ["hello (w=1): the rates are 25%, 50%, 75% of the lower capacity"],
+    }
+
+
+@pytest.fixture
+def runs():
+    # Extreme magnitudes, to be written without exponents: 12 million req/s, a micro-
+    # second of CPU per request.
+    hello = comparison(
+        slopes_ms={"flask": [0.2, 0.21, 0.19], "fastapi": [0.17, 0.18, 0.165]},
+        idle_percent={"flask": 1.0, "fastapi": 1.5},
+        capacities={"flask": [5000.0, 5100.0, 4900.0], "fastapi": [6000.0, 6050.0, 5900.0]},
+    )
+    huge = comparison(
+        slopes_ms={"flask": [0.000001, 0.0000011, 0.0000009], "fastapi": [1e-6] * 3},
+        idle_percent={"flask": 1.0, "fastapi": 1.5},
+        capacities={"flask": [1.2e7, 1.3e7, 1.1e7], "fastapi": [1.25e7, 1.2e7, 1.3e7]},
+        scenario="json",
+        idle=False,  # the repeats' idle runs are hello's
+    )
+    return hello + huge
+
+
+def test_report_md_opens_with_one_row_per_scenario_and_no_scientific_notation(runs, tmp_path):
+    env = environment()
+    data = report.assemble(runs, ["hello", "json"], env["names"], {})
+    paths = report.write(tmp_path, env, data, runs)
+    markdown = (tmp_path / "report.md").read_text()
+    lines = markdown.splitlines()
+    assert lines[0] == "# Flask vs FastAPI"
+    table = lines[lines.index("## FastAPI against Flask") + 2 :]
+    assert table[0].startswith("| scenario | CPU per request at equal rates | idle cost |")
+    assert [row.split(" | ")[0] for row in table[2:4]] == ["| hello", "| json"]
+    assert "FastAPI 14% lower (95% CI" in table[2]  # 0.172 / 0.2: about 14% less CPU
+    for line in lines:
+        assert not SCIENTIFIC.search(line), line
+    assert "12,000,000" in markdown  # a capacity, with its separators
+    assert {p.name for p in paths} >= {"estimates.png", "latency_hello.png", "cpu_json.png"}
+    saved = json.loads((tmp_path / "report.json").read_text())
+    cpu = saved["headline"][0]["figures"]["cpu_ms_per_request"]
+    assert cpu["ratio"]["low"] < cpu["ratio"]["value"] < cpu["ratio"]["high"] < 1
+    assert len(cpu["per_repeat"]["flask"]) == 3
+
+
+def test_the_terminal_table_follows_the_headline_order_without_exponents(runs):
+    env = environment()
+    data = report.assemble(runs, ["hello", "json"], env["names"], {})
+    console = Console(record=True, width=250)
+    report.print_table(console, env, data)
+    text = console.export_text()
+    assert not SCIENTIFIC.search(text)
+    figures = [line.split("│")[2].strip() for line in text.splitlines() if "│ hello " in line]
+    order = ["CPU per request", "idle cost", "capacity", "p99 at 50%", "PSS"]
+    assert [next(o for o in order if figure.startswith(o)) for figure in figures] == order
+
+
+def test_against_running_apps_the_report_says_launches_were_not_repeated(runs):
+    sentence = report.repeats_sentence(environment(launches=False))
+    assert sentence.startswith("Launches were not repeated")
+    assert "run-to-run noise within that launch only" in sentence
+    assert "launch of both apps of its own" in report.repeats_sentence(environment())
+
+
+def test_the_apps_take_turns_abba_along_pairs_and_repeats():
+    flask_first = APPS
+    for repeat in range(1, 5):
+        firsts = [turn(pair, repeat) == flask_first for pair in range(8)]
+        assert Counter(firsts[:4]) == Counter([True, False, True, False])  # 2 and 2
+        assert firsts[:4] in (
+            [True, False, False, True],
+            [False, False, True, True],
+            [False, True, True, False],
+            [True, True, False, False],
+        )
+    # The first pair of each repeat goes ABBA across repeats.
+    assert [turn(0, repeat) == flask_first for repeat in range(4)] == [True, False, False, True]
+
+
+def test_rates_are_rounded_to_three_figures():
+    assert rounded(0.25 * 9873) == 2470.0
+    assert rounded(0.1 * 384.8) == 38.5
+
+
+# What benchmarks/instructions.py --json writes, for two scenarios (json at another target).
+COUNTED = {
+    "python": "3.11.7",
+    "versions": {"flask": "3.1.3", "fastapi": "0.163.2"},
+    "scenarios": {
+        "hello": {
+            "target": "/",
+            "flask": {"plain": 372_719, "typed": 399_626, "project": 403_762},
+            "fastapi": {"plain": 480_203, "typed": 354_732, "project": 355_802},
+        },
+        "json": {
+            "target": "/json?n=5",
+            "flask": {"plain": 1, "typed": 1, "project": 1},
+            "fastapi": {"plain": 1, "typed": 1, "project": 1},
+        },
+    },
+}
+
+
+def test_the_report_gives_each_apps_style_and_framework_only_instructions_of_both(runs, tmp_path):
+    env = environment()
+    targets = {"hello": "/", "json": "/json"}
+    project = {"flask": ("flask", "project"), "fastapi": ("fastapi", "project")}
+    counted = report.framework_counts(COUNTED, targets, project)
+    # Counted at another target, json's counts are not this run's: left out.
+    assert [row["scenario"] for row in counted["rows"]] == ["hello"]
+    assert counted["rows"][0]["apps"] == {"flask": 403_762, "fastapi": 355_802}
+    data = report.assemble(runs, ["hello", "json"], env["names"], {}, counted)
+    assert data["headline"][0]["instructions_per_request"] == {"flask": 403_762, "fastapi": 355_802}
+    assert data["headline"][1]["instructions_per_request"] is None
+    report.write(tmp_path, env, data, runs)
+    markdown = (tmp_path / "report.md").read_text()
+    said = " ".join(markdown.split())
+    assert "Response style: Flask typed (flask-wsgi.py), FastAPI typed (fastapi-asgi.py)." in said
+    row = next(line for line in markdown.splitlines() if line.startswith("| hello | / |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    # Flask plain, typed, project; FastAPI likewise; FastAPI/Flask plain, typed; these apps.
+    assert cells[2:] == [
+        "372,719", "399,626", "403,762", "480,203", "354,732", "355,802", "1.29", "0.89", "0.88"
+    ]  # fmt: skip
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["instructions"]["rows"][0]["flask"]["plain"] == 372_719
+    # The baselines of one style compare that style's counts.
+    plain = {app: (app, "plain") for app in APPS}
+    assert report.framework_counts(COUNTED, targets, plain)["rows"][0]["apps"] == {
+        "flask": 372_719,
+        "fastapi": 480_203,
+    }
+    assert report.framework_counts(None, targets, plain) is None
+
+
+def test_without_counts_the_report_says_how_to_make_them(runs, tmp_path):
+    env = environment()
+    data = report.assemble(runs, ["hello", "json"], env["names"], {})
+    lines = report.instructions_section(env, data)
+    assert "benchmarks/instructions.py --json docs/instructions.json" in " ".join(lines)
+
+
+def test_the_committed_counts_cover_every_baseline_scenario_at_compares_targets():
+    from compare import cli, instructions
+
+    counted = instructions.committed()
+    assert counted is not None, "docs/instructions.json is missing"
+    plan = cli.parse([])
+    for scenario in cli.BASELINE_SCENARIOS:
+        found = counted["scenarios"][scenario]
+        assert found["target"] == plan.path(scenario)
+        for framework in ("flask", "fastapi"):
+            assert set(found[framework]) == {"plain", "typed", "project"}
+            assert all(count > 100_000 for count in found[framework].values())
