@@ -53,6 +53,10 @@ class Launch:
 
     def stop(self, timeout_s: float = 30) -> int | None:
         """SIGTERM to up.sh; its exit code, or None if it had to be killed."""
+        # What runs now, in case up.sh dies before its servers (they lead sessions of
+        # their own, and a killed up.sh leaves them to init): a stop while it was still
+        # starting has seen nothing yet.
+        self.seen += self.tree()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
