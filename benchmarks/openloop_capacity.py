@@ -14,7 +14,21 @@ which compare enforces on --rate, is to be set below the highest rate held on a
 quiet machine. Figures vary by machine and with whatever else runs: compare
 within one run.
 
-On the project's shared 2-core machine, busy with other work (load average 10 on
+On the project's 2-core machine, quiet (nothing else running), on 2026-12-02: every
+rate up to compare's limit held, so the limit stands.
+
+    $ .venv/bin/python benchmarks/openloop_capacity.py --rates 2000,4000,6000,8000,10000
+    trivial server on cores [0], openloop on [1]; poisson arrivals, 5 s per rate
+    compare's limit now 10,000 req/s
+     asked scheduled sent/s lag p99 waited    p50    p99  p99.9    max cpu % cpu µs held
+      2000      2034   2034   0.731      0  0.308  1.831  4.337  5.789    30    148  yes
+      4000      4006   4006   0.547      0  0.265  1.409  3.654  5.039    43    107  yes
+      6000      5978   5978   0.328      0  0.230  1.032  4.271  6.816    51     85  yes
+      8000      7923   7922   0.575      0  0.223  1.693  5.487  9.383    62     78  yes
+     10000      9950   9950   0.618     90  0.271  2.152  7.797  9.704    74     75  yes
+    highest rate held: 10,000 req/s
+
+On the same machine, busy with other work (load average 10 on
 2 cores): openloop got a quarter to a half of its core, so no rate held for long,
 and the figure to read is its CPU per request; a quiet machine decides the limit.
 
