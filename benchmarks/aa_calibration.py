@@ -13,7 +13,9 @@ and estimates every headline row as compare does (compare.statistics.estimate, p
 by launch). A row calls a difference when its words name one: the interval excludes 1
 and does not lie within ±5%. The idle cost, one idle run per launch, is in every
 scenario's row: it counts once. With --from it reads report.json files of such runs
-instead, and pools them.
+instead, and pools them. compare swaps the apps' places in up.sh (ports, and which server
+starts first) every second launch; the script also prints, for each figure over all the
+launches, FASTAPI_PORT's place against FLASK_PORT's: the difference the swap keeps out.
 
 What it assumes: the launches are exchangeable, so that any --size of them make a
 comparison as a run with --repeats SIZE would (each launch independent of the others,
@@ -58,7 +60,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from compare.cli import APP_NAMES, DEFAULT_REPEATS  # noqa: E402
-from compare.statistics import estimate  # noqa: E402
+from compare.statistics import Estimate, estimate  # noqa: E402
 
 TARGET = 0.05  # the most false differences a headline row may show
 DIFFERENCES = ("lower", "higher")
@@ -114,15 +116,35 @@ def calibrate(report: dict, size: int, draws: int, seed: int) -> tuple[Counter, 
     return rows, called
 
 
+def places(report: dict) -> list[tuple[str, Estimate]]:
+    """Each headline figure of all launches, as FASTAPI_PORT's place against FLASK_PORT's
+    (compare swaps the apps' places every second launch): what the swap keeps out of the
+    estimates. Reports without the swap (before it) give nothing."""
+    first = report["environment"]["repeats"].get("first_place")
+    if not first or len(set(first)) < 2:
+        return []
+    found = []
+    for (scenario, _, name), per_launch in headline_values(report).items():
+        by_place = {"flask": [], "fastapi": []}
+        for i, app in enumerate(first):
+            other = "fastapi" if app == "flask" else "flask"
+            by_place["flask"].append(per_launch[app][i])
+            by_place["fastapi"].append(per_launch[other][i])
+        names = {"flask": "FLASK_PORT's", "fastapi": "FASTAPI_PORT's"}
+        found.append((f"{scenario} {name}", estimate(by_place, names)))
+    return found
+
+
 def read(path: Path, size: int) -> dict:
+    """--from's report.json of an A/A comparison of at least `size` launches; else ValueError."""
     try:
         report = json.loads(path.read_text())
     except (OSError, ValueError) as error:
-        sys.exit(f"aa_calibration.py: --from {path}: {error}")
+        raise ValueError(f"--from {path}: {error}") from None
     if not report.get("environment", {}).get("same_app"):
-        sys.exit(f"aa_calibration.py: {path} is no A/A comparison (compare --same-app)")
+        raise ValueError(f"--from {path} is no A/A comparison (compare --same-app)")
     if report["environment"]["repeats"]["count"] < size:
-        sys.exit(f"aa_calibration.py: {path} has fewer launches than --size {size}")
+        raise ValueError(f"--from {path} has fewer launches than --size {size}")
     return report
 
 
@@ -155,14 +177,19 @@ def main() -> int:
         parser.error(
             "need --size of 2 or more, --launches of at least --size, --draws of 1 or more"
         )
-    sources = args.sources or [
-        run_compare(app, args.launches, args.out / app, args.compare_flags) for app in apps
-    ]
+    try:
+        reports = [read(source, args.size) for source in args.sources or []]
+    except ValueError as error:
+        parser.error(str(error))
+    if not reports:
+        reports = [
+            read(run_compare(app, args.launches, args.out / app, args.compare_flags), args.size)
+            for app in apps
+        ]
     rows: Counter[str] = Counter()
     called: Counter[str] = Counter()
     labels, independent = {}, 0
-    for source in sources:
-        report = read(source, args.size)
+    for report in reports:
         environment = report["environment"]
         launches = environment["repeats"]["count"]
         print(
@@ -173,6 +200,11 @@ def main() -> int:
         rows.update(found_rows)
         called.update(found_called)
         independent += (launches // args.size) * len(headline_values(report))
+        for row, found in places(report):
+            ratio = found.ratio
+            interval = f" [{ratio.low:.3g}-{ratio.high:.3g}]" if ratio and ratio.low else ""
+            value = f"{ratio.value:.3g}{interval}" if ratio else "-"
+            print(f"  places, over all {launches} launches: {row}: second/first {value}")
         labels |= {n: f["label"] for row in report["headline"] for n, f in row["figures"].items()}
     templ = "{:<34} {:>6} {:>12} {:>7}"
     print(templ.format("figure", "rows", "differences", "rate"))

@@ -89,7 +89,14 @@ def environment(
         "names": plan.names,
         "same_app": plan.same_app,
         "style": plan.style,
-        "repeats": {"count": plan.repeats, "launches": plan.launch},
+        "repeats": {
+            "count": plan.repeats,
+            "launches": plan.launch,
+            # per launch: the app in FLASK_PORT's place (placed())
+            "first_place": [placed(r)["flask"] for r in range(1, plan.repeats + 1)]
+            if plan.launch
+            else None,
+        },
         "apps": {
             app: {
                 "url": urls[app],
@@ -143,25 +150,41 @@ def served_file(plan: Plan, framework: str) -> str:
     return load_conf(cli.ROOT / "conf.json")["applications"][framework]["module"] + ".py"
 
 
-def apps_env(plan: Plan) -> tuple[dict[str, str], dict[str, str] | None]:
-    """up.sh's APPS, and what each port then serves where that is not its own app: one app
-    twice for an A/A comparison, or the baselines of --style (baselines/observed/)."""
-    if plan.style != "project":
-        targets = [f"baselines.observed.{app}_{plan.style}" for app in APPS]
-        return {"APPS": ",".join(targets)}, None
-    if not plan.same_app:
-        return {}, None
-    conf = load_conf(cli.ROOT / "conf.json")["applications"][plan.same_app]
-    target = f"{conf['module']}:{conf['callable']}"
-    return {"APPS": f"{target},{target}"}, dict.fromkeys(APPS, plan.same_app)
+def placed(repeat: int) -> dict[str, str]:
+    """Which app up.sh serves in each of its two places in launch `repeat`: FLASK_PORT's
+    (its server started first, its Unit application listed first) and FASTAPI_PORT's.
+    Every second launch swaps them, so that a difference between the places is not read
+    as one between the apps: in 12 launches of Flask against itself, the second place's
+    `hello` used 4% more CPU per request and had a 15% lower p99 (neither decided by 12
+    launches, neither explained)."""
+    order = APPS if repeat % 2 else (APPS[1], APPS[0])
+    return dict(zip(APPS, order, strict=True))
 
 
-def launches(plan: Plan) -> list[tuple[int, int | None, dict[str, str]]]:
-    """With --launch: each (workers, pool size) level, and the settings up.sh gets for it.
+def apps_env(plan: Plan, repeat: int = 1) -> tuple[dict[str, str], dict[str, str]]:
+    """up.sh's APPS for launch `repeat`, and the framework each port then serves: each
+    app (or, for an A/A comparison, one app twice; with --style, the baselines of
+    baselines/observed/) in its place of placed(repeat)."""
+    conf = load_conf(cli.ROOT / "conf.json")["applications"]
+
+    def target(app: str) -> str:
+        if plan.style != "project":
+            return f"baselines.observed.{app}_{plan.style}"
+        served = conf[plan.same_app or app]
+        return f"{served['module']}:{served['callable']}"
+
+    places = placed(repeat)
+    frameworks = {port: plan.same_app or app for port, app in places.items()}
+    return {"APPS": ",".join(target(app) for app in places.values())}, frameworks
+
+
+def launches(plan: Plan, repeat: int = 1) -> list[tuple[int, int | None, dict[str, str]]]:
+    """With --launch: each (workers, pool size) level, and the settings up.sh gets for it
+    in launch `repeat`.
 
     Without a database scenario no database is started: it would only idle beside the apps.
     """
-    served, _ = apps_env(plan)
+    served, _ = apps_env(plan, repeat)
     found = []
     for workers in plan.workers:
         for pool_size in plan.pool_sizes or [None]:
@@ -260,24 +283,21 @@ def compare(plan: Plan, console: Console) -> int:
         if plan.launch:
             cores = pinning.for_launch(plan.pin)
             tool_cores = cores.tool or pinning.our_cores()
-            _, frameworks = apps_env(plan)
             for repeat in range(1, plan.repeats + 1):
-                for workers, pool_size, launch_env in launches(plan):
+                _, frameworks = apps_env(plan, repeat)
+                for workers, pool_size, launch_env in launches(plan, repeat):
                     pool = f"-pool{pool_size}" if pool_size else ""
                     log = plan.out / "launches" / f"up-{repeat}-w{workers}{pool}.log"
                     advance(0.0, f"repeat {repeat}/{plan.repeats}: launching both apps")
                     with launch(log, launch_env, cores.taskset(), frameworks=frameworks) as apps:
-                        greetings = check_targets(
-                            client, apps.urls, plan.same_app, plan.uses_database
-                        )
-                        statuses = {app: status(client, url) for app, url in apps.urls.items()}
-                        env = env or environment(
-                            plan, apps.urls, greetings, statuses, cores, apps.argv
-                        )
+                        urls = {app: apps.urls[port] for port, app in placed(repeat).items()}
+                        greetings = check_targets(client, urls, plan.same_app, plan.uses_database)
+                        statuses = {app: status(client, url) for app, url in urls.items()}
+                        env = env or environment(plan, urls, greetings, statuses, cores, apps.argv)
                         procedure.repeat(
                             repeat,
                             client,
-                            apps.urls,
+                            urls,
                             (workers, pool_size),
                             (cores.apps, tool_cores),
                         )

@@ -16,7 +16,9 @@ them then, against a trivial server on the apps' cores.
 The two apps take turns in ABBA order: within a repeat the pairs of runs alternate
 Flask-FastAPI, FastAPI-Flask, FastAPI-Flask, Flask-FastAPI..., and each repeat starts one
 step further along, so that neither app always goes first, in a repeat or in a pair.
-Both runs of a pair at a fixed rate get the same random arrivals (the same seed).
+Both runs of a pair at a fixed rate get the same random arrivals (the same seed). With
+--launch, the apps also swap their places in up.sh (ports, and which server starts first)
+every second launch (compare/__main__.py's placed()).
 """
 
 from __future__ import annotations

@@ -147,9 +147,11 @@ def repeats_sentence(env: dict[str, Any]) -> str:
     count = env["repeats"]["count"]
     if env["repeats"]["launches"]:
         return (
-            f"Each of the {count} repeats was a launch of both apps of its own; each interval"
-            " is a 95% confidence interval across those launches (the ratio's: paired by"
-            " launch, a t-interval on the logarithms of the per-launch ratios)."
+            f"Each of the {count} repeats was a launch of both apps of its own, the apps"
+            " swapping their places (ports, and which server starts first) in every second"
+            " launch; each interval is a 95% confidence interval across those launches (the"
+            " ratio's: paired by launch, a t-interval on the logarithms of the per-launch"
+            " ratios)."
         )
     return (
         f"Launches were not repeated: the apps were already running, so all {count} repeats"

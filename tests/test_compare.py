@@ -129,7 +129,17 @@ def test_launch_repeats_independent_launches_and_writes_estimates_with_intervals
     # up.sh's choice: Unit where unitd is on PATH (or UNITD names one), else granian.
     unit = shutil.which(os.environ.get("UNITD", "unitd"))
     assert env["apps"]["flask"]["server"].startswith("Unit/" if unit else "granian")
-    assert env["repeats"] == {"count": 2, "launches": True}
+    assert env["repeats"] == {"count": 2, "launches": True, "first_place": ["flask", "fastapi"]}
+    # The second launch swapped the apps' places: FastAPI on FLASK_PORT, its server first,
+    # and each app's runs went to its own port.
+    pattern = re.compile(r"serves (\w+) on \S+:(\d+) and (\w+) on \S+:(\d+)")
+    served = [pattern.search(log.read_text()) for log in logs]
+    assert [found.group(1, 3) for found in served] == [("Flask", "FastAPI"), ("FastAPI", "Flask")]
+    for run in runs:
+        if run["level"]["kind"] != "idle":
+            found = served[run["repeat"] - 1]
+            port = found[2] if found[1] == env["names"][run["app"]] else found[4]
+            assert any(f"127.0.0.1:{port}" in part for part in run["command"]), run["command"]
     assert env["load_tool"].startswith("wrk") and env["open_loop_tool"].startswith("openloop")
     assert env["machine"]["cpu_count"] == psutil.cpu_count()
     headline = {row["scenario"]: row for row in report["headline"]}
@@ -157,15 +167,30 @@ def test_launch_repeats_independent_launches_and_writes_estimates_with_intervals
 def test_same_app_launches_one_app_on_both_ports_an_a_a_comparison(tmp_path):
     out = tmp_path / "report"
     result = run_compare(
-        "--launch", "--same-app=flask", "--scenarios=hello", *QUICK, f"--out={out}"
+        "--launch", "--same-app=flask", "--scenarios=hello", *QUICK, "--repeats=2", f"--out={out}"
     )
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((out / "report.json").read_text())
     env = report["environment"]
     assert env["names"] == {"flask": "Flask A", "fastapi": "Flask B"}
     assert [env["apps"][app]["framework"] for app in APPS] == ["flask", "flask"]
+    assert env["repeats"]["first_place"] == ["flask", "fastapi"]
     assert "Flask B against Flask A" in result.stdout
     assert (out / "report.md").read_text().startswith("# Flask A vs Flask B")
+    # The calibration reads it: every draw of 2 launches is the pair, each row counted.
+    calibration = ROOT / "benchmarks" / "aa_calibration.py"
+    argv = [sys.executable, str(calibration), "--from", str(out / "report.json"), "--size=2"]
+    counted = subprocess.run([*argv, "--draws=3"], capture_output=True, text=True, timeout=60)
+    assert counted.returncode == 0, counted.stderr
+    lines = counted.stdout.splitlines()
+    assert lines[0] == "A/A: Flask B against Flask A: 2 launches; 3 draws of 2"
+    rows = {line[:34].strip(): line[34:].split() for line in lines if line[:34].strip()}
+    assert rows["CPU per request at equal rates"][0] == "3"
+    assert rows["PSS"][:2] == ["3", "0"]  # one app's PSS is the same in both places
+    assert any(line.startswith("  places, over all 2 launches: hello pss_mb") for line in lines)
+    assert lines[-1].startswith("target: at most 5%: ")
+    refused = subprocess.run([*argv, "--size=3"], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "fewer launches than --size 3" in refused.stderr.splitlines()[-1]
 
 
 @needs_wrk
