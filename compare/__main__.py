@@ -289,7 +289,10 @@ def compare(plan: Plan, console: Console) -> int:
                     pool = f"-pool{pool_size}" if pool_size else ""
                     log = plan.out / "launches" / f"up-{repeat}-w{workers}{pool}.log"
                     advance(0.0, f"repeat {repeat}/{plan.repeats}: launching both apps")
-                    with launch(log, launch_env, cores.taskset(), frameworks=frameworks) as apps:
+                    apps = launch(log, launch_env, cores.taskset(), frameworks=frameworks)
+                    # Not `with`: a stop (SIGTERM, Ctrl-C) that lands in Launch.__enter__,
+                    # as the apps have just come up, would skip Launch.__exit__.
+                    try:
                         urls = {app: apps.urls[port] for port, app in placed(repeat).items()}
                         greetings = check_targets(client, urls, plan.same_app, plan.uses_database)
                         statuses = {app: status(client, url) for app, url in urls.items()}
@@ -301,6 +304,8 @@ def compare(plan: Plan, console: Console) -> int:
                             (workers, pool_size),
                             (cores.apps, tool_cores),
                         )
+                    finally:
+                        apps.stop()
         else:
             urls = {"flask": plan.flask_url, "fastapi": plan.fastapi_url}
             greetings = check_targets(client, urls, plan.same_app, plan.uses_database)

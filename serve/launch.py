@@ -129,8 +129,8 @@ def launch(
     apps = Launch(process, ports, argv, log, frameworks)
     try:
         apps.wait_until_serving(within_s)
+        apps.seen = apps.tree()  # a stop that lands here (a SIGTERM as the apps came up) stops them
     except BaseException:
         apps.stop()
         raise
-    apps.seen = apps.tree()
     return apps
