@@ -24,7 +24,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from pydantic import BaseModel, ConfigDict, Field
 
-from serve.config import HOW_TO_GET_POSTGRES, DatabaseConfig
+from serve.database_config import HOW_TO_GET_POSTGRES, DatabaseConfig
 
 WORLD_ROWS = 10_000
 MAX_ROWS = 500  # the most rows one /queries or /updates may ask for

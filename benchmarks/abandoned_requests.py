@@ -39,8 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from hostile import abandon
 
 import workloads
-from serve.config import ROOT, load_conf
+from serve.conf import load_conf
 from serve.launch import launch
+from serve.settings import ROOT
 
 GIVE_UP_AFTER_S = 900  # the probe's own patience
 TEMPL = "{:<8} {:>8} {:>9} {:>17} {:>8}"

@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from hostile import Hostile, raise_open_files
 
-from serve.config import ROOT
 from serve.launch import launch
+from serve.settings import ROOT
 
 ANSWER_WITHIN_S = 5
 TEMPL = "{:<8} {:<8} {:>8} {:>7} {:>8} {:>8} {:>9} {:>20} {:>9}"

@@ -35,9 +35,10 @@ import httpx2
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import database
-from serve.config import ROOT, Config
+from serve.config import Config
 from serve.launch import launch
 from serve.postgres import Postgres
+from serve.settings import ROOT
 
 
 def down_lengths(text: str) -> list[float]:

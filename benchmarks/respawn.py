@@ -23,8 +23,8 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from serve.config import ROOT
 from serve.launch import launch
+from serve.settings import ROOT
 
 
 def replaced_after_s(url: str, workers: int) -> float:

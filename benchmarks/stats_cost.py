@@ -4,7 +4,7 @@ clients asking for it at once do to a worker.
     .venv/bin/python benchmarks/stats_cost.py [--server granian|unit] [--slots N]
                                               [--repeats 5] [--clients 50] [--hold-s 15]
 
-With METRICS_SLOTS=N (default: the largest allowed, serve.config.MAX_SLOTS), fills a
+With METRICS_SLOTS=N (default: the largest allowed, serve.settings.MAX_SLOTS), fills a
 sampler's buffer here with N samples (copies of a real snapshot, as tests/full_buffer.py
 makes them) and prints the memory they hold (Python allocations, RSS growth), also for
 samples 30% larger. Then serves both apps with ./up.sh under --server, from a copy of
@@ -76,8 +76,8 @@ from hostile import Watch, take_answer
 from metrics.sampler import Sampler
 from metrics.schema import MB
 from metrics.stats_body import LARGE_BYTES_PER_S
-from serve.config import MAX_SLOTS, ROOT, MetricsConfig
 from serve.launch import Launch, launch
+from serve.settings import MAX_SLOTS, ROOT, MetricsConfig
 
 TEMPL = "{:<8} {:<16} {:>10} {:>10}"
 CLIENT_TEMPL = "{:<8} {:<7} {:<6} {:>4} {:>4} {:>11}  {}"

@@ -56,8 +56,10 @@ from compare.procedure import Procedure, planned_seconds
 from compare.run import Run
 from compare.targets import APPS, TargetError, check_targets, status
 from metrics.schema import Snapshot
-from serve.config import HOW_TO_GET_POSTGRES, ConfigError, load_conf, read_database
+from serve.conf import load_conf
+from serve.database_config import HOW_TO_GET_POSTGRES, read_database
 from serve.launch import LaunchError, launch
+from serve.settings import ConfigError
 
 
 def cpu_model() -> str:

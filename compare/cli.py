@@ -16,7 +16,7 @@ import database
 import workloads
 from compare import loadtools
 from compare.instructions import PROJECT_STYLE, STYLES
-from serve.config import DATABASE_POOL_SIZE, WORKERS
+from serve.settings import DATABASE_POOL_SIZE, WORKERS
 
 ROOT = Path(__file__).resolve().parent.parent
 # The database scenarios need a database: asked by name, they are not in the default list,

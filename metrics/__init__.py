@@ -20,7 +20,7 @@ ring_buffer  the newest samples, kept as their JSON and figures
 sampler      the thread that fills the buffer, and /status and /stats of it
 stats_body   /stats's answer in pieces, and how many large ones a worker sends at once
 
-Its settings, METRICS_INTERVAL and METRICS_SLOTS, are read by serve.config, where every
+Its settings, METRICS_INTERVAL and METRICS_SLOTS, are read by serve.settings, where every
 setting of serving has its rules (start.sh checks them with a bare python3).
 
 This file runs on every `import metrics.x`, the runner's `import metrics.schema`
@@ -46,7 +46,7 @@ _sampler_lock = threading.Lock()
 def start_sampler() -> Sampler:
     """The process's one Sampler, configured from the environment and running."""
     from metrics.sampler import Sampler
-    from serve.config import MetricsConfig
+    from serve.settings import MetricsConfig
 
     global _sampler
     with _sampler_lock:

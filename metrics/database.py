@@ -20,7 +20,7 @@ import psutil
 from metrics.cpu import process_cpu_s, reaped_s
 from metrics.processes import children
 from metrics.schema import MB, DatabaseFigures
-from serve.config import DatabaseConfig
+from serve.database_config import DatabaseConfig
 
 # PSS walks every page each process maps (PostgreSQL's shared buffers included): some
 # 0.5 ms per process, too much for every /status that the comparison polls each second.

@@ -24,7 +24,7 @@ from metrics.ring_buffer import RingBuffer
 from metrics.schema import Snapshot, Stats
 from metrics.snapshot import take_snapshot
 from metrics.stats_body import LARGE_BYTES, LargeAnswers, StatsBody
-from serve.config import MetricsConfig
+from serve.settings import MetricsConfig
 
 log = logging.getLogger("metrics")
 

@@ -24,21 +24,12 @@ import textwrap
 from pathlib import Path
 
 from serve import postgres
-from serve.config import (
-    APP_USER,
-    PORTS,
-    ROOT,
-    SETTINGS,
-    UNIT_CONF,
-    Config,
-    ConfigError,
-    Number,
-    Setting,
-    load_conf,
-)
+from serve.conf import load_conf
+from serve.config import Config
 from serve.exits import MEANINGS, SERVER_EXITED, Exit, Refused
 from serve.granian import Granian
 from serve.ports import listen_problem
+from serve.settings import APP_USER, PORTS, ROOT, SETTINGS, UNIT_CONF, ConfigError, Number, Setting
 from serve.supervise import GRACE_S, Server, Supervisor, as_user, say
 from serve.unit import Unit
 

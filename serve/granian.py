@@ -15,16 +15,16 @@ import subprocess
 import time
 from collections.abc import Callable
 
-from serve.config import (
+from serve.config import Config
+from serve.exits import Refused
+from serve.ports import listen_problem
+from serve.settings import (
     ASGI_EVENT_LOOPS,
     DATABASE_LOCK_FILE,
     DATABASE_POOL_SIZE,
     DATABASE_URL,
     PORTS,
-    Config,
 )
-from serve.exits import Refused
-from serve.ports import listen_problem
 from serve.supervise import POLL_S, ServerLog, spawn
 
 # What the apps learn of the database from serve alone, never from up.sh's environment.

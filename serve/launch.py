@@ -19,8 +19,8 @@ from pathlib import Path
 import psutil
 
 from serve import readiness
-from serve.config import ROOT
 from serve.ports import free_port
+from serve.settings import ROOT
 from serve.supervise import POLL_S, READY_WITHIN_S
 
 

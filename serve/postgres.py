@@ -26,8 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from serve.config import DATABASE_LOCK_FILE, DATABASE_POOL_SIZE, DATABASE_URL, Config
+from serve.config import Config
 from serve.exits import Refused
+from serve.settings import DATABASE_LOCK_FILE, DATABASE_POOL_SIZE, DATABASE_URL
 from serve.supervise import POLL_S, ServerLog, as_user, signal_group, spawn
 
 # TechEmpower's names for the database and the role the apps connect as.

@@ -19,7 +19,8 @@ import os
 import sys
 from dataclasses import dataclass
 
-from serve.config import APPS, HOST, ConfigError, read_ports
+from serve.apps import APPS
+from serve.settings import HOST, ConfigError, read_ports
 
 
 @dataclass(frozen=True)

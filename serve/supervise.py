@@ -32,8 +32,11 @@ from collections.abc import Callable
 from typing import IO, Any, Protocol
 
 from serve import readiness
-from serve.config import APPS, NO_DATABASE, ROOT, Config
+from serve.apps import APPS
+from serve.config import Config
+from serve.database_config import NO_DATABASE
 from serve.exits import Exit, Refused
+from serve.settings import ROOT
 
 # At a stop, the requests already accepted, running or queued, get this long to be
 # answered: the longest, /io at workloads.IO_MAX_MS, takes 2 s, so a queue of 7 per

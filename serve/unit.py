@@ -25,8 +25,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from serve.config import ASGI_EVENT_LOOPS, ROOT, Config
+from serve.config import Config
 from serve.exits import Refused
+from serve.settings import ASGI_EVENT_LOOPS, ROOT
 from serve.supervise import POLL_S, ServerLog, say, spawn
 
 CONTROL_TIMEOUT_S = 2.0  # a control request that is no configuration

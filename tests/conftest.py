@@ -15,9 +15,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from serve.config import APP_USER, Config, postgres_bindir  # noqa: E402
+from serve.config import Config  # noqa: E402
+from serve.database_config import postgres_bindir  # noqa: E402
 from serve.launch import Launch, LaunchError, launch  # noqa: E402
 from serve.postgres import Postgres  # noqa: E402
+from serve.settings import APP_USER  # noqa: E402
 from serve.supervise import as_user  # noqa: E402
 
 # Run as root, up.sh runs the apps as nobody, who cannot run a virtualenv of a Python in

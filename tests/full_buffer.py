@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from serve.config import MAX_SLOTS
+from serve.settings import MAX_SLOTS
 
 # Appended to each app of the copy: the module-level sampler is filled at import.
 FILL_AT_IMPORT = """

@@ -1,5 +1,5 @@
 """conf.json, the real one, against Unit's rules that matter here; and how up.sh adapts it
-for Unit (serve.config reads it, serve.unit renders it)."""
+for Unit (serve.conf reads it, serve.unit renders it)."""
 
 import copy
 import json
@@ -10,7 +10,8 @@ import pytest
 from conftest import ROOT
 
 from serve import unit
-from serve.config import Config, load_conf, problems
+from serve.conf import load_conf, problems
+from serve.config import Config
 
 
 @pytest.fixture

@@ -10,20 +10,11 @@ import sys
 import pytest
 from conftest import ROOT
 
-from serve.config import (
-    MAX_SLOTS,
-    METRICS_INTERVAL,
-    SETTINGS,
-    Config,
-    ConfigError,
-    DatabaseConfig,
-    MetricsConfig,
-    load_conf,
-    postgres_bindir,
-    problems,
-    read_postgres_user,
-)
+from serve.conf import load_conf, problems
+from serve.config import Config
+from serve.database_config import DatabaseConfig, postgres_bindir, read_postgres_user
 from serve.exits import Exit
+from serve.settings import MAX_SLOTS, METRICS_INTERVAL, SETTINGS, ConfigError, MetricsConfig
 
 
 def bare_python(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -239,7 +230,7 @@ def test_postgresql_runs_as_an_unprivileged_user():
 
 def test_without_postgresqls_server_there_is_no_database_unless_one_is_asked(monkeypatch):
     # As on a host without postgresql-15: where its programs would be, there are none.
-    monkeypatch.setattr("serve.config.postgres_bindir", lambda: None)
+    monkeypatch.setattr("serve.database_config.postgres_bindir", lambda: None)
     assert Config.from_env({"SERVER": "granian"}).database == "none"
     with pytest.raises(ConfigError) as refused:
         Config.from_env({"SERVER": "granian", "DATABASE": "postgres"})

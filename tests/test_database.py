@@ -23,7 +23,7 @@ from test_serve import run_up
 
 import database
 from metrics import database as database_metrics
-from serve.config import DATABASE_POOL_SIZE
+from serve.settings import DATABASE_POOL_SIZE
 
 pytestmark = needs_postgres
 

@@ -28,7 +28,7 @@ from metrics.sampler import FIRST_SAMPLE_S, MIN_STATUS_WINDOW_S, SHORTEST_WINDOW
 from metrics.schema import Cgroup, cpu_percent
 from metrics.snapshot import take_snapshot, usable_cores
 from metrics.summary import summarize
-from serve.config import MAX_SLOTS, ConfigError, MetricsConfig
+from serve.settings import MAX_SLOTS, ConfigError, MetricsConfig
 
 
 def burn_cpu(seconds: float) -> None:

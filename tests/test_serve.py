@@ -24,9 +24,10 @@ from hostile import WAYS, Hostile, Watch, abandon, raise_open_files, take_answer
 
 import workloads
 from metrics.stats_body import LARGE_BYTES_PER_S
-from serve.config import MAX_SLOTS, load_conf
+from serve.conf import load_conf
 from serve.launch import Launch
 from serve.ports import free_port
+from serve.settings import MAX_SLOTS
 
 INTERVAL_S = 0.2
 SLOTS = 5

@@ -30,7 +30,7 @@ from test_serve import (
     run_by_root,
 )
 
-from serve.config import load_conf
+from serve.conf import load_conf
 
 UNITD = os.environ.get("UNITD", "unitd")
 
