@@ -672,7 +672,11 @@ def test_forked_child_runs_its_own_sampler(sampler_factory):
     pid = os.fork()
     if pid == 0:  # the child: report what its sampler does, then leave at once
         try:
-            time.sleep(0.6)
+            # Its own sampler starts at the child's first sample; on a loaded machine the
+            # first two may take a while: wait for them, up to 10 s, not a fixed time.
+            deadline = time.monotonic() + 10
+            while len(sampler.samples()) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
             samples = sampler.samples()
             ok = (
                 sampler._thread is not None
