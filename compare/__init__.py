@@ -10,7 +10,9 @@ generator  openloop's dispatch at the due times over its pool of keep-alive conn
 http_response  one HTTP/1.x response read off a connection, for the generator
 openloop_result  what openloop prints, and its percentiles
 floor      openloop's own floor: its latency against trivial_server, at a rate, on given cores
-run        one counted run and what the app and its server spent on it
+measure    one counted run and what the app and its server spent on it
+poller     the readings of /status during a run
+run        what a counted run records: its Level, its Polls, the Run and its derived figures
 procedure  what each repeat runs, in which order, and the rates it sets
 figures    each repeat's figures per app: the cost line, capacity, latency at load, PSS
 statistics estimates across the repeats: means, ratios, 95% intervals and their words
