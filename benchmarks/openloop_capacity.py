@@ -58,7 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from compare.floor import measure_floor
 from compare.loadtools import LATE_SEND_MS, OPEN_LOOP_MAX_RATE
-from compare.openloop import ARRIVALS
+from compare.schedule import ARRIVALS
 
 BUSY_SHARE = 0.9  # compare's TOOL_BOUND_SHARE: a tool this busy may be the bottleneck
 

@@ -4,9 +4,15 @@ cli        the command line, read once into a Plan
 targets    the two apps: found, checked, read through /status
 pinning    the cores of the apps and of the load tool (--pin); serve.launch starts the apps
 loadtools  wrk, ab, hey and openloop: command lines and output parsers
-openloop   the open-loop generator of fixed-rate runs, run as a script of its own
+openloop   the open-loop generator of fixed-rate runs, run as a script of its own: flags, main
+schedule   what one openloop run sends, and when each request is due
+generator  openloop's dispatch at the due times over its pool of keep-alive connections
+http_response  one HTTP/1.x response read off a connection, for the generator
+openloop_result  what openloop prints, and its percentiles
 floor      openloop's own floor: its latency against trivial_server, at a rate, on given cores
-run        one counted run and what the app and its server spent on it
+measure    one counted run and what the app and its server spent on it
+poller     the readings of /status during a run
+run        what a counted run records: its Level, its Polls, the Run and its derived figures
 procedure  what each repeat runs, in which order, and the rates it sets
 figures    each repeat's figures per app: the cost line, capacity, latency at load, PSS
 statistics estimates across the repeats: means, ratios, 95% intervals and their words

@@ -30,7 +30,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from compare import loadtools
-from compare.openloop import ARRIVALS, seed_number
+from compare.openloop import seed_number
+from compare.schedule import ARRIVALS
 
 TRIVIAL_SERVER = Path(__file__).resolve().parent / "trivial_server.py"
 SERVER_START_S = 10.0  # the most the trivial server may take to print its port

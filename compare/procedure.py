@@ -34,8 +34,9 @@ from compare import loadtools
 from compare.cli import Plan
 from compare.figures import Setting, capacity, of
 from compare.floor import measure_floor
+from compare.measure import load_argv, measure, run_load
 from compare.numbers import number
-from compare.run import Level, Run, load_argv, measure, run_load
+from compare.run import Level, Run
 from compare.targets import APPS
 
 # What a run costs beside its load (/status before and after, /stats, the load tool's

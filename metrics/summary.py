@@ -1,6 +1,6 @@
 """The summary of /stats: min, max and avg of every numeric figure of the samples.
 
-The runner summarises the samples of each run the same way (compare/run.py), so
+The runner summarises the samples of each run the same way (compare/measure.py), so
 this module, like the schema, needs neither psutil nor the sampler.
 """
 

@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT
 
 from compare.floor import TRIVIAL_SERVER, measure_floor, trivial_server
-from compare.openloop import due_offsets
+from compare.schedule import due_offsets
 
 CORES = sorted(os.sched_getaffinity(0))
 

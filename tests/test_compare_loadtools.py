@@ -8,7 +8,7 @@ import pytest
 from compare import loadtools
 from compare.floor import trivial_server
 from compare.loadtools import LoadToolError, parse_output
-from compare.openloop import due_offsets
+from compare.schedule import due_offsets
 
 CAPTURED = Path(__file__).parent / "captured"
 

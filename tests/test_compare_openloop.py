@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from scipy import stats
 
-from compare.openloop import due_offsets, percentile
+from compare.openloop_result import percentile
+from compare.schedule import due_offsets
 from serve.ports import free_port
 
 OPENLOOP = Path(__file__).resolve().parent.parent / "compare" / "openloop.py"
