@@ -1,6 +1,9 @@
 """The comparison runner, started by ./compare.sh (python -m compare).
 
 cli        the command line, read once into a Plan
+plan       the Plan: what to run, frozen; the scenarios and apps it names
+flag_values the flags' values read from their text, each refused in one line
+exits      compare.sh's exit codes and what each means
 targets    the two apps: found, checked, read through /status
 pinning    the cores of the apps and of the load tool (--pin); serve.launch starts the apps
 loadtools  wrk, ab, hey and openloop: command lines and output parsers

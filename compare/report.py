@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.table import Table
 
 from compare import charts
-from compare.cli import APP_NAMES
 from compare.figures import (
     HEADLINE,
     Setting,
@@ -24,11 +23,11 @@ from compare.figures import (
 from compare.instructions import COMMITTED, STYLES
 from compare.loadtools import LoadResult
 from compare.numbers import interval, number
+from compare.plan import APP_NAMES, FRAMEWORKS
 from compare.run import Run
 from compare.statistics import estimate
 from compare.targets import APPS
 
-FRAMEWORKS = tuple(APP_NAMES)  # the frameworks compared, each with its name
 # What each headline figure means, for the reader of report.md.
 MEANINGS = {
     "cpu_ms_per_request": "the slope of the app's CPU (workers and server, and the database"

@@ -14,7 +14,7 @@ import httpx2
 from pydantic import BaseModel, ConfigDict, computed_field
 
 from compare import loadtools
-from compare.cli import Plan
+from compare.plan import Plan
 from compare.targets import TargetError, status
 from metrics.schema import Snapshot, cpu_percent
 from metrics.summary import summarize
