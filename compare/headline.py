@@ -1,5 +1,6 @@
 """report.md's answer, first: one row per scenario with the words of each headline
-figure, the framework-only instruction counts beside them, and each app's estimates."""
+figure, the framework-only instruction counts beside them, and each app's estimates (the
+rows the terminal table prints too)."""
 
 from __future__ import annotations
 
