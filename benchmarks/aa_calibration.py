@@ -59,7 +59,8 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from compare.cli import APP_NAMES, DEFAULT_REPEATS  # noqa: E402
+from compare.cli import DEFAULT_REPEATS  # noqa: E402
+from compare.plan import APP_NAMES  # noqa: E402
 from compare.statistics import Estimate, estimate  # noqa: E402
 
 TARGET = 0.05  # the most false differences a headline row may show

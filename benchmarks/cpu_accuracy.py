@@ -19,7 +19,7 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from compare.cli import positive_int
+from compare.flag_values import positive_int
 from compare.targets import status
 from serve.launch import launch
 

@@ -1,6 +1,9 @@
 """The comparison runner, started by ./compare.sh (python -m compare).
 
 cli        the command line, read once into a Plan
+plan       the Plan: what to run, frozen; the scenarios and apps it names
+flag_values the flags' values read from their text, each refused in one line
+exits      compare.sh's exit codes and what each means
 targets    the two apps: found, checked, read through /status
 pinning    the cores of the apps and of the load tool (--pin); serve.launch starts the apps
 loadtools  wrk, ab, hey and openloop: command lines and output parsers
@@ -18,6 +21,10 @@ figures    each repeat's figures per app: the cost line, capacity, latency at lo
 statistics estimates across the repeats: means, ratios, 95% intervals and their words
 numbers    numbers written for people
 report     the table, report.json and report.md; charts draws the PNGs
+headline   report.md's answer: a row per scenario, the instruction counts, the estimates
+detail     report.md's detail: the cost of a request, latency, capacity, environment
+sentences  what the table and report.md say in words: repeats, styles, database
+cells      the tables' cells written for people, and report.md's table form
 instructions what a request costs an app's own callable in instructions (callgrind)
 app_driver the app called in-process, as instructions runs it under valgrind
 """

@@ -20,7 +20,7 @@ it estimates each figure with its interval (compare/statistics.py). It prints th
 headline estimates and writes report.json, report.md and PNG charts to --out (default
 results/<timestamp>/).
 
-Exit codes: `./compare.sh --help` lists them, from compare/cli.py's EXIT_CODES.
+Exit codes: `./compare.sh --help` lists them, from compare/exits.py's EXIT_CODES.
 """
 
 from __future__ import annotations
@@ -42,16 +42,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from compare import cli, instructions, loadtools, pinning, report
-from compare.cli import (
-    DATABASE_SCENARIOS,
-    EXIT_DONE,
-    EXIT_ERRORS,
-    EXIT_LOAD_TOOL,
-    EXIT_SIGNAL_BASE,
-    EXIT_TARGET,
-    Plan,
-)
+from compare.exits import EXIT_DONE, EXIT_ERRORS, EXIT_LOAD_TOOL, EXIT_SIGNAL_BASE, EXIT_TARGET
 from compare.numbers import number
+from compare.plan import DATABASE_SCENARIOS, Plan
 from compare.procedure import Procedure, planned_seconds
 from compare.run import Run
 from compare.targets import APPS, TargetError, check_targets, status
@@ -95,9 +88,11 @@ def environment(
             "count": plan.repeats,
             "launches": plan.launch,
             # per launch: the app in FLASK_PORT's place (placed())
-            "first_place": [placed(r)["flask"] for r in range(1, plan.repeats + 1)]
-            if plan.launch
-            else None,
+            **(
+                {"first_place": [placed(r)["flask"] for r in range(1, plan.repeats + 1)]}
+                if plan.launch
+                else {}
+            ),
         },
         "apps": {
             app: {

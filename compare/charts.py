@@ -9,7 +9,7 @@ from typing import Any
 from matplotlib.figure import Figure  # the object API: files only, no GUI backend
 from matplotlib.ticker import FuncFormatter
 
-from compare.figures import HEADLINE, setting_label
+from compare.figures import HEADLINE, setting_label, workers_swept
 from compare.numbers import number
 from compare.run import Run
 from compare.statistics import EQUIVALENCE
@@ -276,7 +276,7 @@ def timeline_chart(path: Path, env: dict[str, Any], runs: list[Run]) -> None:
 
 def draw(out: Path, env: dict[str, Any], data: dict[str, Any], runs: list[Run]) -> list[Path]:
     """Every chart of the report, written to `out`; their paths."""
-    swept = len({row["workers"] for row in data["headline"]}) > 1
+    swept = workers_swept(data)
     pictures = [out / "estimates.png"]
     estimates_chart(pictures[-1], env, data, swept)
     for row in data["headline"]:

@@ -3,28 +3,29 @@
 from __future__ import annotations
 
 import argparse
-import math
-import re
-import textwrap
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 import database
 import workloads
 from compare import loadtools
-from compare.instructions import PROJECT_STYLE, STYLES
+from compare.exits import EXIT_BAD_FLAGS, EXIT_ERRORS, EXIT_TARGET, exit_codes
+from compare.flag_values import (
+    float_list,
+    fraction,
+    fraction_list,
+    int_list,
+    positive_int,
+    scenario_list,
+    seed,
+)
+from compare.instructions import STYLES
+from compare.plan import APP_NAMES, BASELINE_SCENARIOS, DATABASE_SCENARIOS, SCENARIOS, Plan
 from serve.settings import DATABASE_POOL_SIZE, WORKERS
 
 ROOT = Path(__file__).resolve().parent.parent
-# The database scenarios need a database: asked by name, they are not in the default list,
-# which stays the same wherever it runs.
-DATABASE_SCENARIOS = ("db", "queries", "fortunes", "updates")
-# Those that the baselines (baselines/) answer too: every scenario without a database.
-BASELINE_SCENARIOS = ("hello", "json", "io", "cpu")
-SCENARIOS = (*BASELINE_SCENARIOS, *DATABASE_SCENARIOS)
 # What the default run covers, to stay within about 10 minutes on 2 cores: five launches of
 # about 100 s each. Five, because a t-interval needs several (its critical value is 12.7
 # at 2, 2.78 at 5): at the launch-to-launch spread of the CPU-per-request ratio measured
@@ -34,167 +35,6 @@ SCENARIOS = (*BASELINE_SCENARIOS, *DATABASE_SCENARIOS)
 DEFAULT_SCENARIOS = ("hello", "json")
 DEFAULT_FRACTIONS = "0.1,0.25,0.5,0.75"
 DEFAULT_REPEATS = 5
-APP_NAMES = {"flask": "Flask", "fastapi": "FastAPI"}
-
-
-class Plan(BaseModel):
-    """What to run: validated once, then passed to every part of the comparison."""
-
-    model_config = ConfigDict(frozen=True)
-
-    flask_url: str
-    fastapi_url: str
-    launch: bool
-    same_app: Literal["flask", "fastapi"] | None  # an A/A comparison: that app on both ports
-    # The apps compared: the project's (typed), or the baselines of one response style.
-    style: Literal["project", "plain", "typed"] = "project"
-    workers: list[int]  # with launch: one level per entry (a worker sweep when several)
-    # With launch: database connections per worker, one launch per entry (a pool-size
-    # sweep when several); None: conf.json's.
-    pool_sizes: list[int] | None = None
-    tool: Literal["wrk", "ab", "hey"]  # the closed-loop runs' load tool
-    scenarios: list[str]
-    connections: list[int]  # closed-loop levels (a connection sweep when several)
-    fractions: list[float]  # open-loop rates as shares of the lower closed-loop capacity
-    rates: list[float] | None  # open-loop rates given instead of fractions
-    arrivals: Literal["poisson", "uniform"]
-    seed: int | None  # of the open-loop arrivals; None: drawn, and reported
-    duration_s: int
-    warmup_s: int
-    repeats: int  # with launch: independent launches; else rounds against the same apps
-    poll_s: float
-    io_ms: int
-    cpu_n: int
-    queries_n: int = 20
-    updates_n: int = 5
-    max_error_rate: float
-    pin: bool | None  # None: pin where there are cores enough
-    out: Path
-
-    def path(self, scenario: str) -> str:
-        return {
-            "hello": "/",
-            "json": "/json",
-            "io": f"/io?ms={self.io_ms}",
-            "cpu": f"/cpu?n={self.cpu_n}",
-            "db": "/db",
-            "queries": f"/queries?n={self.queries_n}",
-            "fortunes": "/fortunes",
-            "updates": f"/updates?n={self.updates_n}",
-        }[scenario]
-
-    @property
-    def names(self) -> dict[str, str]:
-        """What the report calls the app on each port: Flask and FastAPI, or in an A/A
-        comparison the one app's A (the Flask port) and B (the FastAPI port)."""
-        if self.same_app:
-            return {
-                app: f"{APP_NAMES[self.same_app]} {ab}"
-                for app, ab in zip(APP_NAMES, "AB", strict=True)
-            }
-        return dict(APP_NAMES)
-
-    @property
-    def styles(self) -> dict[str, str]:
-        """Each port's app's response style: plain (dicts) or typed (pydantic models)."""
-        style = PROJECT_STYLE if self.style == "project" else self.style
-        return dict.fromkeys(APP_NAMES, style)
-
-    @property
-    def uses_database(self) -> bool:
-        return any(scenario in DATABASE_SCENARIOS for scenario in self.scenarios)
-
-
-def positive_int(text: str) -> int:
-    if not re.fullmatch(r"[0-9]+", text) or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
-    return int(text)
-
-
-def number(text: str, valid, says: str) -> float:
-    """text as a float for which valid(value) holds, else an error that says what it takes."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not valid(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not {says}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    return number(text, lambda value: 0 < value < math.inf, "a number above 0")
-
-
-def distinct(values: list, text: str) -> list:
-    """`values`, read from `text`, unless one of them is there twice."""
-    if len(values) != len(set(values)):
-        raise argparse.ArgumentTypeError(f"{text!r} repeats a level")
-    return values
-
-
-def int_list(text: str) -> list[int]:
-    return distinct([positive_int(part) for part in text.split(",")], text)
-
-
-def float_list(text: str) -> list[float]:
-    return distinct([positive_float(part) for part in text.split(",")], text)
-
-
-def fraction_list(text: str) -> list[float]:
-    says = "a share above 0 and at most 1 (idle is always run)"
-    return distinct([number(part, lambda v: 0 < v <= 1, says) for part in text.split(",")], text)
-
-
-def seed(text: str) -> int:
-    if not re.fullmatch(r"[0-9]{1,10}", text) or int(text) >= 2**32:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 0 to 2**32-1")
-    return int(text)
-
-
-def scenario_list(text: str) -> list[str]:
-    names = [part.strip() for part in text.split(",")]
-    unknown = [name for name in names if name not in SCENARIOS]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"{','.join(unknown)!r} not of {','.join(SCENARIOS)}")
-    return distinct(names, text)
-
-
-def fraction(text: str) -> float:
-    return number(text, lambda value: 0 <= value <= 1, "a share from 0 to 1")
-
-
-# compare.sh's exit codes and what each means: --help lists them from here.
-EXIT_DONE = 0
-EXIT_BAD_FLAGS = 2
-EXIT_TARGET = 3
-EXIT_LOAD_TOOL = 4
-EXIT_ERRORS = 5
-EXIT_CODES = {
-    EXIT_DONE: "done",
-    EXIT_BAD_FLAGS: "a bad flag or value, named in one line",
-    EXIT_TARGET: "a target is unreachable, is not one of these apps, both URLs serve the same"
-    " app (or, with --same-app, not that app, or one instance), the apps cannot be launched,"
-    " --pin cannot keep the load tool on cores of its own, or the database scenarios have"
-    " no database (it says how to get one)",
-    EXIT_LOAD_TOOL: "the load tool is missing (it says how to install it) or failed",
-    EXIT_ERRORS: "a run's errors and non-2xx answers passed --max-error-rate (the report is"
-    " still written, and says which run)",
-}
-# Stopped by signal N, as a shell reports it: a launch is stopped on the way out.
-EXIT_SIGNAL_BASE = 128
-INTERRUPTED = (
-    "stopped by signal N (130 Ctrl-C, 143 SIGTERM, 129 a closed terminal); no report written"
-)
-
-
-def exit_codes() -> str:
-    """The exit codes as --help lists them, each meaning wrapped under its code."""
-    rows = [*EXIT_CODES.items(), (f"{EXIT_SIGNAL_BASE}+N", INTERRUPTED)]
-    return "exit codes:\n" + "\n".join(
-        textwrap.fill(meaning, 79, initial_indent=f"  {code:<7}", subsequent_indent=" " * 9)
-        for code, meaning in rows
-    )
 
 
 class Parser(argparse.ArgumentParser):

@@ -58,6 +58,11 @@ class CostLine(BaseModel):
     points: int
 
 
+def workers_swept(data: dict) -> bool:
+    """Whether the report's settings differ in workers: then each label names them."""
+    return len({row["workers"] for row in data["headline"]}) > 1
+
+
 def setting_label(row: dict, workers_swept: bool) -> str:
     """How a report names a setting: its scenario, its workers where they were swept, and
     its database pool size where --pool-size set one."""

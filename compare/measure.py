@@ -11,7 +11,7 @@ import time
 import httpx2
 
 from compare import loadtools
-from compare.cli import Plan
+from compare.plan import Plan
 from compare.poller import Poller
 from compare.run import Level, Run
 from compare.targets import status

@@ -31,11 +31,11 @@ from collections.abc import Callable
 import httpx2
 
 from compare import loadtools
-from compare.cli import Plan
 from compare.figures import Setting, capacity, of
 from compare.floor import measure_floor
 from compare.measure import load_argv, measure, run_load
 from compare.numbers import number
+from compare.plan import Plan
 from compare.run import Level, Run
 from compare.targets import APPS
 

@@ -3,6 +3,8 @@
 import pytest
 
 from compare import cli
+from compare.exits import EXIT_CODES
+from compare.plan import DATABASE_SCENARIOS, SCENARIOS
 
 
 @pytest.mark.parametrize(
@@ -68,7 +70,7 @@ def test_defaults_make_a_plan_that_pins_where_it_can():
     assert plan.fractions == [0.1, 0.25, 0.5, 0.75]
     # The database scenarios need a database: they are asked for by name.
     assert plan.scenarios == list(cli.DEFAULT_SCENARIOS)
-    assert not set(cli.DEFAULT_SCENARIOS) & set(cli.DATABASE_SCENARIOS)
+    assert not set(cli.DEFAULT_SCENARIOS) & set(DATABASE_SCENARIOS)
     assert not plan.uses_database and plan.pool_sizes is None
     assert (plan.tool, plan.arrivals, plan.repeats) == ("wrk", "poisson", cli.DEFAULT_REPEATS)
     assert plan.same_app is None and plan.seed is None
@@ -83,7 +85,7 @@ def test_the_database_scenarios_and_a_pool_size_sweep_make_a_plan():
         ["--launch", "--scenarios", "db,queries,fortunes,updates", "--pool-size", "2,4,8"]
     )
     assert plan.uses_database and plan.pool_sizes == [2, 4, 8]
-    assert plan.scenarios == list(cli.DATABASE_SCENARIOS) == list(cli.SCENARIOS[4:])
+    assert plan.scenarios == list(DATABASE_SCENARIOS) == list(SCENARIOS[4:])
     plan = cli.parse(["--scenarios", "queries", "--queries-n", "500", "--updates-n", "1"])
     assert plan.path("queries") == "/queries?n=500" and plan.path("updates") == "/updates?n=1"
 
@@ -121,7 +123,7 @@ def test_help_shows_each_default_once_as_it_is_typed_and_every_exit_code(capsys)
     for python_only in ("None", "True", "False", "['", "[1]", "[32]"):
         assert python_only not in options
     exits = " ".join(exits.split())  # wrapped to the terminal
-    for code, meaning in cli.EXIT_CODES.items():
+    for code, meaning in EXIT_CODES.items():
         assert f"{code} {meaning}" in exits
 
 

@@ -9,7 +9,7 @@ import pytest
 from made_runs import comparison
 from rich.console import Console
 
-from compare import report
+from compare import headline, report, sentences
 from compare.numbers import interval, number
 from compare.procedure import rounded, turn
 from compare.targets import APPS
@@ -151,10 +151,10 @@ def test_the_terminal_table_follows_the_headline_order_without_exponents(runs):
 
 
 def test_against_running_apps_the_report_says_launches_were_not_repeated(runs):
-    sentence = report.repeats_sentence(environment(launches=False))
+    sentence = sentences.repeats_sentence(environment(launches=False))
     assert sentence.startswith("Launches were not repeated")
     assert "run-to-run noise within that launch only" in sentence
-    assert "launch of both apps of its own" in report.repeats_sentence(environment())
+    assert "launch of both apps of its own" in sentences.repeats_sentence(environment())
 
 
 def test_the_apps_take_turns_abba_along_pairs_and_repeats():
@@ -231,17 +231,18 @@ def test_the_report_gives_each_apps_style_and_framework_only_instructions_of_bot
 def test_without_counts_the_report_says_how_to_make_them(runs, tmp_path):
     env = environment()
     data = report.assemble(runs, ["hello", "json"], env["names"], {})
-    lines = report.instructions_section(env, data)
+    lines = headline.instructions_section(env, data)
     assert "benchmarks/instructions.py --json docs/instructions.json" in " ".join(lines)
 
 
 def test_the_committed_counts_cover_every_baseline_scenario_at_compares_targets():
     from compare import cli, instructions
+    from compare.plan import BASELINE_SCENARIOS
 
     counted = instructions.committed()
     assert counted is not None, "docs/instructions.json is missing"
     plan = cli.parse([])
-    for scenario in cli.BASELINE_SCENARIOS:
+    for scenario in BASELINE_SCENARIOS:
         found = counted["scenarios"][scenario]
         assert found["target"] == plan.path(scenario)
         for framework in ("flask", "fastapi"):

@@ -1,0 +1,70 @@
+"""The values of compare.sh's flags, read from their text: each reader returns the value or
+says in one line what the flag takes (argparse names the flag), for the runner and the
+benchmarks alike."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+
+from compare.plan import SCENARIOS
+
+
+def positive_int(text: str) -> int:
+    if not re.fullmatch(r"[0-9]+", text) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return int(text)
+
+
+def number(text: str, valid, says: str) -> float:
+    """text as a float for which valid(value) holds, else an error that says what it takes."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not valid(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {says}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    return number(text, lambda value: 0 < value < math.inf, "a number above 0")
+
+
+def distinct(values: list, text: str) -> list:
+    """`values`, read from `text`, unless one of them is there twice."""
+    if len(values) != len(set(values)):
+        raise argparse.ArgumentTypeError(f"{text!r} repeats a level")
+    return values
+
+
+def int_list(text: str) -> list[int]:
+    return distinct([positive_int(part) for part in text.split(",")], text)
+
+
+def float_list(text: str) -> list[float]:
+    return distinct([positive_float(part) for part in text.split(",")], text)
+
+
+def fraction_list(text: str) -> list[float]:
+    says = "a share above 0 and at most 1 (idle is always run)"
+    return distinct([number(part, lambda v: 0 < v <= 1, says) for part in text.split(",")], text)
+
+
+def seed(text: str) -> int:
+    if not re.fullmatch(r"[0-9]{1,10}", text) or int(text) >= 2**32:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 0 to 2**32-1")
+    return int(text)
+
+
+def scenario_list(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",")]
+    unknown = [name for name in names if name not in SCENARIOS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"{','.join(unknown)!r} not of {','.join(SCENARIOS)}")
+    return distinct(names, text)
+
+
+def fraction(text: str) -> float:
+    return number(text, lambda value: 0 <= value <= 1, "a share from 0 to 1")
