@@ -17,7 +17,7 @@ def positive_int(text: str) -> int:
     return int(text)
 
 
-def number(text: str, valid, says: str) -> float:
+def checked_float(text: str, valid, says: str) -> float:
     """text as a float for which valid(value) holds, else an error that says what it takes."""
     try:
         value = float(text)
@@ -29,7 +29,7 @@ def number(text: str, valid, says: str) -> float:
 
 
 def positive_float(text: str) -> float:
-    return number(text, lambda value: 0 < value < math.inf, "a number above 0")
+    return checked_float(text, lambda value: 0 < value < math.inf, "a number above 0")
 
 
 def distinct(values: list, text: str) -> list:
@@ -49,7 +49,9 @@ def float_list(text: str) -> list[float]:
 
 def fraction_list(text: str) -> list[float]:
     says = "a share above 0 and at most 1 (idle is always run)"
-    return distinct([number(part, lambda v: 0 < v <= 1, says) for part in text.split(",")], text)
+    return distinct(
+        [checked_float(part, lambda v: 0 < v <= 1, says) for part in text.split(",")], text
+    )
 
 
 def seed(text: str) -> int:
@@ -67,4 +69,4 @@ def scenario_list(text: str) -> list[str]:
 
 
 def fraction(text: str) -> float:
-    return number(text, lambda value: 0 <= value <= 1, "a share from 0 to 1")
+    return checked_float(text, lambda value: 0 <= value <= 1, "a share from 0 to 1")
