@@ -2,7 +2,7 @@
 every command of it as written, in order, so that the Quick start cannot drift from
 what works.
 
-It changes only what a test must, all in `as_run`, and the README's Tests section
+It changes only what a test must, all in `as_run`, and docs/testing.md
 says so: the apps get free ports (in the commands' URLs too); Docker is hidden, so
 ./start.sh serves the apps here (test_container.py covers the image), and the
 suite's own VENV and UNITD are not passed on (its APP_USER=root is, where root runs it:
