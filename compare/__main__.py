@@ -344,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     # which run in a session of their own, are stopped on the way out.
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda number, _: sys.exit(EXIT_SIGNAL_BASE + number))
+    # Ctrl-C too, even where SIGINT came in ignored (a job started with & by a
+    # non-interactive shell, as CI scripts do): Python then leaves it ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     plan = cli.parse(argv)
     # A terminal sets the width; in a log or pipe, wide enough for the table.
     console = Console(width=None if sys.stdout.isatty() else 160)

@@ -622,6 +622,7 @@ def test_stopping_compare_stops_the_apps_it_launched(sig, tmp_path):
         code = process.wait(60)
     except subprocess.TimeoutExpired:
         process.kill()
+        process.wait()
         pytest.fail(f"compare still ran 60 s after {sig!r}; up.log:\n{up_log(tmp_path)}")
     assert code == 128 + sig, up_log(tmp_path)
     _, alive = psutil.wait_procs(tree, timeout=15)

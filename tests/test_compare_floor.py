@@ -23,7 +23,9 @@ def test_the_trivial_server_answers_each_request_with_a_keep_alive_200_on_its_co
     with trivial_server([CORES[0]]) as url:
         port = urlsplit(url).port
         (server,) = [
-            p for p in psutil.Process().children() if str(TRIVIAL_SERVER) in " ".join(p.cmdline())
+            p
+            for p in psutil.Process().children()
+            if p.status() != psutil.STATUS_ZOMBIE and str(TRIVIAL_SERVER) in " ".join(p.cmdline())
         ]
         assert server.cpu_affinity() == [CORES[0]]
         with httpx2.Client() as client:
