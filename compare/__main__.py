@@ -150,10 +150,10 @@ def served_file(plan: Plan, framework: str) -> str:
 def placed(repeat: int) -> dict[str, str]:
     """Which app up.sh serves in each of its two places in launch `repeat`: FLASK_PORT's
     (its server started first, its Unit application listed first) and FASTAPI_PORT's.
-    Every second launch swaps them, so that a difference between the places is not read
-    as one between the apps: in 12 launches of Flask against itself, the second place's
-    `hello` used 4% more CPU per request and had a 15% lower p99 (neither decided by 12
-    launches, neither explained)."""
+    Every second launch swaps them, so that a difference between the places, if any, is
+    noise in the intervals and not read as one between the apps (12 A/A launches of
+    Flask without the swap hinted at one, undecided; 24 with it showed none:
+    docs/aa-calibration.txt)."""
     order = APPS if repeat % 2 else (APPS[1], APPS[0])
     return dict(zip(APPS, order, strict=True))
 
@@ -175,13 +175,12 @@ def apps_env(plan: Plan, repeat: int = 1) -> tuple[dict[str, str], dict[str, str
     return {"APPS": ",".join(target(app) for app in places.values())}, frameworks
 
 
-def launches(plan: Plan, repeat: int = 1) -> list[tuple[int, int | None, dict[str, str]]]:
-    """With --launch: each (workers, pool size) level, and the settings up.sh gets for it
-    in launch `repeat`.
+def launches(plan: Plan, served: dict[str, str]) -> list[tuple[int, int | None, dict[str, str]]]:
+    """With --launch: each (workers, pool size) level, and the settings up.sh gets for it,
+    `served` (apps_env's APPS) among them.
 
     Without a database scenario no database is started: it would only idle beside the apps.
     """
-    served, _ = apps_env(plan, repeat)
     found = []
     for workers in plan.workers:
         for pool_size in plan.pool_sizes or [None]:
@@ -281,8 +280,8 @@ def compare(plan: Plan, console: Console) -> int:
             cores = pinning.for_launch(plan.pin)
             tool_cores = cores.tool or pinning.our_cores()
             for repeat in range(1, plan.repeats + 1):
-                _, frameworks = apps_env(plan, repeat)
-                for workers, pool_size, launch_env in launches(plan, repeat):
+                served, frameworks = apps_env(plan, repeat)
+                for workers, pool_size, launch_env in launches(plan, served):
                     pool = f"-pool{pool_size}" if pool_size else ""
                     log = plan.out / "launches" / f"up-{repeat}-w{workers}{pool}.log"
                     advance(0.0, f"repeat {repeat}/{plan.repeats}: launching both apps")
