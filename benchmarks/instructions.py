@@ -49,8 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 import workloads  # noqa: E402
 from compare import instructions  # noqa: E402
-from compare.cli import Parser  # noqa: E402
-from compare.flag_values import positive_int, scenario_list  # noqa: E402
+from compare.flag_values import Parser, positive_int, scenario_list  # noqa: E402
 from compare.plan import BASELINE_SCENARIOS, Plan  # noqa: E402
 
 # The apps of each framework: plain and typed baselines, then the project's app.

@@ -1,6 +1,6 @@
 """The values of compare.sh's flags, read from their text: each reader returns the value or
-says in one line what the flag takes (argparse names the flag), for the runner and the
-benchmarks alike."""
+says in one line what the flag takes (argparse names the flag), and the Parser that says
+it, for the runner and the benchmarks alike."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ import argparse
 import math
 import re
 
+from compare.exits import EXIT_BAD_FLAGS
 from compare.plan import SCENARIOS
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        """One line naming the flag, and exit 2, as every script of this project does."""
+        self.exit(EXIT_BAD_FLAGS, f"{self.prog}: {message} (--help lists every option)\n")
 
 
 def positive_int(text: str) -> int:
