@@ -42,14 +42,12 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
-from pydantic import BaseModel, ValidationError
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import workloads  # noqa: E402
 from compare import instructions  # noqa: E402
-from compare.flag_values import Parser, positive_int, scenario_list  # noqa: E402
+from compare.flag_values import Parser, positive_int, query_value, scenario_list  # noqa: E402
 from compare.plan import BASELINE_SCENARIOS, Plan  # noqa: E402
 
 # The apps of each framework: plain and typed baselines, then the project's app.
@@ -57,18 +55,6 @@ APPS = {
     "flask": ["baselines/flask-plain.py", "baselines/flask-typed.py", "flask-wsgi.py"],
     "fastapi": ["baselines/fastapi-plain.py", "baselines/fastapi-typed.py", "fastapi-asgi.py"],
 }
-
-
-def query_value(model: type[BaseModel], name: str):
-    """An argparse type: a value that `model` takes for its query parameter `name`."""
-
-    def parse(text: str) -> int:
-        try:
-            return getattr(model.model_validate({name: text}), name)
-        except ValidationError as error:
-            raise argparse.ArgumentTypeError(f"{text!r}: {error.errors()[0]['msg']}") from None
-
-    return parse
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:

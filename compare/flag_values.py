@@ -7,9 +7,13 @@ from __future__ import annotations
 import argparse
 import math
 import re
+from collections.abc import Callable
+
+from pydantic import BaseModel, ValidationError
 
 from compare.exits import EXIT_BAD_FLAGS
 from compare.plan import SCENARIOS
+from serve.settings import ConfigError, Number
 
 
 class Parser(argparse.ArgumentParser):
@@ -18,10 +22,43 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_FLAGS, f"{self.prog}: {message} (--help lists every option)\n")
 
 
-def positive_int(text: str) -> int:
-    if not re.fullmatch(r"[0-9]+", text) or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
-    return int(text)
+def whole_number(low: int) -> Callable[[str], int]:
+    """A reader of whole numbers of `low` or more."""
+
+    def read(text: str) -> int:
+        if not re.fullmatch(r"[0-9]+", text) or int(text) < low:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of {low} or more")
+        return int(text)
+
+    return read
+
+
+positive_int = whole_number(1)
+
+
+def setting_value(setting: Number) -> Callable[[str], int | float]:
+    """A reader of a flag that sets one of serving's settings (WORKERS, THREADS...): its
+    range, refused in serving's words."""
+
+    def read(text: str) -> int | float:
+        try:
+            return setting.read(text)
+        except ConfigError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return read
+
+
+def query_value(model: type[BaseModel], name: str) -> Callable[[str], object]:
+    """A reader of a value that `model` takes for its query parameter `name` (/io?ms=)."""
+
+    def read(text: str) -> object:
+        try:
+            return getattr(model.model_validate({name: text}), name)
+        except ValidationError as error:
+            raise argparse.ArgumentTypeError(f"{text!r}: {error.errors()[0]['msg']}") from None
+
+    return read
 
 
 def checked_float(text: str, valid, says: str) -> float:
