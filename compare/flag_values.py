@@ -73,7 +73,7 @@ def checked_float(text: str, valid, says: str) -> float:
 
 
 def positive_float(text: str) -> float:
-    return checked_float(text, lambda value: 0 < value < math.inf, "a number above 0")
+    return checked_float(text, lambda value: 0 < value < math.inf, "a finite number above 0")
 
 
 def distinct(values: list, text: str) -> list:
