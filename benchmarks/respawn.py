@@ -23,8 +23,10 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from compare.failures import run_benchmark
+from compare.flag_values import Parser, positive_int, setting_value
 from serve.launch import launch
-from serve.settings import ROOT
+from serve.settings import ROOT, WORKERS
 
 
 def replaced_after_s(url: str, workers: int) -> float:
@@ -43,12 +45,20 @@ def replaced_after_s(url: str, workers: int) -> float:
     return float("inf")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def flags() -> Parser:
+    parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--server", choices=["granian", "unit"], default="granian")
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--kills", type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument("--workers", type=setting_value(WORKERS), default=1)
+    parser.add_argument("--kills", type=positive_int, default=3)
+    return parser
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    return flags().parse_args(argv)
+
+
+def main() -> int:
+    args = parse()
     served = launch(
         ROOT / "results" / "respawn-up.log", {"SERVER": args.server, "WORKERS": str(args.workers)}
     )
@@ -92,4 +102,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_benchmark(main))
