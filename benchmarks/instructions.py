@@ -57,7 +57,7 @@ APPS = {
 }
 
 
-def parse(argv: list[str] | None = None) -> argparse.Namespace:
+def flags() -> Parser:
     parser = Parser(
         prog="benchmarks/instructions.py",
         description=__doc__.split("\n\n")[0],
@@ -74,6 +74,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         default=",".join(BASELINE_SCENARIOS),
         help="comma-separated",
     )
+    # The apps' own ranges; /io?ms=0 is a wait of none, whose count leaves out the timer.
     ms, n = query_value(workloads.IoQuery, "ms"), query_value(workloads.CpuQuery, "n")
     add("--io-ms", type=ms, default=workloads.IO_MS, help="the io scenario's wait, as /io?ms=")
     add("--cpu-n", type=n, default=workloads.CPU_N, help="the cpu scenario's size, as /cpu?n=")
@@ -84,6 +85,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="also write the counts there, as compare's reports read them from"
         f" {instructions.COMMITTED.relative_to(ROOT)}",
     )
+    return parser
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = flags()
     args = parser.parse_args(argv)
     needing = [name for name in args.scenarios if name not in BASELINE_SCENARIOS]
     if needing:
