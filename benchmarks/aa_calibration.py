@@ -166,12 +166,17 @@ def flags() -> Parser:
         default="flask,fastapi",
         help="the apps to compare with themselves (both)",
     )
-    add("--launches", type=positive_int, default=40, help="launches of each app (40)")
+    add(
+        "--launches",
+        type=positive_int,
+        default=40,
+        help="launches of each app (40; --size or more)",
+    )
     add(
         "--size",
         type=whole_number(2),  # an interval needs two launches
         default=DEFAULT_REPEATS,
-        help=f"launches per comparison ({DEFAULT_REPEATS})",
+        help=f"launches per comparison ({DEFAULT_REPEATS}; 2 or more)",
     )
     add("--draws", type=positive_int, default=2000, help="comparisons drawn from each run (2000)")
     add("--seed", type=seed, default=1, help="of the draws (1)")

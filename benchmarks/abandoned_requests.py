@@ -79,10 +79,25 @@ def flags() -> Parser:
     parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--server", choices=["granian", "unit"], default="granian")
     parser.add_argument(
-        "--threads", type=setting_value(THREADS), default=threads_default.get("threads", 1)
+        "--threads",
+        type=setting_value(THREADS),
+        default=threads_default.get("threads", 1),
+        help=f"threads per process, as {THREADS.name} ({THREADS.range}; conf.json's)",
     )
-    parser.add_argument("--ms", type=positive_int, default=workloads.IO_MAX_MS)
-    parser.add_argument("--attack", type=attack, action="append", metavar="N:S")
+    parser.add_argument(
+        "--ms",
+        type=positive_int,
+        default=workloads.IO_MAX_MS,
+        help=f"each request's /io?ms= (1-{workloads.IO_MAX_MS}; {workloads.IO_MAX_MS})",
+    )
+    parser.add_argument(
+        "--attack",
+        type=attack,
+        action="append",
+        metavar="N:S",
+        help="N requests whose clients hang up S s later (0: at once); again for more"
+        " (40:1 and 200:30)",
+    )
     return parser
 
 

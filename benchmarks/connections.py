@@ -123,10 +123,10 @@ def flags() -> Parser:
     parser = Parser(description=__doc__.split("\n\n")[0])
     add = parser.add_argument
     add("--server", choices=["granian", "unit"], default="granian")
-    add("--idle", type=count, default=5000, help="silent connections per port")
-    add("--slow", type=count, default=50, help="slow-header connections per port")
-    add("--duration", type=positive_float, default=20, help="seconds per phase")
-    add("--rate", type=positive_float, default=20, help="requests a second per app")
+    add("--idle", type=count, default=5000, help="silent connections per port (5000; 0: none)")
+    add("--slow", type=count, default=50, help="slow-header connections per port (50; 0: none)")
+    add("--duration", type=positive_float, default=20, help="seconds per phase (20)")
+    add("--rate", type=positive_float, default=20, help="requests a second per app (20)")
     return parser
 
 

@@ -41,8 +41,15 @@ def proc_cpu_s(pids: list[int]) -> float:
 
 def flags() -> Parser:
     parser = Parser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=setting_value(WORKERS), default=2)
-    parser.add_argument("--duration", type=positive_int, default=10, help="wrk's seconds")
+    parser.add_argument(
+        "--workers",
+        type=setting_value(WORKERS),
+        default=2,
+        help=f"workers per app, as {WORKERS.name} ({WORKERS.range}; 2)",
+    )
+    parser.add_argument(
+        "--duration", type=positive_int, default=10, help="whole seconds of each wrk run (10)"
+    )
     return parser
 
 

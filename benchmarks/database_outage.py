@@ -75,7 +75,13 @@ def recovered_after_s(client: httpx2.Client, urls: dict[str, str], since: float)
 def flags() -> Parser:
     parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--server", choices=["granian", "unit"], default="granian")
-    parser.add_argument("--down", type=down_lengths, default="5,30,60", metavar="S[,S...]")
+    parser.add_argument(
+        "--down",
+        type=down_lengths,
+        default="5,30,60",
+        metavar="S[,S...]",
+        help="outages in turn, each of more than 0 and at most 600 s (5,30,60)",
+    )
     return parser
 
 

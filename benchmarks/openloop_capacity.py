@@ -69,7 +69,12 @@ BUSY_SHARE = 0.9  # compare's TOOL_BOUND_SHARE: a tool this busy may be the bott
 def flags() -> Parser:
     parser = Parser(description=__doc__.splitlines()[0])
     add = parser.add_argument
-    add("--rates", type=float_list, default="1000,2000,4000,6000,8000", help="req/s, ascending")
+    add(
+        "--rates",
+        type=float_list,
+        default="1000,2000,4000,6000,8000",
+        help="req/s, ascending (1000,2000,4000,6000,8000)",
+    )
     add("--duration", type=positive_float, default=5.0, help="seconds per rate (5)")
     add("--arrivals", choices=ARRIVALS, default="poisson", help="(poisson)")
     return parser

@@ -48,8 +48,13 @@ def replaced_after_s(url: str, workers: int) -> float:
 def flags() -> Parser:
     parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--server", choices=["granian", "unit"], default="granian")
-    parser.add_argument("--workers", type=setting_value(WORKERS), default=1)
-    parser.add_argument("--kills", type=positive_int, default=3)
+    parser.add_argument(
+        "--workers",
+        type=setting_value(WORKERS),
+        default=1,
+        help=f"workers per app, as {WORKERS.name} ({WORKERS.range}; 1)",
+    )
+    parser.add_argument("--kills", type=positive_int, default=3, help="kills per app (3)")
     return parser
 
 

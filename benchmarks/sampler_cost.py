@@ -168,9 +168,9 @@ def flags() -> Parser:
     ten_or_more = whole_number(10)
     parser = Parser(description=__doc__.splitlines()[0])
     add = parser.add_argument
-    add("--snapshots", type=ten_or_more, default=300, help="snapshots to time (300)")
-    add("--requests", type=ten_or_more, default=500, help="requests per endpoint (500)")
-    add("--idle", type=idle_seconds, default=10, help="seconds idle, sampling (10)")
+    add("--snapshots", type=ten_or_more, default=300, help="snapshots to time (300; 10 or more)")
+    add("--requests", type=ten_or_more, default=500, help="requests per endpoint (500; 10 or more)")
+    add("--idle", type=idle_seconds, default=10, help="seconds idle, sampling (10; 1 or more)")
     add(
         "--callgrind",
         type=whole_number(0),

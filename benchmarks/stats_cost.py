@@ -158,10 +158,21 @@ def clients_at_once(
 def flags() -> Parser:
     parser = Parser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", choices=["granian", "unit"], default="granian")
-    parser.add_argument("--slots", type=setting_value(METRICS_SLOTS), default=MAX_SLOTS)
-    parser.add_argument("--repeats", type=positive_int, default=5)
-    parser.add_argument("--clients", type=positive_int, default=50)
-    parser.add_argument("--hold-s", type=positive_float, default=15)
+    parser.add_argument(
+        "--slots",
+        type=setting_value(METRICS_SLOTS),
+        default=MAX_SLOTS,
+        help=f"the buffer's samples, as {METRICS_SLOTS.name} ({METRICS_SLOTS.range}; {MAX_SLOTS})",
+    )
+    parser.add_argument(
+        "--repeats", type=positive_int, default=5, help="times each request is timed (5)"
+    )
+    parser.add_argument(
+        "--clients", type=positive_int, default=50, help="asking for /stats at once (50)"
+    )
+    parser.add_argument(
+        "--hold-s", type=positive_float, default=15, help="seconds each keeps its connection (15)"
+    )
     return parser
 
 
