@@ -7,7 +7,14 @@ times: kills the worker that answered /status, then asks /status every 20 ms
 until it lists a new worker in its place, while GET / goes to the other app
 every 20 ms. Prints, per app, the seconds until the new worker showed
 (median and max over the kills), and the other app's requests and failures.
-Figures vary by machine; compare within one run.
+Figures vary by machine; compare within one run. A run on the project's shared
+2-core machine, busy with other work (load average 4):
+
+    $ APP_USER=root .venv/bin/python benchmarks/respawn.py
+    granian, 1 worker(s) per app
+    app       kills   new worker s       max s   other app requests         failed
+    flask         3           0.52        0.56                  861              0
+    fastapi       3           0.62        0.68                  887              0
 """
 
 import argparse
