@@ -196,7 +196,7 @@ def main() -> int:
     }
     with tempfile.TemporaryDirectory() as tmp:
         copy = filled_copy(Path(tmp))
-        with launch(Path(tmp) / "up.log", env, root=copy) as served:
+        with launch(ROOT / "results" / "stats-cost-up.log", env, root=copy) as served:
             # A full answer is paid for at the worker's rate: wait that long between them.
             body_bytes = len(httpx2.get(served.urls["flask"] + "/stats", timeout=60).content)
             pause_s = body_bytes / LARGE_BYTES_PER_S + 0.5
