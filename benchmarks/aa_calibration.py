@@ -60,6 +60,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from compare.cli import DEFAULT_REPEATS  # noqa: E402
+from compare.flag_values import Parser, positive_int, seed, whole_number  # noqa: E402
 from compare.plan import APP_NAMES  # noqa: E402
 from compare.statistics import Estimate, estimate  # noqa: E402
 
@@ -149,19 +150,36 @@ def read(path: Path, size: int) -> dict:
     return report
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def app_list(text: str) -> list[str]:
+    names = text.split(",")
+    if not set(names) <= set(APP_NAMES):
+        raise argparse.ArgumentTypeError(f"{text!r} is not of {','.join(APP_NAMES)}")
+    return names
+
+
+def flags() -> Parser:
+    parser = Parser(description=__doc__.splitlines()[0])
     add = parser.add_argument
-    add("--apps", default="flask,fastapi", help="the apps to compare with themselves (both)")
-    add("--launches", type=int, default=40, help="launches of each app (40)")
+    add(
+        "--apps",
+        type=app_list,
+        default="flask,fastapi",
+        help="the apps to compare with themselves (both)",
+    )
+    add(
+        "--launches",
+        type=positive_int,
+        default=40,
+        help="launches of each app (40; --size or more)",
+    )
     add(
         "--size",
-        type=int,
+        type=whole_number(2),  # an interval needs two launches
         default=DEFAULT_REPEATS,
-        help=f"launches per comparison ({DEFAULT_REPEATS})",
+        help=f"launches per comparison ({DEFAULT_REPEATS}; 2 or more)",
     )
-    add("--draws", type=int, default=2000, help="comparisons drawn from each run (2000)")
-    add("--seed", type=int, default=1, help="of the draws (1)")
+    add("--draws", type=positive_int, default=2000, help="comparisons drawn from each run (2000)")
+    add("--seed", type=seed, default=1, help="of the draws (1)")
     add(
         "--out",
         type=Path,
@@ -170,23 +188,28 @@ def main() -> int:
     )
     add("--from", dest="sources", type=Path, nargs="+", help="report.json files to read instead")
     add("compare_flags", nargs="*", help="after --: more flags for compare")
-    args = parser.parse_args()
-    apps = args.apps.split(",")
-    if not set(apps) <= set(APP_NAMES):
-        parser.error(f"--apps: {args.apps!r} is not of {','.join(APP_NAMES)}")
-    if args.size < 2 or args.launches < args.size or args.draws < 1:
-        parser.error(
-            "need --size of 2 or more, --launches of at least --size, --draws of 1 or more"
-        )
+    return parser
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The flags, checked, with --from's reports read (reports: none without it)."""
+    parser = flags()
+    args = parser.parse_args(argv)
+    if args.launches < args.size:
+        parser.error(f"--launches ({args.launches}) must be at least --size ({args.size})")
     try:
-        reports = [read(source, args.size) for source in args.sources or []]
+        args.reports = [read(source, args.size) for source in args.sources or []]
     except ValueError as error:
         parser.error(str(error))
-    if not reports:
-        reports = [
-            read(run_compare(app, args.launches, args.out / app, args.compare_flags), args.size)
-            for app in apps
-        ]
+    return args
+
+
+def main() -> int:
+    args = parse()
+    reports = args.reports or [
+        read(run_compare(app, args.launches, args.out / app, args.compare_flags), args.size)
+        for app in args.apps
+    ]
     rows: Counter[str] = Counter()
     called: Counter[str] = Counter()
     labels, independent = {}, 0

@@ -39,21 +39,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from hostile import abandon
 
 import workloads
+from compare.failures import run_benchmark
+from compare.flag_values import Parser, checked_float, positive_int, setting_value
 from serve.conf import load_conf
 from serve.launch import launch
-from serve.settings import ROOT
+from serve.settings import ROOT, THREADS
 
 GIVE_UP_AFTER_S = 900  # the probe's own patience
 TEMPL = "{:<8} {:>8} {:>9} {:>17} {:>8}"
 
 
 def attack(text: str) -> tuple[int, float]:
-    """N:S, the requests and the seconds after which their clients hang up."""
-    requests, _, seconds = text.partition(":")
-    try:
-        return int(requests), float(seconds)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not N:S (requests:seconds): {text!r}") from None
+    """N:S, the requests (1 or more) and the seconds (0: at once) after which their clients
+    hang up."""
+    requests, colon, seconds = text.partition(":")
+    if not colon:
+        raise argparse.ArgumentTypeError(f"{text!r} is not N:S (requests:seconds)")
+    says = "seconds of 0 or more"
+    return positive_int(requests), checked_float(seconds, lambda s: 0 <= s < math.inf, says)
 
 
 def answered_after_s(port: int, requests: int, ms: int, give_up_s: float) -> float:
@@ -71,14 +74,43 @@ def answered_after_s(port: int, requests: int, ms: int, give_up_s: float) -> flo
     return time.monotonic() - hung_up if status == 200 else math.inf
 
 
-def main() -> int:
+def flags() -> Parser:
     threads_default = next(iter(load_conf(ROOT / "conf.json")["applications"].values()))
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--server", choices=["granian", "unit"], default="granian")
-    parser.add_argument("--threads", type=int, default=threads_default.get("threads", 1))
-    parser.add_argument("--ms", type=int, default=workloads.IO_MAX_MS)
-    parser.add_argument("--attack", type=attack, action="append", metavar="N:S")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--threads",
+        type=setting_value(THREADS),
+        default=threads_default.get("threads", 1),
+        help=f"threads per process, as {THREADS.name} ({THREADS.range}; conf.json's)",
+    )
+    parser.add_argument(
+        "--ms",
+        type=positive_int,
+        default=workloads.IO_MAX_MS,
+        help=f"each request's /io?ms= (1-{workloads.IO_MAX_MS}; {workloads.IO_MAX_MS})",
+    )
+    parser.add_argument(
+        "--attack",
+        type=attack,
+        action="append",
+        metavar="N:S",
+        help="N requests whose clients hang up S s later (0: at once); again for more"
+        " (40:1 and 200:30)",
+    )
+    return parser
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = flags()
+    args = parser.parse_args(argv)
+    if args.ms > workloads.IO_MAX_MS:
+        parser.error(f"--ms must be at most {workloads.IO_MAX_MS}, the longest that /io waits")
+    return args
+
+
+def main() -> int:
+    args = parse()
     attacks = args.attack or [(40, 1.0), (200, 30.0)]
     served = launch(
         ROOT / "results" / "abandoned-up.log", {"SERVER": args.server, "THREADS": str(args.threads)}
@@ -99,4 +131,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_benchmark(main))

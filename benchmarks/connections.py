@@ -38,6 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from hostile import Hostile, raise_open_files
 
+from compare.failures import run_benchmark
+from compare.flag_values import Parser, positive_float, whole_number
 from serve.launch import launch
 from serve.settings import ROOT
 
@@ -115,14 +117,25 @@ def print_phase(phase: str, results: dict[str, list], held: dict | None) -> None
         )
 
 
+def flags() -> Parser:
+    # 0 --idle or 0 --slow connections: the other kind alone.
+    count = whole_number(0)
+    parser = Parser(description=__doc__.split("\n\n")[0])
+    add = parser.add_argument
+    add("--server", choices=["granian", "unit"], default="granian")
+    add("--idle", type=count, default=5000, help="silent connections per port (5000; 0: none)")
+    add("--slow", type=count, default=50, help="slow-header connections per port (50; 0: none)")
+    add("--duration", type=positive_float, default=20, help="seconds per phase (20)")
+    add("--rate", type=positive_float, default=20, help="requests a second per app (20)")
+    return parser
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    return flags().parse_args(argv)
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--server", choices=["granian", "unit"], default="granian")
-    parser.add_argument("--idle", type=int, default=5000, help="silent connections per port")
-    parser.add_argument("--slow", type=int, default=50, help="slow-header connections per port")
-    parser.add_argument("--duration", type=float, default=20, help="seconds per phase")
-    parser.add_argument("--rate", type=float, default=20, help="requests a second per app")
-    args = parser.parse_args()
+    args = parse()
     needed = 2 * (args.idle + args.slow) + 256
     if raise_open_files(needed) < needed:
         sys.exit(f"connections.py: {needed} open files needed; the hard limit is lower")
@@ -160,4 +173,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_benchmark(main))

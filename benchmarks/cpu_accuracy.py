@@ -10,6 +10,7 @@ difference, and what the reading side itself spent. Needs wrk.
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -19,9 +20,12 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from compare.flag_values import positive_int
+from compare.failures import run_benchmark
+from compare.flag_values import Parser, positive_int, setting_value
+from compare.loadtools import INSTALL, LoadToolError
 from compare.targets import status
 from serve.launch import launch
+from serve.settings import WORKERS
 
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
@@ -35,11 +39,28 @@ def proc_cpu_s(pids: list[int]) -> float:
     return total / TICKS_PER_S
 
 
+def flags() -> Parser:
+    parser = Parser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--workers",
+        type=setting_value(WORKERS),
+        default=2,
+        help=f"workers per app, as {WORKERS.name} ({WORKERS.range}; 2)",
+    )
+    parser.add_argument(
+        "--duration", type=positive_int, default=10, help="whole seconds of each wrk run (10)"
+    )
+    return parser
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    return flags().parse_args(argv)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=positive_int, default=2)
-    parser.add_argument("--duration", type=positive_int, default=10)
-    args = parser.parse_args()
+    args = parse()
+    if shutil.which("wrk") is None:
+        raise LoadToolError(f"wrk is not installed: apt-get install {INSTALL['wrk']}")
     apps = launch(Path("/tmp/cpu_accuracy_up.log"), {"WORKERS": str(args.workers)})
     try:
         measure(apps.urls, args.duration)
@@ -72,4 +93,4 @@ def measure(urls: dict[str, str], duration_s: int) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_benchmark(main))

@@ -35,6 +35,8 @@ import httpx2
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import database
+from compare.failures import run_benchmark
+from compare.flag_values import Parser, checked_float
 from serve.config import Config
 from serve.launch import launch
 from serve.postgres import Postgres
@@ -42,10 +44,9 @@ from serve.settings import ROOT
 
 
 def down_lengths(text: str) -> list[float]:
-    lengths = [float(part) for part in text.split(",")]
-    if not all(0 < length <= 600 for length in lengths):
-        raise argparse.ArgumentTypeError(f"{text!r}: each outage is more than 0 and at most 600 s")
-    return lengths
+    """Outages in turn, each more than 0 and at most 600 s; one may come again (5,5)."""
+    says = "an outage of more than 0 and at most 600 s"
+    return [checked_float(part, lambda s: 0 < s <= 600, says) for part in text.split(",")]
 
 
 def during(client: httpx2.Client, urls: dict[str, str], down_s: float) -> dict[str, list]:
@@ -71,23 +72,38 @@ def recovered_after_s(client: httpx2.Client, urls: dict[str, str], since: float)
     return {app: found.get(app, float("inf")) for app in urls}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def flags() -> Parser:
+    parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--server", choices=["granian", "unit"], default="granian")
-    parser.add_argument("--down", type=down_lengths, default="5,30,60", metavar="S[,S...]")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--down",
+        type=down_lengths,
+        default="5,30,60",
+        metavar="S[,S...]",
+        help="outages in turn, each of more than 0 and at most 600 s (5,30,60)",
+    )
+    return parser
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    return flags().parse_args(argv)
+
+
+def main() -> int:
+    args = parse()
     # Made for this server's apps (APP_USER's group may use its socket).
     environ = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE")}
     cluster = Postgres(Config.from_env({**environ, "SERVER": args.server, "DATABASE": "postgres"}))
-    url = cluster.start()["DATABASE_URL"]
-    served = launch(
-        ROOT / "results" / "database-outage-up.log", {"SERVER": args.server, "DATABASE_URL": url}
-    )
     templ = "{:<8} {:<8} {:>6}  {:<16} {:>10} {:>12}"
-    print(f"{args.server}; pool timeout {database.POOL_TIMEOUT_S:g} s")
-    print(templ.format("down s", "app", "asked", "answers", "slowest s", "recovered s"))
     try:
-        with httpx2.Client(timeout=60) as client:
+        url = cluster.start()["DATABASE_URL"]
+        log = ROOT / "results" / "database-outage-up.log"
+        with (
+            launch(log, {"SERVER": args.server, "DATABASE_URL": url}) as served,
+            httpx2.Client(timeout=60) as client,
+        ):
+            print(f"{args.server}; pool timeout {database.POOL_TIMEOUT_S:g} s")
+            print(templ.format("down s", "app", "asked", "answers", "slowest s", "recovered s"))
             for down_s in args.down:
                 cluster.stop()
                 answers = during(client, served.urls, down_s)
@@ -107,11 +123,10 @@ def main() -> int:
                         )
                     )
     finally:
-        served.stop()
         cluster.stop()
         cluster.close()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_benchmark(main))

@@ -42,15 +42,12 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
-from pydantic import BaseModel, ValidationError
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import workloads  # noqa: E402
 from compare import instructions  # noqa: E402
-from compare.cli import Parser  # noqa: E402
-from compare.flag_values import positive_int, scenario_list  # noqa: E402
+from compare.flag_values import Parser, positive_int, query_value, scenario_list  # noqa: E402
 from compare.plan import BASELINE_SCENARIOS, Plan  # noqa: E402
 
 # The apps of each framework: plain and typed baselines, then the project's app.
@@ -60,19 +57,7 @@ APPS = {
 }
 
 
-def query_value(model: type[BaseModel], name: str):
-    """An argparse type: a value that `model` takes for its query parameter `name`."""
-
-    def parse(text: str) -> int:
-        try:
-            return getattr(model.model_validate({name: text}), name)
-        except ValidationError as error:
-            raise argparse.ArgumentTypeError(f"{text!r}: {error.errors()[0]['msg']}") from None
-
-    return parse
-
-
-def parse(argv: list[str] | None = None) -> argparse.Namespace:
+def flags() -> Parser:
     parser = Parser(
         prog="benchmarks/instructions.py",
         description=__doc__.split("\n\n")[0],
@@ -89,6 +74,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         default=",".join(BASELINE_SCENARIOS),
         help="comma-separated",
     )
+    # The apps' own ranges; /io?ms=0 is a wait of none, whose count leaves out the timer.
     ms, n = query_value(workloads.IoQuery, "ms"), query_value(workloads.CpuQuery, "n")
     add("--io-ms", type=ms, default=workloads.IO_MS, help="the io scenario's wait, as /io?ms=")
     add("--cpu-n", type=n, default=workloads.CPU_N, help="the cpu scenario's size, as /cpu?n=")
@@ -99,6 +85,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="also write the counts there, as compare's reports read them from"
         f" {instructions.COMMITTED.relative_to(ROOT)}",
     )
+    return parser
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = flags()
     args = parser.parse_args(argv)
     needing = [name for name in args.scenarios if name not in BASELINE_SCENARIOS]
     if needing:

@@ -56,26 +56,43 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from compare.failures import run_benchmark
+from compare.flag_values import Parser, float_list, positive_float
 from compare.floor import measure_floor
 from compare.loadtools import LATE_SEND_MS, OPEN_LOOP_MAX_RATE
+from compare.openloop import MAX_REQUESTS
 from compare.schedule import ARRIVALS
 
 BUSY_SHARE = 0.9  # compare's TOOL_BOUND_SHARE: a tool this busy may be the bottleneck
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rates", default="1000,2000,4000,6000,8000", help="req/s, ascending")
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per rate (5)")
-    parser.add_argument("--arrivals", choices=ARRIVALS, default="poisson", help="(poisson)")
-    args = parser.parse_args()
-    try:
-        rates = [float(rate) for rate in args.rates.split(",")]
-    except ValueError:
-        parser.error(f"argument --rates: not a list of numbers: {args.rates!r}")
-    if not all(rate > 0 for rate in rates) or args.duration <= 0:
-        parser.error("--rates and --duration must be more than 0")
+def flags() -> Parser:
+    parser = Parser(description=__doc__.splitlines()[0])
+    add = parser.add_argument
+    add(
+        "--rates",
+        type=float_list,
+        default="1000,2000,4000,6000,8000",
+        help="req/s, ascending (1000,2000,4000,6000,8000)",
+    )
+    add("--duration", type=positive_float, default=5.0, help="seconds per rate (5)")
+    add("--arrivals", choices=ARRIVALS, default="poisson", help="(poisson)")
+    return parser
 
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = flags()
+    args = parser.parse_args(argv)
+    if not all(1 <= rate * args.duration <= MAX_REQUESTS for rate in args.rates):
+        parser.error(
+            f"--rates x --duration must give 1 to {MAX_REQUESTS:,} requests at each rate"
+            " (openloop's limits)"
+        )
+    return args
+
+
+def main() -> int:
+    args = parse()
     cores = sorted(os.sched_getaffinity(0))
     server_cores, tool_cores = ([cores[0]], [cores[-1]]) if len(cores) >= 2 else (None, None)
     print(
@@ -91,7 +108,7 @@ def main() -> int:
         )
     )  # fmt: skip
     held = 0.0
-    for rate in rates:
+    for rate in args.rates:
         floor = measure_floor(
             rate,
             args.duration,
@@ -138,4 +155,4 @@ def _ms(value: float | None) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_benchmark(main))

@@ -7,7 +7,14 @@ times: kills the worker that answered /status, then asks /status every 20 ms
 until it lists a new worker in its place, while GET / goes to the other app
 every 20 ms. Prints, per app, the seconds until the new worker showed
 (median and max over the kills), and the other app's requests and failures.
-Figures vary by machine; compare within one run.
+Figures vary by machine; compare within one run. A run on the project's shared
+2-core machine, busy with other work (load average 4):
+
+    $ APP_USER=root .venv/bin/python benchmarks/respawn.py
+    granian, 1 worker(s) per app
+    app       kills   new worker s       max s   other app requests         failed
+    flask         3           0.52        0.56                  861              0
+    fastapi       3           0.62        0.68                  887              0
 """
 
 import argparse
@@ -23,8 +30,10 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from compare.failures import run_benchmark
+from compare.flag_values import Parser, positive_int, setting_value
 from serve.launch import launch
-from serve.settings import ROOT
+from serve.settings import ROOT, WORKERS
 
 
 def replaced_after_s(url: str, workers: int) -> float:
@@ -43,12 +52,25 @@ def replaced_after_s(url: str, workers: int) -> float:
     return float("inf")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def flags() -> Parser:
+    parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--server", choices=["granian", "unit"], default="granian")
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--kills", type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument(
+        "--workers",
+        type=setting_value(WORKERS),
+        default=1,
+        help=f"workers per app, as {WORKERS.name} ({WORKERS.range}; 1)",
+    )
+    parser.add_argument("--kills", type=positive_int, default=3, help="kills per app (3)")
+    return parser
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    return flags().parse_args(argv)
+
+
+def main() -> int:
+    args = parse()
     served = launch(
         ROOT / "results" / "respawn-up.log", {"SERVER": args.server, "WORKERS": str(args.workers)}
     )
@@ -92,4 +114,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_benchmark(main))

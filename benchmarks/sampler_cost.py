@@ -45,6 +45,7 @@ On the project's shared 2-core machine, busy with other work (load average 9 on
 """
 
 import argparse
+import math
 import re
 import shutil
 import statistics
@@ -58,6 +59,8 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from compare.failures import run_benchmark
+from compare.flag_values import Parser, checked_float, whole_number
 from metrics.processes import find_roles
 from metrics.snapshot import take_snapshot
 from serve.launch import launch
@@ -155,19 +158,38 @@ def latencies_ms(client: httpx2.Client, url: str, count: int) -> list[float]:
     return times
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--snapshots", type=int, default=300, help="snapshots to time (300)")
-    parser.add_argument("--requests", type=int, default=500, help="requests per endpoint (500)")
-    parser.add_argument("--idle", type=float, default=10, help="seconds idle, sampling (10)")
-    parser.add_argument(
-        "--callgrind", type=int, default=50, help="snapshots counted by callgrind (50; 0: none)"
+def idle_seconds(text: str) -> float:
+    """--idle: 1 s or more, ten samples at least at one every 0.1 s."""
+    return checked_float(text, lambda s: 1 <= s < math.inf, "a finite number of 1 or more")
+
+
+def flags() -> Parser:
+    # Ten or more: a p90 of fewer values says little more than their largest.
+    ten_or_more = whole_number(10)
+    parser = Parser(description=__doc__.splitlines()[0])
+    add = parser.add_argument
+    add("--snapshots", type=ten_or_more, default=300, help="snapshots to time (300; 10 or more)")
+    add("--requests", type=ten_or_more, default=500, help="requests per endpoint (500; 10 or more)")
+    add("--idle", type=idle_seconds, default=10, help="seconds idle, sampling (10; 1 or more)")
+    add(
+        "--callgrind",
+        type=whole_number(0),
+        default=50,
+        help="snapshots counted by callgrind (50; 0: none)",
     )
-    args = parser.parse_args()
-    if args.snapshots < 10 or args.requests < 10 or args.idle < 1 or args.callgrind < 0:
-        parser.error("--snapshots and --requests need at least 10, --idle 1 s, --callgrind 0")
+    return parser
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = flags()
+    args = parser.parse_args(argv)
     if args.callgrind and shutil.which("valgrind") is None:
         parser.error("--callgrind needs valgrind: apt-get install valgrind (or --callgrind 0)")
+    return args
+
+
+def main() -> None:
+    args = parse()
 
     interval_s = 0.1
     log = Path("/tmp/sampler_cost_up.log")
@@ -222,4 +244,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_benchmark(main))

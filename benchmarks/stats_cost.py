@@ -73,11 +73,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from full_buffer import fill, filled_copy
 from hostile import Watch, take_answer
 
+from compare.failures import run_benchmark
+from compare.flag_values import Parser, positive_float, positive_int, setting_value
 from metrics.sampler import Sampler
 from metrics.schema import MB
 from metrics.stats_body import LARGE_BYTES_PER_S
 from serve.launch import Launch, launch
-from serve.settings import MAX_SLOTS, ROOT, MetricsConfig
+from serve.settings import MAX_SLOTS, METRICS_SLOTS, ROOT, MetricsConfig
 
 TEMPL = "{:<8} {:<16} {:>10} {:>10}"
 CLIENT_TEMPL = "{:<8} {:<7} {:<6} {:>4} {:>4} {:>11}  {}"
@@ -153,14 +155,33 @@ def clients_at_once(
     return collections.Counter(statuses), watch
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def flags() -> Parser:
+    parser = Parser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", choices=["granian", "unit"], default="granian")
-    parser.add_argument("--slots", type=int, default=MAX_SLOTS)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--hold-s", type=float, default=15)
-    args = parser.parse_args()
+    parser.add_argument(
+        "--slots",
+        type=setting_value(METRICS_SLOTS),
+        default=MAX_SLOTS,
+        help=f"the buffer's samples, as {METRICS_SLOTS.name} ({METRICS_SLOTS.range}; {MAX_SLOTS})",
+    )
+    parser.add_argument(
+        "--repeats", type=positive_int, default=5, help="times each request is timed (5)"
+    )
+    parser.add_argument(
+        "--clients", type=positive_int, default=50, help="asking for /stats at once (50)"
+    )
+    parser.add_argument(
+        "--hold-s", type=positive_float, default=15, help="seconds each keeps its connection (15)"
+    )
+    return parser
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    return flags().parse_args(argv)
+
+
+def main() -> int:
+    args = parse()
 
     traced_mb, rss_mb, sample_bytes = buffer_mb(args.slots)
     print(f"a full buffer at METRICS_SLOTS={args.slots} holds {traced_mb:.1f} MiB")
@@ -175,7 +196,7 @@ def main() -> int:
     }
     with tempfile.TemporaryDirectory() as tmp:
         copy = filled_copy(Path(tmp))
-        with launch(Path(tmp) / "up.log", env, root=copy) as served:
+        with launch(ROOT / "results" / "stats-cost-up.log", env, root=copy) as served:
             # A full answer is paid for at the worker's rate: wait that long between them.
             body_bytes = len(httpx2.get(served.urls["flask"] + "/stats", timeout=60).content)
             pause_s = body_bytes / LARGE_BYTES_PER_S + 0.5
@@ -211,4 +232,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_benchmark(main))

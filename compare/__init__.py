@@ -2,8 +2,9 @@
 
 cli        the command line, read once into a Plan
 plan       the Plan: what to run, frozen; the scenarios and apps it names
-flag_values the flags' values read from their text, each refused in one line
+flag_values the flags' values read from their text, and the Parser that refuses one in one line
 exits      compare.sh's exit codes and what each means
+failures   a benchmark's failure after its flags: one line, and compare.sh's exit code
 targets    the two apps: found, checked, read through /status
 pinning    the cores of the apps and of the load tool (--pin); serve.launch starts the apps
 loadtools  wrk, ab, hey and openloop: command lines and output parsers

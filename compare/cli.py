@@ -11,8 +11,9 @@ from pydantic import ValidationError
 import database
 import workloads
 from compare import loadtools
-from compare.exits import EXIT_BAD_FLAGS, EXIT_ERRORS, EXIT_TARGET, exit_codes
+from compare.exits import EXIT_ERRORS, EXIT_TARGET, exit_codes
 from compare.flag_values import (
+    Parser,
     float_list,
     fraction,
     fraction_list,
@@ -35,12 +36,6 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCENARIOS = ("hello", "json")
 DEFAULT_FRACTIONS = "0.1,0.25,0.5,0.75"
 DEFAULT_REPEATS = 5
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        """One line naming the flag, and exit 2, as every script of this project does."""
-        self.exit(EXIT_BAD_FLAGS, f"{self.prog}: {message} (--help lists every option)\n")
 
 
 def parse(argv: list[str] | None = None) -> Plan:

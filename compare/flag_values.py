@@ -1,20 +1,64 @@
 """The values of compare.sh's flags, read from their text: each reader returns the value or
-says in one line what the flag takes (argparse names the flag), for the runner and the
-benchmarks alike."""
+says in one line what the flag takes (argparse names the flag), and the Parser that says
+it, for the runner and the benchmarks alike."""
 
 from __future__ import annotations
 
 import argparse
 import math
 import re
+from collections.abc import Callable
 
+from pydantic import BaseModel, ValidationError
+
+from compare.exits import EXIT_BAD_FLAGS
 from compare.plan import SCENARIOS
+from serve.settings import ConfigError, Number
 
 
-def positive_int(text: str) -> int:
-    if not re.fullmatch(r"[0-9]+", text) or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
-    return int(text)
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        """One line naming the flag, and exit 2, as every script of this project does."""
+        self.exit(EXIT_BAD_FLAGS, f"{self.prog}: {message} (--help lists every option)\n")
+
+
+def whole_number(low: int) -> Callable[[str], int]:
+    """A reader of whole numbers of `low` or more."""
+
+    def read(text: str) -> int:
+        if not re.fullmatch(r"[0-9]+", text) or int(text) < low:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of {low} or more")
+        return int(text)
+
+    return read
+
+
+positive_int = whole_number(1)
+
+
+def setting_value(setting: Number) -> Callable[[str], int | float]:
+    """A reader of a flag that sets one of serving's settings (WORKERS, THREADS...): its
+    range, refused in serving's words."""
+
+    def read(text: str) -> int | float:
+        try:
+            return setting.read(text)
+        except ConfigError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return read
+
+
+def query_value(model: type[BaseModel], name: str) -> Callable[[str], object]:
+    """A reader of a value that `model` takes for its query parameter `name` (/io?ms=)."""
+
+    def read(text: str) -> object:
+        try:
+            return getattr(model.model_validate({name: text}), name)
+        except ValidationError as error:
+            raise argparse.ArgumentTypeError(f"{text!r}: {error.errors()[0]['msg']}") from None
+
+    return read
 
 
 def checked_float(text: str, valid, says: str) -> float:
@@ -29,7 +73,7 @@ def checked_float(text: str, valid, says: str) -> float:
 
 
 def positive_float(text: str) -> float:
-    return checked_float(text, lambda value: 0 < value < math.inf, "a number above 0")
+    return checked_float(text, lambda value: 0 < value < math.inf, "a finite number above 0")
 
 
 def distinct(values: list, text: str) -> list:

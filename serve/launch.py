@@ -25,7 +25,15 @@ from serve.supervise import POLL_S, READY_WITHIN_S
 
 
 class LaunchError(RuntimeError):
-    """up.sh exited, or the apps did not serve in time; the message carries its log."""
+    """up.sh exited, or the apps did not serve in time: `reason` says so in one line, with
+    up.sh's last words and where its log is; the message carries the whole log."""
+
+    def __init__(self, what: str, log: Path):
+        text = log.read_text()
+        said = [line for line in text.splitlines() if line.startswith("up.sh: ")]
+        words = f": {said[-1].removeprefix('up.sh: ')}" if said else ""
+        self.reason = f"{what}{words} (log: {log})"
+        super().__init__(f"{what}:\n{text}")
 
 
 @dataclass
@@ -75,17 +83,14 @@ class Launch:
         deadline = time.monotonic() + within_s
         while True:
             if self.process.poll() is not None:
-                raise LaunchError(
-                    f"./up.sh exited with {self.process.returncode}:\n{self.log.read_text()}"
-                )
+                raise LaunchError(f"./up.sh exited with {self.process.returncode}", self.log)
             answers = readiness.ask_both("127.0.0.1", self.ports, frameworks=self.frameworks)
             if all(answer.ready for answer in answers):
                 return
             if time.monotonic() > deadline:
                 whys = "; ".join(answer.why for answer in answers if not answer.ready)
                 raise LaunchError(
-                    f"the apps did not serve within {within_s:g} s ({whys}):\n"
-                    + self.log.read_text()
+                    f"the apps did not serve within {within_s:g} s ({whys})", self.log
                 )
             time.sleep(POLL_S)
 

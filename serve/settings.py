@@ -134,7 +134,12 @@ METRICS_INTERVAL = Number(
     example="10 or 0.5",
 )
 METRICS_SLOTS = Number(
-    "METRICS_SLOTS", "60", "samples kept for /stats", high=MAX_SLOTS, example="60"
+    "METRICS_SLOTS",
+    "60",
+    "samples kept for /stats",
+    high=MAX_SLOTS,
+    what="a number of samples",
+    example="60",
 )
 MODULES = Setting(
     "APPS",

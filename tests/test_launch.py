@@ -23,8 +23,12 @@ def test_launch_returns_once_both_apps_answer_and_stop_leaves_nothing(tmp_path):
     assert alive == []
 
 
-def test_up_sh_failing_is_an_error_carrying_its_log(tmp_path):
+def test_up_sh_failing_is_an_error_carrying_its_log_and_its_reason_in_one_line(tmp_path):
     with pytest.raises(LaunchError) as error:
         launch(tmp_path / "up.log", {"SERVER": "bogus"})
     assert "./up.sh exited with 2" in str(error.value)
     assert "SERVER='bogus' is neither unit nor granian" in str(error.value)
+    assert error.value.reason == (
+        "./up.sh exited with 2: SERVER='bogus' is neither unit nor granian"
+        f" (log: {tmp_path / 'up.log'})"
+    )
