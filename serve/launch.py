@@ -9,11 +9,9 @@ awaited until both serve (serve.readiness), and stopped with nothing left behind
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,23 +21,7 @@ import psutil
 from serve import readiness
 from serve.ports import free_port
 from serve.settings import ROOT
-from serve.supervise import POLL_S, READY_WITHIN_S
-
-# Linux's prctl(2) option that signals a process when the thread that started it ends.
-PR_SET_PDEATHSIG = 1
-LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here, not in the forked child
-
-
-def stop_with_launcher(launcher_pid: int):
-    """What the child runs before up.sh: SIGTERM it (a drain) when its launcher ends in any
-    way, a SIGKILL or a SIGTERM included, which no `finally` of the launcher survives."""
-
-    def in_child() -> None:
-        LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != launcher_pid:  # it ended before the prctl: nothing will signal
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    return in_child
+from serve.supervise import POLL_S, READY_WITHIN_S, dies_with_parent
 
 
 class LaunchError(RuntimeError):
@@ -143,10 +125,8 @@ def launch(
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            # Only from the main thread: the signal comes when the starting thread ends.
-            preexec_fn=stop_with_launcher(os.getpid())
-            if threading.current_thread() is threading.main_thread()
-            else None,
+            # A SIGTERM (a drain) for up.sh when this process dies without stopping it.
+            preexec_fn=dies_with_parent(signal.SIGTERM),
         )
     apps = Launch(process, ports, argv, log, frameworks)
     try:
