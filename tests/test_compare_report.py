@@ -157,6 +157,14 @@ def test_against_running_apps_the_report_says_launches_were_not_repeated(runs):
     assert "launch of both apps of its own" in sentences.repeats_sentence(environment())
 
 
+def test_one_launch_is_said_to_give_no_interval_and_no_swap():
+    env = environment()
+    env["repeats"]["count"] = 1
+    sentence = sentences.repeats_sentence(env)
+    assert "one launch gives no interval" in sentence
+    assert "swapping" not in sentence and "95% confidence interval" not in sentence
+
+
 def test_the_apps_take_turns_abba_along_pairs_and_repeats():
     flask_first = APPS
     for repeat in range(1, 5):
