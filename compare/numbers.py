@@ -32,11 +32,14 @@ def interval(value: float | None, low: float | None, high: float | None) -> str:
 
 
 def percent(share: float) -> str:
-    """A share's size in percent, two figures under 10: 12, 4.5, 0.35."""
+    """A share's size in percent, two figures under 10 down to a hundredth: 12, 4.5, 0.35,
+    0.01; "<0.01" below that (an interval's end next to no change)."""
     size = abs(share) * 100
     if size >= 9.95 or size == 0:
         return f"{size:,.0f}"
-    decimals = max(1, 1 - math.floor(math.log10(size)))
+    if size < 0.005:
+        return "<0.01"
+    decimals = min(2, max(1, 1 - math.floor(math.log10(size))))
     return f"{size:.{decimals}f}"
 
 

@@ -11,6 +11,11 @@ from compare.targets import APPS
 def repeats_sentence(env: dict[str, Any]) -> str:
     """What the intervals cover: independent launches, or rounds within one."""
     count = env["repeats"]["count"]
+    if env["repeats"]["launches"] and count == 1:
+        return (
+            "The one repeat was a launch of both apps of its own: one launch gives no"
+            " interval, so no difference is named; --repeats 5 gives intervals across five."
+        )
     if env["repeats"]["launches"]:
         return (
             f"Each of the {count} repeats was a launch of both apps of its own, the apps"

@@ -10,9 +10,10 @@ PostgreSQL's server is installed (DATABASE, below), which it stops after them.
 
 It says that it serves once both apps answer / and /status, and stays in the foreground.
 SIGTERM, SIGINT or SIGHUP (a closed terminal) stops everything, as does any other way it
-ends (an error, a closed stdout). A stop drains: new connections are refused, and the
-requests already accepted get up to {grace_s:g} s to be answered; a second signal cuts that
-short. A killed worker is replaced; if a server itself exits, the rest are stopped.
+ends (an error, a closed stdout, a SIGKILL). A stop drains: new connections are refused,
+and the requests already accepted get up to {grace_s:g} s to be answered; a second signal
+cuts that short. A killed worker is replaced; if a server itself exits, the rest are
+stopped.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import psutil
 from serve import readiness
 from serve.ports import free_port
 from serve.settings import ROOT
-from serve.supervise import POLL_S, READY_WITHIN_S
+from serve.supervise import POLL_S, READY_WITHIN_S, dies_with_parent
 
 
 class LaunchError(RuntimeError):
@@ -130,6 +130,8 @@ def launch(
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # A SIGTERM (a drain) for up.sh when this process dies without stopping it.
+            preexec_fn=dies_with_parent(signal.SIGTERM),
         )
     apps = Launch(process, ports, argv, log, frameworks)
     try:

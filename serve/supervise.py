@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
 import os
 import pwd
 import re
@@ -109,13 +110,39 @@ def as_user(user: str) -> dict[str, Any]:
     return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
+# Linux's prctl(2) option: a signal for a process when the thread that started it ends.
+PR_SET_PDEATHSIG = 1
+LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here, not in a forked child
+
+
+def dies_with_parent(number: int) -> Callable[[], None] | None:
+    """Popen's preexec_fn that sends the child `number` (its stop) when this process ends
+    in any way, a SIGKILL included, which no `finally` survives; None outside the main
+    thread, since the signal comes when the thread that started the child ends."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    parent = os.getpid()
+
+    def in_child() -> None:
+        LIBC.prctl(PR_SET_PDEATHSIG, number)
+        if os.getppid() != parent:  # the parent ended before the prctl: nothing will signal
+            os.kill(os.getpid(), number)
+
+    return in_child
+
+
 def spawn(
-    argv: list[str], unsaid: re.Pattern[bytes] | None = None, user: str | None = None, **popen: Any
+    argv: list[str],
+    unsaid: re.Pattern[bytes] | None = None,
+    user: str | None = None,
+    stop_signal: int = signal.SIGTERM,
+    **popen: Any,
 ) -> tuple[subprocess.Popen, ServerLog]:
     """argv in the project's folder (unless `popen` says otherwise, as it may say its
     environment), as `user` if given, in a session and process group of its own (so that
-    a stop reaches its workers even when their master died and left them), its output
-    (stdout and stderr) through a ServerLog that leaves out the lines `unsaid` matches."""
+    a stop reaches its workers even when their master died and left them), sent
+    `stop_signal` if up.sh dies (even by SIGKILL), its output (stdout and stderr) through a
+    ServerLog that leaves out the lines `unsaid` matches."""
     process = subprocess.Popen(
         argv,
         **{"cwd": ROOT, **popen},
@@ -123,6 +150,7 @@ def spawn(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=dies_with_parent(stop_signal),
         **(as_user(user) if user else {}),
     )
     assert process.stdout is not None

@@ -10,7 +10,7 @@ from made_runs import comparison
 from rich.console import Console
 
 from compare import headline, report, sentences
-from compare.numbers import interval, number
+from compare.numbers import interval, number, percent
 from compare.procedure import rounded, turn
 from compare.targets import APPS
 
@@ -157,6 +157,14 @@ def test_against_running_apps_the_report_says_launches_were_not_repeated(runs):
     assert "launch of both apps of its own" in sentences.repeats_sentence(environment())
 
 
+def test_one_launch_is_said_to_give_no_interval_and_no_swap():
+    env = environment()
+    env["repeats"]["count"] = 1
+    sentence = sentences.repeats_sentence(env)
+    assert "one launch gives no interval" in sentence
+    assert "swapping" not in sentence and "95% confidence interval" not in sentence
+
+
 def test_the_apps_take_turns_abba_along_pairs_and_repeats():
     flask_first = APPS
     for repeat in range(1, 5):
@@ -248,3 +256,16 @@ def test_the_committed_counts_cover_every_baseline_scenario_at_compares_targets(
         for framework in ("flask", "fastapi"):
             assert set(found[framework]) == {"plain", "typed", "project"}
             assert all(count > 100_000 for count in found[framework].values())
+
+
+def test_percentages_keep_two_figures_down_to_a_hundredth():
+    shares = [0.12, 0.045, 0.0035, 0.0008, 0.00008, 0.00004, 0]
+    assert [percent(share) for share in shares] == [
+        "12",
+        "4.5",
+        "0.35",
+        "0.08",
+        "0.01",
+        "<0.01",
+        "0",
+    ]

@@ -296,6 +296,21 @@ def test_a_stop_drains_the_apps_before_it_stops_postgresql(tmp_path):
     served.stop()
 
 
+def test_a_killed_up_sh_leaves_neither_its_servers_nor_postgresql_running(tmp_path):
+    """A SIGKILL runs none of up.sh's own stop; its servers and PostgreSQL lead sessions of
+    their own, so only the signal the kernel sends them when up.sh dies stops them."""
+    served = serve(tmp_path / "up.log", DATABASE="postgres")
+    try:
+        tree = served.tree()
+        assert postmaster_of(served) in tree
+        served.process.kill()
+        served.process.wait(5)
+        _, alive = psutil.wait_procs(tree[1:], timeout=30)
+    finally:
+        served.stop()  # kills whatever is left, so that nothing outlives the test
+    assert alive == []
+
+
 def test_without_a_database_the_database_routes_answer_503_and_the_rest_serve(served_factory):
     served = served_factory(DATABASE="none")
     assert "database: none, so /db, /queries, /fortunes and /updates answer 503" in (
