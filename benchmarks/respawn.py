@@ -90,7 +90,7 @@ def main() -> int:
                         except httpx2.HTTPError:
                             outcomes.append(False)
 
-            watcher = threading.Thread(target=watch)
+            watcher = threading.Thread(target=watch, daemon=True)  # a Ctrl-C leaves it
             watcher.start()
             times = []
             for _ in range(args.kills):

@@ -5,6 +5,7 @@ One line on stderr, `NAME.py: reason`, and compare.sh's exit code for that failu
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,11 @@ from serve.launch import LaunchError
 
 
 def run_benchmark(main: Callable[[], int | None]) -> int:
-    """main()'s exit code (None: 0), or a failure it names said in one line, and its code."""
+    """main()'s exit code (None: 0), or a failure it names said in one line, and its code
+    (130 for Ctrl-C, as a shell reports it)."""
+    # Ctrl-C stops the benchmark and what it launched even where SIGINT came in ignored
+    # (a job started with & by a non-interactive shell), as compare.sh does.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return main() or 0
     except LaunchError as error:
@@ -25,5 +30,7 @@ def run_benchmark(main: Callable[[], int | None]) -> int:
         reason, code = str(error), EXIT_TARGET
     except LoadToolError as error:
         reason, code = str(error), EXIT_LOAD_TOOL
+    except KeyboardInterrupt:  # Ctrl-C: whatever main() launched has been stopped
+        reason, code = "interrupted", 128 + signal.SIGINT
     print(f"{Path(sys.argv[0]).name}: {(reason.splitlines() or [''])[0]}", file=sys.stderr)
     return code

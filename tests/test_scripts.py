@@ -6,11 +6,13 @@ theirs once the flags are read (a launch up.sh refuses) is one line, not a trace
 import importlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 
+import psutil
 import pytest
 from conftest import ROOT
 
@@ -138,3 +140,27 @@ def test_a_launch_refused_ends_a_benchmark_in_one_line_not_a_traceback(script):
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert result.stderr.startswith(f"{script}: ")
+
+
+def test_ctrl_c_stops_a_benchmark_and_the_apps_it_launched_in_one_line():
+    benchmark = subprocess.Popen(
+        [sys.executable, str(ROOT / "benchmarks" / "respawn.py"), "--kills", "100"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert "worker(s) per app" in benchmark.stdout.readline()  # the apps serve
+        (up,) = psutil.Process(benchmark.pid).children()
+        ports = [int(up.environ()[name]) for name in ("FLASK_PORT", "FASTAPI_PORT")]
+        benchmark.send_signal(signal.SIGINT)
+        _, stderr = benchmark.communicate(timeout=60)
+    finally:
+        os.killpg(benchmark.pid, signal.SIGKILL) if benchmark.poll() is None else None
+    assert benchmark.returncode == 130, stderr
+    assert stderr == "respawn.py: interrupted\n"
+    for port in ports:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
