@@ -98,7 +98,11 @@ def hold(ports: list[int], idle: int, slow: int, ready, done, report) -> None:
 def print_phase(phase: str, results: dict[str, list], held: dict | None) -> None:
     for index, (app, latencies) in enumerate(results.items()):
         answered = sorted(ms for ms in latencies if ms is not None)
-        p99 = statistics.quantiles(answered, n=100)[98] if len(answered) > 1 else float("nan")
+        p99 = (
+            statistics.quantiles(answered, n=100, method="inclusive")[98]
+            if len(answered) > 1
+            else float("nan")
+        )
         hostile = ("-", "-")
         if held:
             open_ = f"{held['open_min'][index]} / {held['open_avg'][index]:.0f}"

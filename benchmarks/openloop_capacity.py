@@ -83,6 +83,8 @@ def flags() -> Parser:
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = flags()
     args = parser.parse_args(argv)
+    if args.rates != sorted(args.rates):  # the highest rate held is the last one held
+        parser.error(f"--rates must ascend: {','.join(f'{rate:g}' for rate in args.rates)}")
     if not all(1 <= rate * args.duration <= MAX_REQUESTS for rate in args.rates):
         parser.error(
             f"--rates x --duration must give 1 to {MAX_REQUESTS:,} requests at each rate"

@@ -88,6 +88,7 @@ def test_help_is_usage_on_stdout_and_exit_0(script, flag):
         ("test.sh", ["-k"], "-k"),
         ("test.sh", ["tests/no_such_test.py"], "tests/no_such_test.py"),
         *[(script, ["--frobnicate"], "--frobnicate") for script in BENCHMARKS],
+        ("openloop_capacity.py", ["--rates", "2000,1000"], "--rates must ascend"),
         # The first numeric flag of each, through its real command line.
         *[
             (script, [typed_flags(script)[0], "nan"], typed_flags(script)[0])
