@@ -6,8 +6,6 @@ import argparse
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import ValidationError
-
 import database
 import workloads
 from compare import loadtools
@@ -19,6 +17,7 @@ from compare.flag_values import (
     fraction_list,
     int_list,
     positive_int,
+    query_value,
     scenario_list,
     seed,
 )
@@ -178,25 +177,31 @@ def parse(argv: list[str] | None = None) -> Plan:
         default=1.0,
         help="seconds between /status polls during a run" + default,
     )
-    add("--io-ms", metavar="MS", type=int, default=10, help="the io scenario's /io?ms=" + default)
+    add(
+        "--io-ms",
+        metavar="MS",
+        type=query_value(workloads.IoQuery, "ms"),
+        default=10,
+        help="the io scenario's /io?ms=" + default,
+    )
     add(
         "--cpu-n",
         metavar="N",
-        type=int,
+        type=query_value(workloads.CpuQuery, "n"),
         default=10_000,
         help="the cpu scenario's /cpu?n=" + default,
     )
     add(
         "--queries-n",
         metavar="N",
-        type=int,
+        type=query_value(database.RowsQuery, "n"),
         default=20,
         help="the queries scenario's /queries?n=" + default,
     )
     add(
         "--updates-n",
         metavar="N",
-        type=int,
+        type=query_value(database.RowsQuery, "n"),
         default=5,
         help="the updates scenario's /updates?n=" + default,
     )
@@ -227,16 +232,6 @@ def parse(argv: list[str] | None = None) -> Plan:
         parser.error("--warmup must be 0 or more seconds")
     if not 0.2 <= args.poll <= 60:
         parser.error("--poll must be between 0.2 and 60 seconds")
-    for flag, check in [
-        ("--io-ms", lambda: workloads.IoQuery(ms=args.io_ms)),
-        ("--cpu-n", lambda: workloads.CpuQuery(n=args.cpu_n)),
-        ("--queries-n", lambda: database.RowsQuery(n=args.queries_n)),
-        ("--updates-n", lambda: database.RowsQuery(n=args.updates_n)),
-    ]:
-        try:
-            check()
-        except ValidationError as error:
-            parser.error(f"{flag}: {error.errors()[0]['msg']}")
     if args.pool_size:
         if not args.launch:
             parser.error("--pool-size needs --launch: running apps have the pools they have")
