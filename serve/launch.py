@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 
 from serve import readiness
-from serve.ports import free_port
+from serve.ports import free_ports
 from serve.settings import ROOT
 from serve.supervise import POLL_S, READY_WITHIN_S, dies_with_parent
 
@@ -113,7 +113,7 @@ def launch(
     process's environment (None: unset) and two free ports; return once both apps serve
     (each port its own app, or the framework `frameworks` names for it, as APPS in `env`
     has it)."""
-    ports = {"flask": free_port(), "fastapi": free_port()}
+    ports = dict(zip(("flask", "fastapi"), free_ports(2), strict=True))
     argv = [*(prefix or []), str(root / "up.sh")]
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as log_file:

@@ -1,4 +1,4 @@
-"""Ports: a free one on loopback, and whether a server could listen on one now.
+"""Ports: free ones on loopback, and whether a server could listen on one now.
 
 Standard library only: start.sh asks it on the host before it publishes the ports.
 
@@ -7,6 +7,7 @@ Standard library only: start.sh asks it on the host before it publishes the port
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
 import sys
@@ -14,11 +15,19 @@ import sys
 from serve.exits import Refused
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` different ports nothing listens on now on 127.0.0.1 (the kernel's choice):
+    held together while chosen, since one closed before the next is chosen may come back."""
+    with contextlib.ExitStack() as held:
+        socks = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+
+
 def free_port() -> int:
-    """A port nothing listens on now on 127.0.0.1 (the kernel's choice)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port nothing listens on now on 127.0.0.1."""
+    return free_ports(1)[0]
 
 
 def bind_error(host: str, port: int) -> OSError | None:

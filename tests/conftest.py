@@ -18,6 +18,7 @@ sys.path.insert(0, str(ROOT))
 from serve.config import Config  # noqa: E402
 from serve.database_config import postgres_bindir  # noqa: E402
 from serve.launch import Launch, LaunchError, launch  # noqa: E402
+from serve.ports import free_ports  # noqa: E402
 from serve.postgres import Postgres  # noqa: E402
 from serve.settings import APP_USER  # noqa: E402
 from serve.supervise import as_user  # noqa: E402
@@ -87,6 +88,12 @@ def processes_serving(ports: list[int]) -> list[psutil.Process]:
         for process in psutil.process_iter(["cmdline"])
         if any(f"--port {port}" in " ".join(process.info["cmdline"] or []) for port in ports)
     ]
+
+
+def port_settings() -> dict[str, str]:
+    """FLASK_PORT and FASTAPI_PORT: two different free ports."""
+    flask, fastapi = free_ports(2)
+    return {"FLASK_PORT": str(flask), "FASTAPI_PORT": str(fastapi)}
 
 
 def project_copy(tmp_path: Path) -> Path:

@@ -20,7 +20,7 @@ from conftest import ROOT, needs_postgres, postgres_cluster, processes_serving
 from compare.procedure import turn
 from compare.targets import APPS
 from serve.launch import launch
-from serve.ports import free_port
+from serve.ports import free_ports
 
 # --- real runs -----------------------------------------------------------------------
 
@@ -479,14 +479,14 @@ def test_no_answers_at_all_exit_5_and_still_write_the_report(tmp_path):
 
 @needs_wrk
 def test_unreachable_target_exits_3(tmp_path):
-    port = free_port()
+    flask_port, fastapi_port = free_ports(2)
     result = run_compare(
-        f"--flask=http://127.0.0.1:{port}",
-        f"--fastapi=http://127.0.0.1:{free_port()}",
+        f"--flask=http://127.0.0.1:{flask_port}",
+        f"--fastapi=http://127.0.0.1:{fastapi_port}",
         f"--out={tmp_path}",
     )
     assert result.returncode == 3
-    assert f"the flask target http://127.0.0.1:{port} is unreachable" in result.stdout
+    assert f"the flask target http://127.0.0.1:{flask_port} is unreachable" in result.stdout
 
 
 @pytest.fixture

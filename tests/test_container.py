@@ -19,10 +19,10 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from conftest import ROOT
+from conftest import ROOT, port_settings
 
 import workloads
-from serve.ports import free_port
+from serve.ports import free_port, free_ports
 
 pytestmark = pytest.mark.container
 
@@ -96,7 +96,7 @@ def container(request):
     server = request.param
     need(server)
     name = f"flask-vs-fastapi-test-{uuid.uuid4().hex[:8]}"
-    ports = {"flask": free_port(), "fastapi": free_port()}
+    ports = dict(zip(("flask", "fastapi"), free_ports(2), strict=True))
     started = start_sh(
         *("--server", server, "--name", name, "--cpus", "1", "--cpuset", "0"),
         FLASK_PORT=str(ports["flask"]),
@@ -219,8 +219,7 @@ def test_a_container_that_stops_at_once_is_reported_and_removed(container, tmp_p
     name = f"flask-vs-fastapi-test-{uuid.uuid4().hex[:8]}"
     result = start_sh(
         *("--server", container["server"], "--name", name),
-        FLASK_PORT=str(free_port()),
-        FASTAPI_PORT=str(free_port()),
+        **port_settings(),
         METRICS_INTERVAL="0",
         PATH=path_without_python3(tmp_path),
         timeout=300,
@@ -235,7 +234,7 @@ def test_a_container_that_stops_at_once_is_reported_and_removed(container, tmp_p
 
 def test_without_python3_here_start_sh_waits_for_the_containers_healthcheck(container, tmp_path):
     name = f"flask-vs-fastapi-test-{uuid.uuid4().hex[:8]}"
-    ports = {"flask": free_port(), "fastapi": free_port()}
+    ports = dict(zip(("flask", "fastapi"), free_ports(2), strict=True))
     try:
         result = start_sh(
             *("--server", container["server"], "--name", name),
@@ -312,8 +311,7 @@ def test_a_missing_base_image_is_named_with_how_to_provide_one():
         "--name",
         name,
         UNIT_IMAGE=missing,
-        FLASK_PORT=str(free_port()),
-        FASTAPI_PORT=str(free_port()),
+        **port_settings(),
         timeout=300,
     )
     assert result.returncode == 1
@@ -335,8 +333,7 @@ def test_a_failed_build_leaves_no_layers_behind(tmp_path):
         result = start_sh(
             *("--server", "granian", "--name", f"flask-vs-fastapi-test-{uuid.uuid4().hex[:8]}"),
             PYTHON_IMAGE=base,
-            FLASK_PORT=str(free_port()),
-            FASTAPI_PORT=str(free_port()),
+            **port_settings(),
             timeout=300,
         )
     finally:

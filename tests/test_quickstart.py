@@ -25,7 +25,7 @@ import psutil
 import pytest
 from conftest import ROOT, processes_serving, project_copy
 
-from serve.ports import free_port
+from serve.ports import free_ports
 
 
 def quick_start_commands() -> list[list[str]]:
@@ -68,7 +68,7 @@ def test_the_quick_start_works_as_written(tmp_path):
     assert commands[0] == ["./start.sh"]
     assert ["./start.sh", "--stop"] in commands
     project = project_copy(tmp_path)
-    ports = {"flask": free_port(), "fastapi": free_port()}
+    ports = dict(zip(("flask", "fastapi"), free_ports(2), strict=True))
     env = {
         **os.environ,
         "DOCKER_HOST": "unix:///nonexistent/docker.sock",  # a real client, no daemon

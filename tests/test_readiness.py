@@ -3,7 +3,7 @@ It runs on a bare Python, as the images' HEALTHCHECK and start.sh on a host run 
 
 from test_config import bare_python
 
-from serve.ports import free_port
+from serve.ports import free_ports
 from serve.readiness import ask_both
 
 
@@ -21,7 +21,7 @@ def test_both_apps_served_are_ready_by_their_ports_or_their_settings(served_fact
 
 
 def test_a_port_nothing_answers_on_is_not_ready_and_says_why():
-    ports = {"flask": free_port(), "fastapi": free_port()}
+    ports = dict(zip(("flask", "fastapi"), free_ports(2), strict=True))
     result = bare_python("-m", "serve.readiness", "127.0.0.1", *map(str, ports.values()))
     assert result.returncode == 1
     assert result.stderr.splitlines() == [

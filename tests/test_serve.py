@@ -18,7 +18,15 @@ from statistics import fmean
 import httpx2
 import psutil
 import pytest
-from conftest import ROOT, processes_serving, project_copy, running, serve, venv_usable_by
+from conftest import (
+    ROOT,
+    port_settings,
+    processes_serving,
+    project_copy,
+    running,
+    serve,
+    venv_usable_by,
+)
 from full_buffer import served_full
 from hostile import WAYS, Hostile, Watch, abandon, raise_open_files, take_answer
 
@@ -26,7 +34,6 @@ import workloads
 from metrics.stats_body import LARGE_BYTES_PER_S
 from serve.conf import load_conf
 from serve.launch import Launch
-from serve.ports import free_port
 from serve.settings import MAX_SLOTS
 
 INTERVAL_S = 0.2
@@ -666,8 +673,7 @@ def up_env(**env: str | None) -> dict[str, str]:
     merged = {
         **os.environ,
         "SERVER": "granian",
-        "FLASK_PORT": str(free_port()),
-        "FASTAPI_PORT": str(free_port()),
+        **port_settings(),
         **({} if {"DATABASE", "DATABASE_URL"} & set(env) else {"DATABASE": "none"}),
         **env,
     }

@@ -11,7 +11,7 @@ import psutil
 import pytest
 from conftest import ROOT
 
-from serve.ports import free_port
+from serve.ports import free_port, free_ports
 
 
 def start_sh(*args: str, **env: str) -> subprocess.Popen:
@@ -26,7 +26,7 @@ def start_sh(*args: str, **env: str) -> subprocess.Popen:
 
 
 def test_without_a_docker_daemon_it_falls_back_to_serving_here():
-    ports = {"flask": free_port(), "fastapi": free_port()}
+    ports = dict(zip(("flask", "fastapi"), free_ports(2), strict=True))
     process = start_sh(
         "--server",
         "granian",

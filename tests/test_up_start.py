@@ -22,6 +22,7 @@ from conftest import ROOT, processes_serving, project_copy, running
 from test_serve import up_env
 
 from serve.exits import MEANINGS, Exit
+from serve.ports import bind_error, free_ports
 
 UNITD = os.environ.get("UNITD", "unitd")
 needs_unitd = pytest.mark.skipif(
@@ -87,6 +88,14 @@ def test_a_port_in_use_is_one_line_naming_it_within_2_s(variable, host):
         elapsed = time.monotonic() - started
     assert_one_line(result, 1, f"port {port} ({variable}) is already in use on {host}")
     assert elapsed < 2
+
+
+def test_free_ports_are_different_and_each_free_to_listen_on():
+    # One at a time, the kernel may hand back a port it just gave (two apps on one port
+    # stopped a CI run: "FLASK_PORT and FASTAPI_PORT are both 45123").
+    ports = free_ports(64)
+    assert len(set(ports)) == 64
+    assert [port for port in ports if bind_error("127.0.0.1", port)] == []
 
 
 def test_a_missing_virtualenv_is_one_line_saying_how_to_make_one(tmp_path):
