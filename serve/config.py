@@ -34,6 +34,7 @@ from serve.settings import (
     METRICS_INTERVAL,
     METRICS_SLOTS,
     PORTS,
+    READY_WITHIN_S,
     SERVER,
     SETTINGS,
     THREADS,
@@ -46,6 +47,7 @@ from serve.settings import (
     read_app_user,
     read_host,
     read_ports,
+    read_server_prefix,
     read_venv,
 )
 
@@ -76,6 +78,8 @@ class Config:
     pool_size: int = 1  # database connections per worker, the same for both apps
     postgres_bindir: Path | None = None  # with database "postgres": its server programs
     postgres_user: str = ""  # with database "postgres": the user it runs as
+    server_prefix: tuple[str, ...] = ()  # the command each server runs under, if any
+    ready_within_s: int = int(READY_WITHIN_S.default or 0)
 
     @property
     def header_read_timeout_s(self) -> int:
@@ -90,6 +94,8 @@ class Config:
             raise ConfigError("UNIT_CONF is empty")
         conf = load_conf(conf_path)
         unitd = UNITD.text(environ) or ""
+        if not unitd:
+            raise ConfigError(f"{UNITD.name} is empty")
         server = SERVER.text(environ)
         if server is None:
             server = "unit" if unitd and shutil.which(unitd) else "granian"
@@ -143,6 +149,8 @@ class Config:
             pool_size=pool_size,
             postgres_bindir=bindir,
             postgres_user=postgres_user,
+            server_prefix=read_server_prefix(environ),
+            ready_within_s=int(READY_WITHIN_S.read(READY_WITHIN_S.text(environ) or "")),
         )
 
 

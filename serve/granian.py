@@ -45,6 +45,7 @@ def command(config: Config, app: str, open_files: int) -> list[str]:
     conf.json and config say."""
     served = config.apps[app]
     argv = [
+        *config.server_prefix,
         str(config.venv / "bin" / "python"),
         *("-m", "granian", "--host", config.host, "--port", str(config.ports[app])),
         *("--workers", str(config.workers), "--no-ws", "--http", "1"),

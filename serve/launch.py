@@ -20,8 +20,10 @@ import psutil
 
 from serve import readiness
 from serve.ports import free_ports
-from serve.settings import ROOT
-from serve.supervise import POLL_S, READY_WITHIN_S, dies_with_parent
+from serve.settings import READY_WITHIN_S, ROOT
+from serve.supervise import POLL_S, dies_with_parent
+
+HOST = "127.0.0.1"  # where the apps listen: loopback only
 
 
 class LaunchError(RuntimeError):
@@ -49,7 +51,7 @@ class Launch:
 
     @property
     def urls(self) -> dict[str, str]:
-        return {app: f"http://127.0.0.1:{port}" for app, port in self.ports.items()}
+        return {app: f"http://{HOST}:{port}" for app, port in self.ports.items()}
 
     def tree(self) -> list[psutil.Process]:
         """up.sh and every process below it now."""
@@ -105,21 +107,22 @@ def launch(
     log: Path,
     env: dict[str, str | None] | None = None,
     prefix: list[str] | None = None,
-    within_s: float = READY_WITHIN_S + 15,  # up.sh gives up first, and says why
+    within_s: float | None = None,
     root: Path = ROOT,
     frameworks: dict[str, str] | None = None,
 ) -> Launch:
     """Start `root`/up.sh (after `prefix`, e.g. taskset) with `env` on top of this
     process's environment (None: unset) and two free ports; return once both apps serve
     (each port its own app, or the framework `frameworks` names for it, as APPS in `env`
-    has it)."""
+    has it), within `within_s`: by default, 15 s more than up.sh gives the apps
+    (READY_WITHIN_S), so that up.sh gives up first, and says why."""
     ports = dict(zip(("flask", "fastapi"), free_ports(2), strict=True))
     argv = [*(prefix or []), str(root / "up.sh")]
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as log_file:
         environ = {
             **os.environ,
-            "HOST": "127.0.0.1",
+            "HOST": HOST,
             "FLASK_PORT": str(ports["flask"]),
             "FASTAPI_PORT": str(ports["fastapi"]),
             **(env or {}),
@@ -134,6 +137,10 @@ def launch(
             preexec_fn=dies_with_parent(signal.SIGTERM),
         )
     apps = Launch(process, ports, argv, log, frameworks)
+    if within_s is None:  # a bad READY_WITHIN_S: up.sh refuses it at once
+        given = environ.get(READY_WITHIN_S.name) or ""
+        ready_s = given if not READY_WITHIN_S.problem(given) else READY_WITHIN_S.default
+        within_s = float(ready_s or 0) + 15
     try:
         apps.wait_until_serving(within_s)
         apps.seen = apps.tree()  # a stop that lands here (a SIGTERM as the apps came up) stops them

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import pwd
 import re
+import shlex
+import shutil
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,6 +183,22 @@ DATABASE_POOL_SIZE = Number(
     high=100,
     what="a number of connections",
 )
+SERVER_PREFIX = Setting(
+    "SERVER_PREFIX",
+    None,
+    "a command that each server runs under, with every process it starts, split into"
+    " words as a shell would: valgrind --tool=callgrind --trace-children=yes, say, as"
+    " benchmarks/whole_request.py counts the whole request; a slow one needs READY_WITHIN_S",
+    "none: the servers run as they are",
+)
+READY_WITHIN_S = Number(
+    "READY_WITHIN_S",
+    "60",
+    "seconds the apps have to answer / and /status once their server starts (under Unit,"
+    " also for it to take their configuration)",
+    high=3600,
+    what="a number of seconds",
+)
 POSTGRES_USER = Setting(
     "POSTGRES_USER",
     None,
@@ -205,6 +223,8 @@ SETTINGS = (
     DATABASE_URL,
     DATABASE_POOL_SIZE,
     POSTGRES_USER,
+    SERVER_PREFIX,
+    READY_WITHIN_S,
 )
 # Set by serve for the apps, not by hand: the event loops each worker of an ASGI app runs
 # (threads under Unit; 1 under granian), over which its pool is split, and the lock file of
@@ -286,3 +306,20 @@ def read_app_user(environ: dict[str, str]) -> str:
             " as another user"
         )
     return user
+
+
+def read_server_prefix(environ: dict[str, str]) -> tuple[str, ...]:
+    """SERVER_PREFIX's words, its command found on PATH; () where it is not set."""
+    given = environ.get(SERVER_PREFIX.name)
+    if given is None:
+        return ()
+    try:
+        words = shlex.split(given)
+    except ValueError as error:
+        raise ConfigError(f"{SERVER_PREFIX.name}={given!r} is no command: {error}") from None
+    if not words:
+        raise ConfigError(f"{SERVER_PREFIX.name} is empty")
+    found = shutil.which(words[0])
+    if found is None:
+        raise ConfigError(f"{SERVER_PREFIX.name}={given!r}: no {words[0]!r} on PATH")
+    return (found, *words[1:])

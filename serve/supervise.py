@@ -43,8 +43,6 @@ from serve.settings import ROOT
 # answered: the longest, /io at workloads.IO_MAX_MS, takes 2 s, so a queue of 7 per
 # thread fits; start.sh gives the container 20 s.
 GRACE_S = 15.0
-# An app's first answer may wait for its import, on a busy machine for long.
-READY_WITHIN_S = 60.0
 POLL_S = 0.1
 PROBE_TIMEOUT_S = 2.0  # a probe that times out is asked again; a signal waits no longer
 TRACEBACK = "Traceback (most recent call last):"
@@ -256,7 +254,8 @@ class Supervisor:
 
     def _wait_until_ready(self) -> bool:
         """True once both apps answer; False if a stop signal came first."""
-        deadline = time.monotonic() + READY_WITHIN_S
+        within_s = self.config.ready_within_s
+        deadline = time.monotonic() + within_s
         while not self.signals:
             answers = readiness.ask_both(
                 self.config.host,
@@ -280,7 +279,7 @@ class Supervisor:
                 return True
             if time.monotonic() > deadline:
                 whys = "; ".join(a.why for a in answers if not a.ready)
-                raise Refused(f"the apps did not answer within {READY_WITHIN_S:g} s ({whys})")
+                raise Refused(f"the apps did not answer within {within_s:g} s ({whys})")
             self._sleep(POLL_S)
         return False
 

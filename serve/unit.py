@@ -31,9 +31,6 @@ from serve.settings import ASGI_EVENT_LOOPS, ROOT
 from serve.supervise import POLL_S, ServerLog, say, spawn
 
 CONTROL_TIMEOUT_S = 2.0  # a control request that is no configuration
-# Unit answers a configuration of the applications once their processes run: each has
-# imported its app first, which on a busy machine takes long.
-APPLY_WITHIN_S = 60.0
 SOCKET_WITHIN_S = 10.0
 # Unit's notes about one client's connection ("[info] 12#14 *26 h1p upgrade: bad method"),
 # one per malformed request: a client sending those would make the log grow faster than
@@ -252,6 +249,7 @@ class Unit:
         # notes about single clients.
         unitd, log = spawn(
             [
+                *self.config.server_prefix,
                 self.config.unitd,
                 *("--no-daemon", "--control", f"unix:{self.socket_path}"),
                 *("--statedir", str(self.state), "--pid", str(self.state / "unit.pid")),
@@ -271,11 +269,17 @@ class Unit:
             raise Refused(f"unitd did not open its control socket within {SOCKET_WITHIN_S:g} s")
         # The settings (conf.json's timeouts), the applications, and the listeners once
         # the applications run: Unit 1.34 can stop answering an app for good when a
-        # request reaches it while it starts.
+        # request reaches it while it starts. Unit answers a configuration of the
+        # applications once their processes have imported their apps, which on a busy
+        # machine takes long: as long as the apps have to answer.
         rendered = render(self.config.conf, self.config, environment)
         for part in ("settings", "applications", "listeners"):
             status, answer = control(
-                self.socket_path, "PUT", f"config/{part}", rendered[part], APPLY_WITHIN_S
+                self.socket_path,
+                "PUT",
+                f"config/{part}",
+                rendered[part],
+                self.config.ready_within_s,
             )
             if status != 200:
                 time.sleep(0.2)  # Unit's log may come a moment after its answer

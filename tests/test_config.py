@@ -4,6 +4,7 @@ and start.sh's check of them run with a bare Python (the standard library only).
 import json
 import os
 import pwd
+import shutil
 import subprocess
 import sys
 
@@ -58,6 +59,9 @@ def test_the_defaults_are_conf_jsons_and_the_listed_ones():
         ("DATABASE_URL", "DATABASE_URL is empty"),
         ("DATABASE_POOL_SIZE", "DATABASE_POOL_SIZE='' is not a number of connections (1-100)"),
         ("POSTGRES_USER", "POSTGRES_USER=''"),
+        ("UNITD", "UNITD is empty"),
+        ("SERVER_PREFIX", "SERVER_PREFIX is empty"),
+        ("READY_WITHIN_S", "READY_WITHIN_S='' is not a number of seconds (1-3600)"),
     ],
 )
 def test_an_empty_setting_is_refused_never_taken_for_the_default(name, says):
@@ -65,6 +69,31 @@ def test_an_empty_setting_is_refused_never_taken_for_the_default(name, says):
         Config.from_env({"SERVER": "granian", name: ""})
     assert str(refused.value).startswith(says)
     assert refused.value.code == Exit.BAD_SETTING
+
+
+def test_every_setting_is_in_the_empty_setting_test():
+    tested = test_an_empty_setting_is_refused_never_taken_for_the_default.pytestmark[0]
+    assert {name for name, _ in tested.args[1]} == {setting.name for setting in SETTINGS}
+
+
+@pytest.mark.parametrize(
+    ("prefix", "says"),
+    [
+        ("   ", "SERVER_PREFIX is empty"),
+        ("valgrind '--tool", 'SERVER_PREFIX="valgrind \'--tool" is no command'),
+        ("no-such-command-here -x", "SERVER_PREFIX='no-such-command-here -x': no"),
+    ],
+)
+def test_a_server_prefix_is_a_command_on_path(prefix, says):
+    with pytest.raises(ConfigError) as refused:
+        Config.from_env({"SERVER": "granian", "SERVER_PREFIX": prefix})
+    assert str(refused.value).startswith(says)
+
+
+def test_a_server_prefix_is_split_as_a_shell_would_its_command_found_on_path():
+    config = Config.from_env({"SERVER": "granian", "SERVER_PREFIX": "env 'A=b c' B=d"})
+    assert config.server_prefix == (shutil.which("env"), "A=b c", "B=d")
+    assert Config.from_env({"SERVER": "granian"}).server_prefix == ()
 
 
 def test_apps_are_conf_jsons_by_default_and_any_module_of_the_project_by_apps():

@@ -299,3 +299,43 @@ def test_run_by_root_up_sh_refuses_a_project_nobody_can_read(tmp_path):
     (line,) = result.stderr.splitlines()
     assert line.startswith("up.sh: up.sh runs as root, so the apps run as nobody (APP_USER),")
     assert line.endswith("or APP_USER=root to run the apps as root")
+
+
+def wrapper(folder: Path, before: str = "") -> tuple[Path, Path]:
+    """A SERVER_PREFIX command that writes its arguments down, does `before`, and runs them."""
+    record, script = folder / "wrapped", folder / "wrap"
+    script.write_text(f'#!/bin/sh\necho "$@" >> {record}\n{before}\nexec "$@"\n')
+    script.chmod(0o755)
+    return script, record
+
+
+@pytest.mark.parametrize(
+    "server", ["granian", pytest.param("unit", marks=[pytest.mark.unit, needs_unitd])]
+)
+def test_a_server_prefix_runs_each_server_under_it(tmp_path, served_factory, server):
+    script, record = wrapper(tmp_path)
+    served = served_factory(SERVER=server, UNITD=UNITD, SERVER_PREFIX=str(script))
+    lines = record.read_text().splitlines()
+    if server == "granian":  # one granian per app, on its own port
+        assert len(lines) == 2, lines
+        for port in served.ports.values():
+            assert sum(f"-m granian --host 127.0.0.1 --port {port} " in line for line in lines) == 1
+    else:  # one unitd for both
+        assert len(lines) == 1 and lines[0].startswith(shutil.which(UNITD)), lines
+    for url in served.urls.values():
+        assert httpx2.get(url + "/json", timeout=10).status_code == 200
+
+
+def test_apps_slower_to_answer_than_ready_within_s_are_refused_and_stopped(tmp_path):
+    script, _ = wrapper(tmp_path, before="sleep 4")
+    started = time.monotonic()
+    result = run_up(SERVER_PREFIX=str(script), READY_WITHIN_S="1")
+    assert time.monotonic() - started < 30
+    assert result.returncode == 1, result.stderr
+    ours = [line for line in result.stderr.splitlines() if line.startswith("up.sh:")]
+    assert ours[-1].startswith("up.sh: the apps did not answer within 1 s ("), result.stderr
+    assert not [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if str(script) in " ".join(p.info["cmdline"] or [])
+    ]
