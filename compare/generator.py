@@ -106,7 +106,7 @@ class Generator:
                 writer.write(request)
                 timer = self.loop.call_at(sent + self.schedule.timeout_s, self.expire, writer)
                 try:
-                    status, keep_alive = await read_response(reader)
+                    status, keep_alive, *_ = await read_response(reader)
                 except (OSError, EOFError, ProtocolError, asyncio.LimitOverrunError) as error:
                     timer.cancel()
                     writer.close()

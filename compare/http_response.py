@@ -1,9 +1,11 @@
 """Reading one HTTP/1.x response off a stream, as the open-loop generator
-(compare/generator.py) needs it: its status, and whether the connection stays open."""
+(compare/generator.py) and the whole-request count (compare/keepalive.py) need it: its
+status, whether the connection stays open, its type and its body."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import NamedTuple
 
 NO_BODY_STATUSES = (204, 304)
 
@@ -12,8 +14,15 @@ class ProtocolError(Exception):
     """The answer is not an HTTP/1.x response this reader understands."""
 
 
-async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
-    """Read one whole response: its status, and whether the connection stays open after it."""
+class Response(NamedTuple):
+    status: int
+    keep_alive: bool  # whether the connection stays open after it
+    content_type: str | None
+    body: bytes
+
+
+async def read_response(reader: asyncio.StreamReader) -> Response:
+    """Read one whole response."""
     while True:
         head = await reader.readuntil(b"\r\n\r\n")
         lines = head[:-4].split(b"\r\n")
@@ -29,6 +38,7 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     keep_alive = status_line[7:8] == b"1"  # HTTP/1.1 keeps the connection by default, 1.0 not
     length = None
     chunked = False
+    content_type = None
     for line in lines[1:]:
         name, _, value = line.partition(b":")
         name = name.strip().lower()
@@ -37,6 +47,8 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
                 length = int(value)
             except ValueError:
                 raise ProtocolError(f"bad Content-Length: {value[:40]!r}") from None
+        elif name == b"content-type":
+            content_type = value.strip().decode("latin-1")
         elif name == b"transfer-encoding":
             chunked = value.strip().lower().endswith(b"chunked")
         elif name == b"connection":
@@ -45,20 +57,22 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
                 keep_alive = False
             elif b"keep-alive" in tokens:
                 keep_alive = True
+    body = b""
     if status in NO_BODY_STATUSES:
         pass
     elif chunked:
-        await read_chunked(reader)
+        body = await read_chunked(reader)
     elif length is not None:
         if length:
-            await reader.readexactly(length)
+            body = await reader.readexactly(length)
     else:  # no length given: the body runs to the end of the connection
-        await reader.read()
+        body = await reader.read()
         keep_alive = False
-    return status, keep_alive
+    return Response(status, keep_alive, content_type, body)
 
 
-async def read_chunked(reader: asyncio.StreamReader) -> None:
+async def read_chunked(reader: asyncio.StreamReader) -> bytes:
+    chunks = []
     while True:
         size_line = await reader.readuntil(b"\r\n")
         try:
@@ -67,6 +81,7 @@ async def read_chunked(reader: asyncio.StreamReader) -> None:
             raise ProtocolError(f"bad chunk size: {size_line[:40]!r}") from None
         if size == 0:
             break
-        await reader.readexactly(size + 2)
+        chunks.append((await reader.readexactly(size + 2))[:-2])
     while await reader.readuntil(b"\r\n") != b"\r\n":
         pass  # trailer fields, up to the empty line
+    return b"".join(chunks)

@@ -38,6 +38,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from compare.callgrind_out import summary
+
 ROOT = Path(__file__).resolve().parent.parent
 WARMUP = 50  # requests before counting: caches filled, lazy set-up done
 HASH_SEED = "0"
@@ -65,9 +67,14 @@ class Counted:
 
 
 def per_request(
-    app_file: Path, targets: list[str], requests: int, warmup: int = WARMUP
+    app_file: Path,
+    targets: list[str],
+    requests: int,
+    warmup: int = WARMUP,
+    python: str = sys.executable,
 ) -> dict[str, Counted]:
-    """Instructions per `GET target` request of `app_file`'s app, for each of `targets`."""
+    """Instructions per `GET target` request of `app_file`'s app, for each of `targets`,
+    run by `python` (by default, this one)."""
     if shutil.which("valgrind") is None:
         raise InstructionsError("valgrind is not on PATH (Debian: apt-get install valgrind)")
     if requests < 1 or warmup < 1:
@@ -75,12 +82,12 @@ def per_request(
     with tempfile.TemporaryDirectory(prefix="callgrind-") as out_dir:
         callgrind = ["valgrind", "--tool=callgrind", "--quiet"]
         command = [*callgrind, f"--callgrind-out-file={out_dir}/callgrind.out.%p"]
-        command += driver_command(app_file, targets, requests, warmup)
+        command += driver_command(app_file, targets, requests, warmup, python)
         done = subprocess.run(command, cwd=ROOT, env=driver_env(), capture_output=True, text=True)
         if done.returncode != 0:
             raise InstructionsError(f"{app_file} could not be counted:\n{done.stderr.strip()}")
         runs = [json.loads(line) for line in done.stdout.splitlines()]
-        totals = {run["pid"]: total(Path(out_dir, f"callgrind.out.{run['pid']}")) for run in runs}
+        totals = {run["pid"]: summary(Path(out_dir, f"callgrind.out.{run['pid']}")) for run in runs}
     counted = {}
     for target in targets:
         none, some = (
@@ -96,25 +103,17 @@ def per_request(
     return counted
 
 
-def driver_command(app_file: Path, targets: list[str], requests: int, warmup: int) -> list[str]:
+def driver_command(
+    app_file: Path, targets: list[str], requests: int, warmup: int, python: str = sys.executable
+) -> list[str]:
     """compare/app_driver.py's command line, to run from the project's root (ROOT)."""
     app = str(Path(app_file).resolve())
-    return [sys.executable, "-m", "compare.app_driver", app, str(requests), str(warmup), *targets]
+    return [python, "-m", "compare.app_driver", app, str(requests), str(warmup), *targets]
 
 
 def driver_env() -> dict[str, str]:
     """The driver's environment: this one, with Python's hash seed fixed."""
     return {**os.environ, "PYTHONHASHSEED": HASH_SEED}
-
-
-def total(out_file: Path) -> int:
-    """The instructions a callgrind out file counts: its `totals:` line (`summary:` in
-    older files)."""
-    for line in out_file.read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("totals", "summary"):
-            return int(value.split()[0])
-    raise InstructionsError(f"{out_file} has no totals line")
 
 
 def committed(path: Path = COMMITTED) -> dict | None:
