@@ -26,6 +26,7 @@ ZERO_MEANS = {
     ("connections.py", "--slow"): "the silent connections alone",
     ("instructions.py", "--io-ms"): "/io?ms=0, the route without asyncio's timer",
     ("sampler_cost.py", "--callgrind"): "no callgrind",
+    ("whole_request.py", "--io-ms"): "/io?ms=0, the route without asyncio's timer",
 }
 
 
