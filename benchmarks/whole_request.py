@@ -214,22 +214,34 @@ def versions(args: argparse.Namespace) -> dict[str, str]:
     return found
 
 
+def in_process(args: argparse.Namespace, app_file: str, targets: list[str]) -> dict:
+    """{target: instructions} of `app_file`'s callable in-process, by VENV's python."""
+    python = str(args.venv / "bin" / "python")
+    counted = instructions.per_request(ROOT / app_file, targets, 200, python=python)
+    return {target: found.per_request for target, found in counted.items()}
+
+
+def baseline_targets(found: list[Case]) -> list[str]:
+    return sorted({case.target for case in found if case.scenario in BASELINE_SCENARIOS})
+
+
 def callables(args: argparse.Namespace, style: str, found: list[Case]) -> dict:
-    """{app: {target: instructions}} of each app's own callable, in-process, by VENV's
-    python, for the cases without a database."""
-    targets = sorted({case.target for case in found if case.scenario in BASELINE_SCENARIOS})
+    """{app: {target: instructions}} of each app's own callable, for the cases without a
+    database."""
+    targets = baseline_targets(found)
     if not targets:
         return {}
-    python = str(args.venv / "bin" / "python")
-    return {
-        app: {
-            target: counted.per_request
-            for target, counted in instructions.per_request(
-                ROOT / app_file, targets, 200, python=python
-            ).items()
-        }
-        for app, app_file in APP_FILES[style].items()
-    }
+    return {app: in_process(args, app_file, targets) for app, app_file in APP_FILES[style].items()}
+
+
+def own_work(args: argparse.Namespace) -> dict:
+    """{target: instructions} of the work behind each route that both apps do alike
+    (compare/own_work.py), less the driver's own."""
+    targets = baseline_targets(cases(args, "project")[0])
+    if not targets:
+        return {}
+    counted = in_process(args, "compare/own_work.py", ["/none", *targets])
+    return {target: round(counted[target] - counted["/none"], 1) for target in targets}
 
 
 def per_request(values: dict, requests: int) -> dict:
@@ -314,6 +326,7 @@ def main() -> int:
             "warmup_instructions": whole_request.WARMUP_INSTRUCTIONS,
         },
         "versions": found_versions,
+        "own_work": own_work(args),
         "servers": {},
     }
     for server in args.servers:
