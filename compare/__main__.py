@@ -41,7 +41,7 @@ import psutil
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from compare import cli, instructions, loadtools, pinning, report
+from compare import cli, instructions, loadtools, pinning, report, whole_counts
 from compare.exits import EXIT_DONE, EXIT_ERRORS, EXIT_LOAD_TOOL, EXIT_SIGNAL_BASE, EXIT_TARGET
 from compare.numbers import number
 from compare.plan import DATABASE_SCENARIOS, Plan
@@ -324,12 +324,14 @@ def compare(plan: Plan, console: Console) -> int:
         *procedure.notes,
         *flagged(runs, plan),
     ]
+    targets = {name: plan.path(name) for name in plan.scenarios}
     counted = report.framework_counts(
         instructions.committed(),
-        {name: plan.path(name) for name in plan.scenarios},
+        targets,
         {app: (env["apps"][app]["framework"], plan.style) for app in APPS},
     )
-    data = report.assemble(runs, plan.scenarios, plan.names, procedure.floors, counted)
+    whole = whole_counts.for_report(whole_counts.committed(), targets, plan.style)
+    data = report.assemble(runs, plan.scenarios, plan.names, procedure.floors, counted, whole)
     paths = report.write(plan.out, env, data, runs)
     report.print_table(console, env, data)
     console.print(f"\nreport: {', '.join(str(p) for p in paths)}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from compare import whole_counts
 from compare.cells import app_cell, md_table, ratio_cell
 from compare.figures import HEADLINE, setting_label, workers_swept
 from compare.instructions import STYLES
@@ -13,6 +14,8 @@ from compare.numbers import number
 from compare.plan import APP_NAMES, FRAMEWORKS
 from compare.sentences import database_said, repeats_sentence, style_sentence
 from compare.targets import APPS
+
+SERVER_NAMES = {"granian": "granian", "unit": "NGINX Unit"}
 
 # What each headline figure means, for the reader of report.md.
 MEANINGS = {
@@ -58,7 +61,9 @@ def headline_section(env: dict[str, Any], data: dict[str, Any]) -> list[str]:
         for row in data["headline"]
     ]
     return [
-        f"## {names['fastapi']} against {names['flask']}",
+        *whole_section(env, data),
+        f"## {names['fastapi']} against {names['flask']}, measured with a wall clock"
+        + (": the confirmation" if data.get("whole_request") else ""),
         "",
         *md_table(header, rows),
         "",
@@ -84,6 +89,92 @@ def headline_section(env: dict[str, Any], data: dict[str, Any]) -> list[str]:
         ),
         "",
         *(f"- {HEADLINE[name][0]}: {meaning}." for name, meaning in MEANINGS.items()),
+    ]
+
+
+def whole_section(env: dict[str, Any], data: dict[str, Any]) -> list[str]:
+    """The whole request in instructions, under both servers, first: the CPU figure that
+    no load moves; and whether this run's wall-clock CPU per request agrees with it."""
+    found = data.get("whole_request")
+    if env.get("same_app"):
+        return []  # an A/A comparison: no framework against another to count
+    title = ["## FastAPI against Flask: the whole request, in instructions", ""]
+    if not found or not found["rows"]:
+        return [
+            *title,
+            "No whole-request instruction counts at these targets and style: run"
+            " `benchmarks/whole_request.py --json docs/whole-request.json` to count them.",
+            "",
+        ]
+    header, rows = whole_table(found)
+    versions = ", ".join(
+        f"{SERVER_NAMES.get(k, APP_NAMES.get(k))} {v}" for k, v in found["versions"].items()
+    )
+    lines = [
+        *title,
+        "Instructions per request of the whole serving stack: every process of the server"
+        " (granian's master and workers; Unit's main, controller, router, prototypes and"
+        " applications) under valgrind's callgrind, from the request's first byte to its"
+        " answer's last, one request at a time on a keep-alive connection, counted with"
+        " every core kept busy so that no other load moves them"
+        f" ({found['source']}, by benchmarks/whole_request.py; Python {found['python']},"
+        f" {versions}). In brackets, the ratio counted with the machine to itself, where it"
+        " differs. They leave out the kernel (system calls are one instruction each), cache"
+        " misses and stalls, and the scheduler: the wall clock below counts those.",
+        "",
+        *md_table(header, rows),
+        "",
+    ]
+    said = agreements(env, data, found)
+    return [*lines, *(["Against this run's wall clock:", "", *said, ""] if said else [])]
+
+
+def whole_table(found: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The whole-request counts under each server that has some: each app's, contended,
+    and the ratio."""
+    servers = [s for s in whole_counts.SERVERS if any(s in r["servers"] for r in found["rows"])]
+    header = ["scenario", "target"]
+    for server in servers:
+        header += [f"{SERVER_NAMES[server]}: Flask", "FastAPI", "FastAPI/Flask"]
+    rows = []
+    for row in found["rows"]:
+        cells = [row["scenario"], row["target"]]
+        for server in servers:
+            conditions = row["servers"].get(server, {})
+            if "contended" not in conditions:
+                cells += ["-", "-", "-"]
+                continue
+            cells += [number(conditions["contended"][app]) for app in FRAMEWORKS]
+            cells.append(ratio_words(conditions))
+        rows.append(cells)
+    return header, rows
+
+
+def ratio_words(conditions: dict[str, dict[str, float]]) -> str:
+    """The contended ratio, and the alone one in brackets where it differs."""
+    contended = whole_counts.ratio(conditions["contended"])
+    words = f"{contended:.2f}"
+    if "alone" in conditions:
+        alone = whole_counts.ratio(conditions["alone"])
+        if f"{alone:.2f}" != words:
+            words += f" ({alone:.2f} alone)"
+    return words
+
+
+def agreements(env: dict[str, Any], data: dict[str, Any], found: dict[str, Any]) -> list[str]:
+    """A line per scenario: whether its CPU-per-request interval holds the instruction ratio
+    of this run's server."""
+    server = whole_counts.server_of(env["apps"]["flask"]["server"])
+    counted = {
+        row["scenario"]: whole_counts.ratio(row["servers"][server]["contended"])
+        for row in found["rows"]
+        if "contended" in row["servers"].get(server, {})
+    }
+    return [
+        "- "
+        + whole_counts.agreement(scenario, row["figures"]["cpu_ms_per_request"], counted[scenario])
+        for row in data["headline"]
+        if (scenario := row["scenario"]) in counted and "cpu_ms_per_request" in row["figures"]
     ]
 
 

@@ -5,13 +5,14 @@ follows (detail.py)."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from compare import charts
+from compare import charts, instructions, whole_counts
 from compare.detail import capacity_section, cost_section, environment_section, latency_section
 from compare.figures import (
     HEADLINE,
@@ -22,8 +23,8 @@ from compare.figures import (
     per_repeat,
     workers_swept,
 )
-from compare.headline import detail_rows, headline_section
-from compare.instructions import COMMITTED
+from compare.flag_values import Parser
+from compare.headline import detail_rows, headline_section, whole_table
 from compare.loadtools import LoadResult
 from compare.plan import FRAMEWORKS
 from compare.run import Run
@@ -37,10 +38,12 @@ def assemble(
     names: dict[str, str],
     floors: dict[Setting, dict[float, LoadResult]],
     instructions: dict[str, Any] | None = None,
+    whole: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """report.json's figures from the runs: the headline estimates, then the detail
-    (`instructions`: framework_counts' answer, the counts of the committed file)."""
-    counts = {row["scenario"]: row["apps"] for row in (instructions or {}).get("rows", [])}
+    (`instructions`: framework_counts' answer, the counts of the committed file; `whole`:
+    whole_counts.for_report's, the whole request's)."""
+    counts = app_counts(instructions)
     headline = []
     for setting, figures in per_repeat(runs, scenarios).items():
         headline.append(
@@ -60,11 +63,17 @@ def assemble(
         )
     return {
         "headline": headline,
+        "whole_request": whole,
         "instructions": instructions,
         "cost_lines": cost_lines(runs, scenarios),
         "latency": latency_rows(runs, scenarios, floors),
         "capacity": capacity_rows(runs, scenarios),
     }
+
+
+def app_counts(counted: dict[str, Any] | None) -> dict[str, dict[str, int]]:
+    """Per scenario, this run's apps' own callables per request, from framework_counts'."""
+    return {row["scenario"]: row["apps"] for row in (counted or {}).get("rows", [])}
 
 
 def framework_counts(
@@ -87,7 +96,7 @@ def framework_counts(
         frameworks = {name: found[name] for name in FRAMEWORKS}
         rows.append({"scenario": scenario, "target": target, **frameworks, "apps": apps})
     return {
-        "source": str(COMMITTED.relative_to(COMMITTED.parent.parent)),
+        "source": str(instructions.COMMITTED.relative_to(instructions.ROOT)),
         "python": counted["python"],
         "versions": counted["versions"],
         "rows": rows,
@@ -97,6 +106,15 @@ def framework_counts(
 def print_table(console: Console, env: dict[str, Any], data: dict[str, Any]) -> None:
     names = env["names"]
     swept = workers_swept(data)
+    found = data.get("whole_request")
+    if found and found["rows"] and not env.get("same_app"):
+        header, rows = whole_table(found)
+        whole = Table(title=f"the whole request in instructions ({found['source']})")
+        for name in header:
+            whole.add_column(name, justify="left" if name in ("scenario", "target") else "right")
+        for row in rows:
+            whole.add_row(*row)
+        console.print(whole)
     table = Table(title=f"{names['fastapi']} against {names['flask']}: geometric means [95% CI]")
     header = ["scenario", "figure", names["flask"], names["fastapi"], "ratio [95% CI]", "reading"]
     for name in header:
@@ -157,3 +175,49 @@ def write(out: Path, env: dict[str, Any], data: dict[str, Any], runs: list[Run])
     pictures = charts.draw(out, env, data, runs)
     (out / "report.md").write_text(markdown(env, data, pictures))
     return [out / "report.json", out / "report.md", *pictures]
+
+
+def rewrite(folder: Path) -> None:
+    """report.md and report.json of `folder` written again from its report.json, with the
+    instruction counts committed now (docs/instructions.json, docs/whole-request.json):
+    the measurements stay as they were."""
+    document = json.loads((folder / "report.json").read_text())
+    env, runs = document.pop("environment"), document.pop("runs")
+    targets = env["settings"]["scenarios"]
+    served = {app: (env["apps"][app]["framework"], env["style"]) for app in FRAMEWORKS}
+    document["instructions"] = framework_counts(instructions.committed(), targets, served)
+    counts = {
+        row["scenario"]: row["apps"] for row in (document["instructions"] or {}).get("rows", [])
+    }
+    for row in document["headline"]:
+        row["instructions_per_request"] = counts.get(row["scenario"])
+    document["whole_request"] = whole_counts.for_report(
+        whole_counts.committed(), targets, env["style"]
+    )
+    (folder / "report.json").write_text(
+        json.dumps({"environment": env, **document, "runs": runs}, indent=2) + "\n"
+    )
+    pictures = sorted(folder.glob("*.png"))
+    (folder / "report.md").write_text(markdown(env, document, pictures))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = Parser(
+        prog="python -m compare.report",
+        description="Writes each report's report.md and report.json again from its"
+        " report.json, with the instruction counts committed now (docs/instructions.json,"
+        " docs/whole-request.json); its measurements stay as they were.",
+    )
+    parser.add_argument("folders", nargs="+", type=Path, metavar="FOLDER")
+    args = parser.parse_args(argv)
+    missing = [str(f) for f in args.folders if not (f / "report.json").is_file()]
+    if missing:
+        parser.error(f"no report.json in {', '.join(missing)}")
+    for folder in args.folders:
+        rewrite(folder)
+        print(f"written: {folder / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

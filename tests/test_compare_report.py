@@ -3,13 +3,17 @@ a report that opens with its answer, and the apps' turns."""
 
 import json
 import re
+import shutil
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
+from conftest import ROOT
 from made_runs import comparison
 from rich.console import Console
 
-from compare import headline, report, sentences
+from compare import headline, report, sentences, whole_counts
 from compare.numbers import interval, number, percent
 from compare.procedure import rounded, turn
 from compare.targets import APPS
@@ -124,7 +128,9 @@ def test_report_md_opens_with_one_row_per_scenario_and_no_scientific_notation(ru
     markdown = (tmp_path / "report.md").read_text()
     lines = markdown.splitlines()
     assert lines[0] == "# Flask vs FastAPI"
-    table = lines[lines.index("## FastAPI against Flask") + 2 :]
+    # No whole-request counts here: the report says how to make them, then its estimates.
+    assert lines[lines.index("## FastAPI against Flask: the whole request, in instructions") + 2]
+    table = lines[lines.index("## FastAPI against Flask, measured with a wall clock") + 2 :]
     assert table[0].startswith("| scenario | CPU per request at equal rates | idle cost |")
     assert [row.split(" | ")[0] for row in table[2:4]] == ["| hello", "| json"]
     assert "FastAPI 14% lower (95% CI" in table[2]  # 0.172 / 0.2: about 14% less CPU
@@ -269,3 +275,177 @@ def test_percentages_keep_two_figures_down_to_a_hundredth():
         "<0.01",
         "0",
     ]
+
+
+def whole_row(style: str, condition: str, target: str, connections: int, flask, fastapi):
+    return {
+        "style": style,
+        "condition": condition,
+        "scenario": "hello",
+        "target": target,
+        "connections": connections,
+        "flask": {"per_request": flask},
+        "fastapi": {"per_request": fastapi},
+    }
+
+
+# What benchmarks/whole_request.py --json writes, cut down to what reports read.
+WHOLE = {
+    "versions": {"python": "3.11.2", "flask": "3.1.3", "fastapi": "0.163.2", "unit": "1.34.2"},
+    "servers": {
+        "granian": {
+            "rows": [
+                whole_row("project", "contended", "/", 1, 400_000, 420_000),
+                whole_row("project", "alone", "/", 1, 400_000, 420_100),
+                whole_row("project", "contended", "/", 16, 1, 1),  # not one connection
+                whole_row("plain", "contended", "/", 1, 2, 3),  # another style
+                whole_row("project", "contended", "/json?n=5", 1, 1, 1),  # another target
+            ]
+        },
+        "unit": {
+            "rows": [
+                whole_row("project", "contended", "/", 1, 450_000, 558_000),
+                whole_row("project", "alone", "/", 1, 450_000, 540_000),
+            ]
+        },
+    },
+}
+
+
+def test_a_report_takes_the_whole_request_counts_of_its_targets_style_and_one_connection():
+    found = whole_counts.for_report(WHOLE, {"hello": "/", "json": "/json"}, "project")
+    assert [row["scenario"] for row in found["rows"]] == ["hello"]  # json: counted elsewhere
+    assert found["rows"][0]["servers"] == {
+        "granian": {
+            "contended": {"flask": 400_000, "fastapi": 420_000},
+            "alone": {"flask": 400_000, "fastapi": 420_100},
+        },
+        "unit": {
+            "contended": {"flask": 450_000, "fastapi": 558_000},
+            "alone": {"flask": 450_000, "fastapi": 540_000},
+        },
+    }
+    plain = whole_counts.for_report(WHOLE, {"hello": "/"}, "plain")
+    assert plain["rows"][0]["servers"] == {"granian": {"contended": {"flask": 2, "fastapi": 3}}}
+    assert whole_counts.for_report(None, {"hello": "/"}, "project") is None
+    _, rows = headline.whole_table(found)
+    # 420,000 / 400,000 = 1.05 (alone 1.05025: the same to two places, so not repeated);
+    # 558,000 / 450,000 = 1.24, alone 540,000 / 450,000 = 1.20.
+    assert rows == [
+        ["hello", "/", "400,000", "420,000", "1.05", "450,000", "558,000", "1.24 (1.20 alone)"]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("ratio", "counted", "says"),
+    [
+        (
+            {"value": 0.99, "low": 0.91, "high": 1.09},
+            1.05,
+            "the wall clock's ratio 0.99 [0.91-1.09] holds the instruction ratio 1.05.",
+        ),
+        (
+            {"value": 0.88, "low": 0.78, "high": 0.999},
+            0.77,
+            "the instruction ratio 0.77 lies below the wall clock's 0.88 [0.78-0.999]",
+        ),
+        (
+            {"value": 1.3, "low": 1.2, "high": 1.4},
+            1.5,
+            "the instruction ratio 1.50 lies above the wall clock's 1.3 [1.2-1.4]",
+        ),
+        (
+            {"value": 1.3, "low": None, "high": None},
+            1.05,
+            "no interval to hold the instruction ratio 1.05",
+        ),
+    ],
+)
+def test_a_wall_clock_estimate_is_said_to_hold_the_instruction_ratio_or_not(ratio, counted, says):
+    said = whole_counts.agreement("json", {"ratio": ratio}, counted)
+    assert said.startswith("json: ") and says in said, said
+    assert ("disagree" in said) == (
+        ratio["low"] is not None and not ratio["low"] <= counted <= ratio["high"]
+    )
+
+
+def test_the_report_leads_with_the_whole_request_and_labels_the_wall_clock_its_confirmation(
+    runs, tmp_path
+):
+    env = environment()  # a granian run
+    found = whole_counts.for_report(WHOLE, {"hello": "/", "json": "/json"}, "project")
+    data = report.assemble(runs, ["hello", "json"], env["names"], {}, None, found)
+    report.write(tmp_path, env, data, runs)
+    lines = (tmp_path / "report.md").read_text().splitlines()
+    headings = [line for line in lines if line.startswith("## ")]
+    assert headings[:2] == [
+        "## FastAPI against Flask: the whole request, in instructions",
+        "## FastAPI against Flask, measured with a wall clock: the confirmation",
+    ]
+    assert (
+        "| hello | / | 400,000 | 420,000 | 1.05 | 450,000 | 558,000 | 1.24 (1.20 alone) |" in lines
+    )
+    # hello's CPU ratio here is 0.85 [0.81-0.89] (made runs): granian's 1.05 lies above it.
+    (said,) = [line for line in lines if line.startswith("- hello: ")]
+    assert "the instruction ratio 1.05 lies above the wall clock's" in said
+    console = Console(record=True, width=250)
+    report.print_table(console, env, data)
+    assert "1.24 (1.20 alone)" in console.export_text()
+    same = {**env, "same_app": "flask", "names": {"flask": "Flask A", "fastapi": "Flask B"}}
+    assert headline.whole_section(same, data) == []  # A/A: no frameworks to count
+
+
+def test_a_report_is_written_again_with_the_counts_committed_now(tmp_path):
+    folder = tmp_path / "report"
+    shutil.copytree(ROOT / "docs" / "report", folder)
+    before = json.loads((folder / "report.json").read_text())
+    done = subprocess.run(
+        [sys.executable, "-m", "compare.report", str(folder)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    after = json.loads((folder / "report.json").read_text())
+    assert after["runs"] == before["runs"]  # the measurements stay
+    for old, new in zip(before["headline"], after["headline"], strict=True):
+        assert old["figures"] == new["figures"]
+    assert after["whole_request"] == whole_counts.for_report(
+        whole_counts.committed(), before["environment"]["settings"]["scenarios"], "project"
+    )
+    lines = (folder / "report.md").read_text().splitlines()
+    assert lines[4] == "## FastAPI against Flask: the whole request, in instructions"
+
+
+def test_writing_a_report_again_refuses_a_folder_without_one(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "compare.report", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert (
+        done.stderr
+        == f"python -m compare.report: no report.json in {tmp_path} (--help lists every option)\n"
+    )
+
+
+def test_the_committed_whole_request_counts_cover_compares_targets_under_both_servers():
+    from compare import cli
+    from compare.plan import BASELINE_SCENARIOS
+
+    counted = whole_counts.committed()
+    assert counted is not None, "docs/whole-request.json is missing"
+    plan = cli.parse([])
+    targets = {scenario: plan.path(scenario) for scenario in BASELINE_SCENARIOS}
+    for style in ("project", "plain", "typed"):
+        found = whole_counts.for_report(counted, targets, style)
+        assert [row["scenario"] for row in found["rows"]] == list(BASELINE_SCENARIOS), style
+        for row in found["rows"]:
+            assert set(row["servers"]) == {"granian", "unit"}
+            for conditions in row["servers"].values():
+                assert set(conditions) == {"contended", "alone"}
+                assert all(n > 100_000 for c in conditions.values() for n in c.values())
