@@ -28,4 +28,13 @@ sentences  what the table and report.md say in words: repeats, styles, database
 cells      the tables' cells written for people, and report.md's table form
 instructions what a request costs an app's own callable in instructions (callgrind)
 app_driver the app called in-process, as instructions runs it under valgrind
+own_work   the work behind each route that both apps do alike, as app_driver counts it
+whole_request  what a request costs the whole serving stack in instructions, and its kernel side
+whole_counts   those counts as reports read them, and whether a wall-clock estimate agrees
+callgrind_control  processes under callgrind zeroed and dumped while they run (vgdb)
+callgrind_out  what a callgrind out file counts, per object
+stack      the processes of the stack up.sh started, each named by its part
+keepalive  requests over keep-alive connections held open, each answer read whole
+answers    the right answer to each scenario's request
+kernel_side  system calls (strace) and context switches (/proc) of a window of requests
 """
