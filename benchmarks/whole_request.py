@@ -47,8 +47,8 @@ from compare.stack import StackError  # noqa: E402
 from compare.whole_request import (  # noqa: E402
     Case,
     Counted,
-    CountError,
     Counting,
+    Failed,
     KernelCounted,
     Stack,
 )
@@ -128,8 +128,9 @@ def flags() -> Parser:
         "--requests",
         type=positive_int,
         default=Counting.requests,
-        help="the most requests in a window of N (the other has 2N); fewer where a request"
-        f" costs more than {whole_request.WINDOW_INSTRUCTIONS:.0e} / this",
+        help=f"the most requests in each of the {whole_request.WINDOWS} windows of a count;"
+        f" fewer where a request costs more than {whole_request.WINDOW_INSTRUCTIONS:.0e} /"
+        f" this, but no fewer than {whole_request.MIN_REQUESTS}",
     )
     add("--warmup", type=positive_int, default=Counting.warmup, help="the most in a warm-up")
     add(
@@ -248,7 +249,11 @@ def per_request(values: dict, requests: int) -> dict:
     return {key: round(value / requests, 1) for key, value in values.items()}
 
 
-def app_row(counted: Counted, kernel: KernelCounted | None, alone: float | None) -> dict:
+def app_row(
+    counted: Counted | Failed, kernel: KernelCounted | Failed | None, alone: float | None
+) -> dict:
+    if isinstance(counted, Failed):
+        return {"failed": counted.reason}
     total = sum(counted.requests)
     row = {
         "per_request": round(counted.per_request, 1),
@@ -262,7 +267,9 @@ def app_row(counted: Counted, kernel: KernelCounted | None, alone: float | None)
         "by_kind": per_request(counted.by_kind, total),
         "callable": None if alone is None else round(alone, 1),
     }
-    if kernel:
+    if isinstance(kernel, Failed):
+        row["kernel"] = {"failed": kernel.reason}
+    elif kernel:
         row["kernel"] = {
             "requests": kernel.requests,
             "system_calls": kernel.calls,
@@ -271,8 +278,13 @@ def app_row(counted: Counted, kernel: KernelCounted | None, alone: float | None)
     return row
 
 
-def run_server(args: argparse.Namespace, server: str, progress) -> dict:
-    launches, rows = {}, []
+def run_server(args: argparse.Namespace, server: str, found_server: dict, save) -> None:
+    """Each style and condition counted under `server`, into `found_server` (its launches
+    and rows), saved after each."""
+
+    def progress(what: str) -> None:
+        print(f"  {server}: {what}", file=sys.stderr, flush=True)
+
     for style in args.styles:
         found, left_out = cases(args, style)
         for why in left_out:
@@ -284,8 +296,9 @@ def run_server(args: argparse.Namespace, server: str, progress) -> dict:
         stack = Stack(server, style, {} if with_database else {"DATABASE": "none"})
         for condition in args.conditions:
             contended = condition == "contended"
+            progress(f"{style}, {condition}")
             log = LOGS / f"whole-request-{server}-{style}-{condition}.log"
-            counted, launches[f"{style}, {condition}"] = whole_request.count(
+            counted, found_server["launches"][f"{style}, {condition}"] = whole_request.count(
                 stack, found, counting(args), log, contended, progress
             )
             kernel = {}
@@ -301,8 +314,8 @@ def run_server(args: argparse.Namespace, server: str, progress) -> dict:
                         kernel.get(case, {}).get(app),
                         alone.get(app, {}).get(case.target) if case.connections == 1 else None,
                     )
-                rows.append(row)
-    return {"launches": launches, "rows": rows}
+                found_server["rows"].append(row)
+            save()
 
 
 def counting(args: argparse.Namespace) -> Counting:
@@ -329,20 +342,21 @@ def main() -> int:
         "own_work": own_work(args),
         "servers": {},
     }
+
+    def save() -> None:
+        if args.json:
+            args.json.write_text(json.dumps(document, indent=2) + "\n")
+
     for server in args.servers:
-
-        def progress(what: str, server=server) -> None:
-            print(f"  {server}: {what}", file=sys.stderr, flush=True)
-
+        found_server = document["servers"][server] = {"launches": {}, "rows": []}
         try:
-            document["servers"][server] = run_server(args, server, progress)
+            run_server(args, server, found_server, save)
         except (ControlError, KernelSideError, InstructionsError) as error:
             raise LoadToolError(str(error)) from None
-        except (CountError, StackError, ClientError) as error:
+        except (StackError, ClientError) as error:
             raise Refused(str(error)) from None
-        print_server(server, document["servers"][server], found_versions)
+        print_server(server, found_server, found_versions)
     if args.json:
-        args.json.write_text(json.dumps(document, indent=2) + "\n")
         print(f"written: {args.json}")
     return 0
 
@@ -355,10 +369,16 @@ def print_server(server: str, found: dict, found_versions: dict) -> None:
     print(templ.format(*header, "each callable alone, F / FA"))
     for row in found["rows"]:
         flask, fastapi = row["flask"], row["fastapi"]
+        cells = (row["style"], row["condition"], row["target"], row["connections"])
+        failed = [
+            f"{app}: {row[app]['failed']}" for app in whole_request.APPS if "failed" in row[app]
+        ]
+        if failed:
+            print(templ.format(*cells, "-", "-", "-", "not counted: " + "; ".join(failed)))
+            continue
         alone = ""
         if flask["callable"] and fastapi["callable"]:
             alone = f"{flask['callable']:,.0f} / {fastapi['callable']:,.0f}"
-        cells = (row["style"], row["condition"], row["target"], row["connections"])
         counts = (flask["per_request"], fastapi["per_request"])
         ratio = f"{counts[1] / counts[0]:.3f}"
         print(templ.format(*cells, *(f"{c:,.0f}" for c in counts), ratio, alone))
@@ -378,6 +398,8 @@ def print_server(server: str, found: dict, found_versions: dict) -> None:
         if row["style"] != "project":
             continue
         for app in whole_request.APPS:
+            if "failed" in row[app]:
+                continue
             kinds = row[app]["by_kind"]
             python = kinds.get("interpreter", 0) + kinds.get("extensions", 0)
             calls, switches = kernel_cells(row[app].get("kernel"))
@@ -388,7 +410,7 @@ def print_server(server: str, found: dict, found_versions: dict) -> None:
 
 def kernel_cells(kernel: dict | None) -> tuple[str, str]:
     """System calls and context switches per request: the stack's / the database's."""
-    if not kernel:
+    if not kernel or "failed" in kernel:
         return "", ""
     n = kernel["requests"]
 

@@ -17,16 +17,16 @@ app alternating):
   - a probe: 10 requests counted, for what one costs;
   - a warm-up of about WARMUP_INSTRUCTIONS, at most `warmup` requests (the adaptive
     interpreter settles, lazy set-up is done);
-  - two windows, of N and 2N requests, N about WINDOW_INSTRUCTIONS' worth (at most
-    `requests`). A window opens its connections and sends one request on each (made,
-    accepted and primed), zeroes every process, sends its requests, and dumps every
-    process: the instructions of the app's own processes and of the server's shared ones
-    are the window's. All counted requests together give the cost of one. A window's own
-    cost apart from its requests (vgdb's zero and dump wake each process: about 3,000
-    instructions each) would show as the window of N coming out dearer per request than
-    that of 2N (`each_window`); what does show is the lumps of garbage collection, up to
-    about a million instructions, that fall in one window or the other. So the two
-    windows' sum is the figure, not their difference, which holds every lump twice over.
+  - three windows of N requests each, N about WINDOW_INSTRUCTIONS' worth (from
+    MIN_REQUESTS to `requests`). A window opens its connections and sends one request on
+    each (made, accepted and primed), zeroes every process, sends its N requests, and
+    dumps every process: the instructions of the app's own processes and of the server's
+    shared ones are the window's. The median window, per request, is the figure: a
+    garbage collection of the old generation (up to a few million instructions, made due
+    by what an earlier case left behind, never by a steady stream of requests) falls in
+    one window and is left out with it. What a window costs apart from its requests is
+    vgdb's zero and dump, which wake each process: about 3,000 instructions each, as the
+    other app's idle processes show in every window.
 
 The other app's processes are dumped too, idle (`idle_others`), and once per launch a
 window with no request at all, as long as a counted one, shows what runs on its own
@@ -58,6 +58,7 @@ import pwd
 import shlex
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -70,7 +71,7 @@ from pathlib import Path
 from compare import answers
 from compare.callgrind_control import NAMING, Callgrind
 from compare.callgrind_out import Profile
-from compare.keepalive import Connections
+from compare.keepalive import ClientError, Connections
 from compare.kernel_side import SystemCalls, context_switches, switches_since
 from compare.stack import StackProcess, stack_processes
 from serve.launch import Launch, launch
@@ -78,8 +79,9 @@ from serve.supervise import dies_with_parent
 
 PROBE = 10  # requests counted first, for what one costs
 WARMUP_INSTRUCTIONS = 150e6
-WINDOW_INSTRUCTIONS = 100e6  # in the window of N requests
-MIN_REQUESTS = 10
+WINDOW_INSTRUCTIONS = 100e6  # in each window
+WINDOWS = 3
+MIN_REQUESTS = 50  # in a window, and a warm-up: however long each request
 READY_WITHIN_S = 900  # both apps imported under callgrind, on a busy machine
 # The modules APPS names for each style: the project's apps, or the baselines as
 # ./compare.sh --style serves them (baselines/observed: /status added, nothing else).
@@ -106,7 +108,7 @@ class Case:
 
 @dataclass(frozen=True)
 class Counting:
-    requests: int = 200  # the most in the window of N (the other has 2N)
+    requests: int = 200  # the most in a window
     warmup: int = 300  # the most in the warm-up
 
 
@@ -134,21 +136,34 @@ class Counted:
     """One app's count for one case."""
 
     warmup: int  # the requests of its warm-up
-    requests: list[int]  # each window's requests: N, then 2N
+    requests: list[int]  # each window's requests: N
     instructions: list[int]  # each window's: the app's own processes and the shared ones
-    by_role: dict[str, int]  # both windows, per role (worker, router, master, ...)
-    by_kind: dict[str, int]  # both windows: the workers' by KINDS, the server's processes whole
+    by_role: dict[str, int]  # all windows, per role (worker, router, master, ...)
+    by_kind: dict[str, int]  # all windows: the workers' by KINDS, the server's processes whole
     idle_others: int  # the other app's processes in the same windows
 
     @property
-    def per_request(self) -> float:
-        return sum(self.instructions) / sum(self.requests)
+    def each_window(self) -> list[float]:
+        """Each window's instructions per request."""
+        return [c / n for c, n in zip(self.instructions, self.requests, strict=True)]
 
     @property
-    def each_window(self) -> list[float]:
-        """Each window's instructions per request: a cost per window apart from its
-        requests (F) would make the window of N come out F / 2N dearer than that of 2N."""
-        return [c / n for c, n in zip(self.instructions, self.requests, strict=True)]
+    def per_request(self) -> float:
+        """The median window's instructions per request."""
+        return statistics.median(self.each_window)
+
+    @property
+    def spread(self) -> float:
+        """The windows' highest less their lowest, over the median."""
+        return (max(self.each_window) - min(self.each_window)) / self.per_request
+
+
+@dataclass
+class Failed:
+    """A case that could not be counted for an app: a wrong answer, or no answer in time.
+    The count goes on with the next."""
+
+    reason: str
 
 
 @dataclass
@@ -219,7 +234,7 @@ def sized(budget: float, per_request: float, most: int, connections: int) -> int
     """Requests worth about `budget` instructions, from MIN_REQUESTS (two per connection at
     the least) to `most`."""
     fewest = max(MIN_REQUESTS, 2 * connections)
-    return max(fewest, min(most, round(budget / max(per_request, 1.0))))
+    return min(most, max(fewest, round(budget / max(per_request, 1.0))))
 
 
 class CountedLaunch:
@@ -260,9 +275,9 @@ class CountedLaunch:
         window(self.apps.ports[app], case, app, warmup)
         n = sized(WINDOW_INSTRUCTIONS, per_request, counting.requests, case.connections)
         started = time.monotonic()
-        windows = [(requests, self.window(app, case, requests)) for requests in (n, 2 * n)]
+        windows = [(n, self.window(app, case, n)) for _ in range(WINDOWS)]
         if not self.background:
-            self.background = self.idle((time.monotonic() - started) / 3)
+            self.background = self.idle((time.monotonic() - started) / WINDOWS)
         return self.summed(app, warmup, windows)
 
     def idle(self, seconds: float) -> dict:
@@ -330,7 +345,7 @@ def count(
     log: Path,
     contended: bool = False,
     progress: Callable[[str], None] = lambda _: None,
-) -> tuple[dict[Case, dict[str, Counted]], dict]:
+) -> tuple[dict[Case, dict[str, Counted | Failed]], dict]:
     """Each case's count per app (with `contended`, while busy_cores), and what the launch
     was: its processes and its background (the instructions of a window with no request)."""
     folder = Path(tempfile.mkdtemp(prefix="whole-request-"))
@@ -344,12 +359,16 @@ def count(
     try:
         with launch(log, env) as apps, busy_cores(contended):
             counted_launch = CountedLaunch(apps, callgrind)
-            counted: dict[Case, dict[str, Counted]] = {}
+            counted: dict[Case, dict[str, Counted | Failed]] = {}
             for index, case in enumerate(cases):
                 counted[case] = {}
                 for app in APPS if index % 2 == 0 else APPS[::-1]:
                     progress(f"{case.target} on {case.connections} connection(s), {app}")
-                    counted[case][app] = counted_launch.count(app, case, counting)
+                    try:
+                        counted[case][app] = counted_launch.count(app, case, counting)
+                    except (CountError, ClientError) as error:
+                        progress(f"  not counted: {error}")
+                        counted[case][app] = Failed(str(error))
             return counted, {
                 "processes": [vars(p) for p in counted_launch.processes.values()],
                 "background": counted_launch.background,
@@ -360,14 +379,14 @@ def count(
 
 def kernel_side(
     stack: Stack,
-    sizes: dict[Case, dict[str, Counted]],
+    sizes: dict[Case, dict[str, Counted | Failed]],
     log: Path,
     contended: bool = False,
     progress: Callable[[str], None] = lambda _: None,
-) -> dict[Case, dict[str, KernelCounted]]:
+) -> dict[Case, dict[str, KernelCounted | Failed]]:
     """Each case's system calls and context switches per app, natively, with the warm-up
-    and the N of its count (with `contended`, while busy_cores)."""
-    found: dict[Case, dict[str, KernelCounted]] = {}
+    and the N of its count (with `contended`, while busy_cores); none where it has none."""
+    found: dict[Case, dict[str, KernelCounted | Failed]] = {}
     with launch(log, stack.env()) as apps, busy_cores(contended):
         processes = stack_processes(apps)
         for index, (case, counted) in enumerate(sizes.items()):
@@ -375,7 +394,13 @@ def kernel_side(
             for app in APPS if index % 2 == 0 else APPS[::-1]:
                 progress(f"{case.target} on {case.connections} connection(s), {app}")
                 mine = [p for p in processes if p.app in (None, app)]
-                found[case][app] = kernel_case(apps.ports[app], case, app, counted[app], mine)
+                if isinstance(counted[app], Failed):
+                    continue
+                try:
+                    found[case][app] = kernel_case(apps.ports[app], case, app, counted[app], mine)
+                except (CountError, ClientError) as error:
+                    progress(f"  not counted: {error}")
+                    found[case][app] = Failed(str(error))
     return found
 
 
