@@ -95,10 +95,12 @@ def test_the_whole_request_counted_twice_on_busy_cores_agrees_within_1_percent(t
         )
         counts.append(counted[HELLO])
         window = min(c.instructions[0] for c in counted[HELLO].values())
-        # Nothing but the requests inside a window: no sampler tick, no timer, no idle app.
-        assert launch["background"]["instructions"] < window / 1000, launch
+        # Nothing of any size but the requests inside a window: no sampler tick, no timer,
+        # no idle app's work comes near the 1% the count must hold (the other app's idle
+        # processes, dumped in the same three windows, stand for what idles beside a request).
+        assert launch["background"]["instructions"] < window / 100, launch
         for app, found in counted[HELLO].items():
-            assert found.idle_others < window / 1000, (app, found.idle_others)
+            assert found.idle_others < sum(found.instructions) / 100, (app, found.idle_others)
             # The median window is no lump's: another agrees with it within 1% (a garbage
             # collection only adds).
             low, middle, _ = sorted(found.each_window)
