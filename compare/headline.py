@@ -170,9 +170,15 @@ def agreements(env: dict[str, Any], data: dict[str, Any], found: dict[str, Any])
         for row in found["rows"]
         if "contended" in row["servers"].get(server, {})
     }
+    database = env["apps"]["flask"].get("database") or {}
     return [
         "- "
-        + whole_counts.agreement(scenario, row["figures"]["cpu_ms_per_request"], counted[scenario])
+        + whole_counts.agreement(
+            scenario,
+            row["figures"]["cpu_ms_per_request"],
+            counted[scenario],
+            bool(database.get("counted")),
+        )
         for row in data["headline"]
         if (scenario := row["scenario"]) in counted and "cpu_ms_per_request" in row["figures"]
     ]

@@ -66,9 +66,12 @@ def server_of(name: str) -> str:
     return next((server for server in SERVERS if name.lower().startswith(server)), name)
 
 
-def agreement(scenario: str, figure: dict[str, Any], counted: float) -> str:
+def agreement(
+    scenario: str, figure: dict[str, Any], counted: float, database_counted: bool = False
+) -> str:
     """Whether a wall-clock CPU-per-request estimate holds the instruction ratio `counted`
-    within its interval, in one sentence."""
+    within its interval, in one sentence. `database_counted`: the wall clock's CPU holds
+    the PostgreSQL beside the apps, which the instructions leave out."""
     found = figure.get("ratio")
     if not found or found["low"] is None:
         return f"{scenario}: no interval to hold the instruction ratio {counted:.2f}."
@@ -79,9 +82,10 @@ def agreement(scenario: str, figure: dict[str, Any], counted: float) -> str:
             f"{scenario}: the wall clock's ratio {held} holds the instruction ratio {counted:.2f}."
         )
     side = "below" if counted < low else "above"
+    database = "; the database's CPU, which both share" if database_counted else ""
     return (
         f"{scenario}: the two disagree: the instruction ratio {counted:.2f} lies {side} the"
         f" wall clock's {held}, so what instructions leave out (the kernel's network work,"
-        " cache misses and stalls, the scheduler) tells the apps apart here, or the launches"
-        " drifted."
+        f" cache misses and stalls, the scheduler{database}) tells the apps apart here, or"
+        " the launches drifted."
     )

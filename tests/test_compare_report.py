@@ -364,9 +364,11 @@ def test_a_report_takes_the_whole_request_counts_of_its_targets_style_and_one_co
 def test_a_wall_clock_estimate_is_said_to_hold_the_instruction_ratio_or_not(ratio, counted, says):
     said = whole_counts.agreement("json", {"ratio": ratio}, counted)
     assert said.startswith("json: ") and says in said, said
-    assert ("disagree" in said) == (
-        ratio["low"] is not None and not ratio["low"] <= counted <= ratio["high"]
-    )
+    disagree = ratio["low"] is not None and not ratio["low"] <= counted <= ratio["high"]
+    assert ("disagree" in said) == disagree
+    # Where the wall clock counts the database beside the apps, a disagreement names it.
+    with_database = whole_counts.agreement("json", {"ratio": ratio}, counted, True)
+    assert ("the database's CPU" in with_database) == disagree, with_database
 
 
 def test_the_report_leads_with_the_whole_request_and_labels_the_wall_clock_its_confirmation(
