@@ -142,12 +142,13 @@ def check_before_start(config: Config, server: Server) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if argv and argv[0] in ("-h", "--help"):
+    if argv in (["-h"], ["--help"]):
         print(help_text())
         return 0
     if argv:
+        unknown = argv[1] if argv[0] in ("-h", "--help") else argv[0]
         say(
-            f"unknown argument '{argv[0]}': up.sh takes its settings from the environment"
+            f"unknown argument '{unknown}': up.sh takes its settings from the environment"
             " (--help lists them)"
         )
         return Exit.BAD_SETTING

@@ -59,6 +59,18 @@ def test_help_lists_every_setting():
         assert f"\n  {int(code):<5}{MEANINGS[code].split()[0]} " in result.stdout
 
 
+@pytest.mark.parametrize("argv", [["--help", "extra"], ["-h", "-h"], ["extra", "--help"]])
+def test_help_takes_no_other_argument(argv):
+    result = subprocess.run([str(ROOT / "up.sh"), *argv], capture_output=True, text=True)
+    unknown = argv[1] if argv[0] in ("-h", "--help") else argv[0]
+    assert_one_line(
+        result,
+        Exit.BAD_SETTING,
+        f"unknown argument '{unknown}': up.sh takes its settings from the environment"
+        " (--help lists them)",
+    )
+
+
 def test_serves_is_said_once_both_apps_answer():
     env = up_env()
     process = subprocess.Popen(
