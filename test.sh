@@ -11,7 +11,8 @@
 # that Unit's Python module links; REQUIRE_CONTAINER_TESTS=1 turns a container test's
 # skip (no Docker engine, no base image) into a failure.
 #
-# Exit codes: pytest's (0 passed, 1 a test failed, ...); 2 an argument pytest refuses.
+# Exit codes: pytest's own (0 passed, 1 a test failed, 2 interrupted, ...), and 2 also
+# for an argument that pytest refuses, said in one line before anything runs.
 set -euo pipefail
 cd "$(dirname "$0")"
 
