@@ -12,6 +12,7 @@ from compare import loadtools
 from compare.exits import EXIT_ERRORS, EXIT_TARGET, exit_codes
 from compare.flag_values import (
     Parser,
+    app_url,
     float_list,
     fraction,
     fraction_list,
@@ -53,10 +54,17 @@ def parse(argv: list[str] | None = None) -> Plan:
     )
     add = parser.add_argument
     default = " (default: %(default)s)"
-    add("--flask", metavar="URL", default="http://127.0.0.1:8080", help="the Flask app" + default)
+    add(
+        "--flask",
+        metavar="URL",
+        type=app_url,
+        default="http://127.0.0.1:8080",
+        help="the Flask app" + default,
+    )
     add(
         "--fastapi",
         metavar="URL",
+        type=app_url,
         default="http://127.0.0.1:8081",
         help="the FastAPI app" + default,
     )

@@ -8,6 +8,7 @@ import argparse
 import math
 import re
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
@@ -70,6 +71,20 @@ def checked_float(text: str, valid, says: str) -> float:
     if not valid(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not {says}")
     return value
+
+
+def app_url(text: str) -> str:
+    """An app's address: http:// (or https://), a host, and a port if any."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (a port out of range or not a number raises here)
+    except ValueError:
+        parts = None
+    if not parts or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an app's URL: http://HOST:PORT, for example http://127.0.0.1:8080"
+        )
+    return text
 
 
 def positive_float(text: str) -> float:
