@@ -7,8 +7,8 @@ says so: the apps get free ports (in the commands' URLs too); Docker is hidden, 
 ./start.sh serves the apps here (test_container.py covers the image), and the
 suite's own VENV and UNITD are not passed on (its APP_USER=root is, where root runs it:
 the copy is in pytest's temporary folder, which nobody cannot read); loads last
-1 s, not 30; ./compare.sh runs one short repeat of one scenario; a load tool that is
-not installed is left out; ./start.sh --stop becomes the Ctrl-C that the Quick start
+1 s, not 30; ./compare.sh runs one short repeat of one scenario at one rate; a load
+tool that is not installed is left out; ./start.sh --stop becomes the Ctrl-C that the Quick start
 names for a run here; and ./test.sh is left out, as it is what runs this test.
 """
 
@@ -56,6 +56,7 @@ def as_run(argv: list[str], ports: dict[str, int], out: Path) -> list[str] | Non
             *("--flask", f"http://127.0.0.1:{ports['flask']}"),
             *("--fastapi", f"http://127.0.0.1:{ports['fastapi']}"),
             *("--scenarios", "hello", "--repeats", "1", "--duration", "1", "--warmup", "0"),
+            *("--fractions", "0.5"),  # one fixed rate, not four
             *("--out", str(out)),
         ]
     return argv
