@@ -351,16 +351,18 @@ def main(argv: list[str] | None = None) -> int:
     plan = cli.parse(argv)
     # A terminal sets the width; in a log or pipe, wide enough for the table.
     console = Console(width=None if sys.stdout.isatty() else 160)
+    # Failures go to stderr, as the flags' errors do: a pipe or a log keeps them apart.
+    errors = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
     try:
         return compare(plan, console)
     except (TargetError, LaunchError) as error:
-        console.print(f"[red]compare: {error}[/red]")
+        errors.print(f"[red]compare: {error}[/red]")
         return EXIT_TARGET
     except loadtools.LoadToolError as error:
-        console.print(f"[red]compare: {error}[/red]")
+        errors.print(f"[red]compare: {error}[/red]")
         return EXIT_LOAD_TOOL
     except KeyboardInterrupt:
-        console.print("compare: interrupted; no report written")
+        errors.print("compare: interrupted; no report written")
         return EXIT_SIGNAL_BASE + signal.SIGINT
 
 

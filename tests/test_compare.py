@@ -340,7 +340,7 @@ def test_the_database_scenarios_without_a_database_exit_3_saying_how_to_get_one(
         "--launch", "--scenarios=db", f"--out={tmp_path}", env={"DATABASE": "none"}
     )
     assert result.returncode == 3, result.stdout + result.stderr
-    said = " ".join(result.stdout.split())  # wrapped to the console
+    said = " ".join(result.stderr.split())  # wrapped to the console
     assert "the database scenarios (db) need a database, and there is none here" in said
     assert "apt-get install postgresql-15" in said
     served = served_factory(DATABASE="none")
@@ -351,7 +351,7 @@ def test_the_database_scenarios_without_a_database_exit_3_saying_how_to_get_one(
         f"--out={tmp_path}",
     )
     assert result.returncode == 3, result.stdout + result.stderr
-    said = " ".join(result.stdout.split())
+    said = " ".join(result.stderr.split())
     assert f"{served.urls['flask']}/db answered 503 (no database:" in said
 
 
@@ -436,10 +436,10 @@ def test_same_app_against_running_apps_compares_two_instances_of_it(served_facto
     urls = ("--flask=" + served.urls["flask"], "--fastapi=" + served.urls["fastapi"])
     refused = run_compare(*urls, f"--out={tmp_path}")
     assert refused.returncode == 3
-    assert "both serve flask (--same-app flask compares two instances" in refused.stdout
+    assert "both serve flask (--same-app flask compares two instances" in refused.stderr
     other = run_compare(*urls, "--same-app=fastapi", f"--out={tmp_path}")
     assert other.returncode == 3
-    assert f"--same-app fastapi: {served.urls['flask']} serves flask and" in other.stdout
+    assert f"--same-app fastapi: {served.urls['flask']} serves flask and" in other.stderr
     one = run_compare(
         "--flask=" + served.urls["flask"],
         "--fastapi=" + served.urls["flask"].replace("127.0.0.1", "localhost"),
@@ -447,7 +447,7 @@ def test_same_app_against_running_apps_compares_two_instances_of_it(served_facto
         f"--out={tmp_path}",
     )
     assert one.returncode == 3
-    assert "--same-app flask needs two instances" in one.stdout
+    assert "--same-app flask needs two instances" in one.stderr
     out = tmp_path / "report"
     result = run_compare(*urls, "--same-app=flask", "--scenarios=hello", *QUICK, f"--out={out}")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -463,9 +463,10 @@ def test_pin_against_apps_on_every_core_exits_3_with_advice(served_factory, tmp_
         "--pin",
         f"--out={tmp_path}",
     )
-    assert result.returncode == 3, result.stdout
-    assert "every core this process may use" in result.stdout
-    assert "./start.sh --cpuset" in result.stdout
+    assert result.returncode == 3, result.stdout + result.stderr
+    said = " ".join(result.stderr.split())
+    assert "every core this process may use" in said
+    assert "./start.sh --cpuset" in said
 
 
 @needs_wrk
@@ -494,7 +495,7 @@ def test_unreachable_target_exits_3(tmp_path):
         f"--out={tmp_path}",
     )
     assert result.returncode == 3
-    assert f"the flask target http://127.0.0.1:{flask_port} is unreachable" in result.stdout
+    assert f"the flask target http://127.0.0.1:{flask_port} is unreachable" in result.stderr
 
 
 @pytest.fixture
@@ -527,7 +528,7 @@ def test_target_that_is_not_these_apps_exits_3(foreign_server, served_factory, t
         f"--flask={foreign_server}", "--fastapi=" + served.urls["fastapi"], f"--out={tmp_path}"
     )
     assert result.returncode == 3
-    assert f"{foreign_server} is not an app of flask-vs-fastapi" in result.stdout
+    assert f"{foreign_server} is not an app of flask-vs-fastapi" in result.stderr
 
 
 @needs_wrk
@@ -538,7 +539,7 @@ def test_both_urls_at_one_app_exit_3(served_factory, tmp_path):
         "--flask=" + served.urls["flask"], f"--fastapi={same_app}", f"--out={tmp_path}"
     )
     assert result.returncode == 3
-    assert "both URLs point at the same app" in result.stdout
+    assert "both URLs point at the same app" in result.stderr
 
 
 def test_missing_load_tool_exits_4_saying_how_to_install_it(tmp_path):
@@ -546,7 +547,8 @@ def test_missing_load_tool_exits_4_saying_how_to_install_it(tmp_path):
     bin_dir.mkdir()
     result = run_compare("--tool=hey", f"--out={tmp_path}", env={"PATH": str(bin_dir)})
     assert result.returncode == 4
-    assert "hey is not installed: apt-get install hey" in result.stdout
+    assert "hey is not installed: apt-get install hey" in result.stderr
+    assert "compare:" not in result.stdout  # a failure goes to stderr only
 
 
 def test_pin_needs_two_cores(tmp_path):
@@ -570,7 +572,7 @@ def test_pin_needs_two_cores(tmp_path):
         timeout=60,
     )
     assert result.returncode == 3
-    assert "--pin needs at least 2 cores" in result.stdout
+    assert "--pin needs at least 2 cores" in result.stderr
 
 
 @needs_wrk
@@ -582,7 +584,7 @@ def test_swapped_urls_exit_3_saying_so(served_factory, tmp_path):
         f"--out={tmp_path}",
     )
     assert result.returncode == 3
-    assert "swap --flask and --fastapi" in result.stdout
+    assert "swap --flask and --fastapi" in result.stderr
 
 
 def up_log(out: Path) -> str:
