@@ -3,7 +3,7 @@ valgrind's callgrind in every process that ./up.sh starts; and the kernel's side
 same requests: system calls and context switches.
 
     counted, launch = count(Stack("granian"), [Case("hello", "/", 1)], Counting(), log)
-    counted[Case("hello", "/", 1)]["fastapi"].per_request      # 466,118.5
+    counted[Case("hello", "/", 1)]["fastapi"].per_request      # 420,153.7
 
 The instructions (`count`): up.sh serves both apps as it always does (conf.json, the same
 processes and threads), with SERVER_PREFIX running each server under callgrind, every
@@ -151,11 +151,6 @@ class Counted:
     def per_request(self) -> float:
         """The median window's instructions per request."""
         return statistics.median(self.each_window)
-
-    @property
-    def spread(self) -> float:
-        """The windows' highest less their lowest, over the median."""
-        return (max(self.each_window) - min(self.each_window)) / self.per_request
 
 
 @dataclass
