@@ -41,7 +41,7 @@ import psutil
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from compare import cli, instructions, loadtools, pinning, report, whole_counts
+from compare import cli, instructions, loadtools, pinning, whole_counts
 from compare.exits import EXIT_DONE, EXIT_ERRORS, EXIT_LOAD_TOOL, EXIT_SIGNAL_BASE, EXIT_TARGET
 from compare.numbers import number
 from compare.plan import DATABASE_SCENARIOS, Plan
@@ -324,6 +324,8 @@ def compare(plan: Plan, console: Console) -> int:
         *procedure.notes,
         *flagged(runs, plan),
     ]
+    from compare import report  # matplotlib's: imported once there is a report to write
+
     targets = {name: plan.path(name) for name in plan.scenarios}
     counted = report.framework_counts(
         instructions.committed(),

@@ -18,6 +18,16 @@ def ratio_cell(figure: dict[str, Any]) -> str:
     return "-" if ratio is None else interval(ratio["value"], ratio["low"], ratio["high"])
 
 
+def difference_cell(figure: dict[str, Any]) -> str:
+    """The second app less the first, with its 95% interval: -0.021 [-0.03 to -0.012]."""
+    found = figure.get("difference")
+    if found is None:
+        return "-"
+    if found["low"] is None:
+        return number(found["value"])
+    return f"{number(found['value'])} [{number(found['low'])} to {number(found['high'])}]"
+
+
 def spread_cell(spread: dict[str, Any] | None) -> str:
     """The median across repeats [min-max]."""
     if spread is None:

@@ -12,7 +12,6 @@ from matplotlib.ticker import FuncFormatter
 from compare.figures import HEADLINE, setting_label, workers_swept
 from compare.numbers import number
 from compare.run import Run
-from compare.statistics import EQUIVALENCE
 from compare.targets import APPS
 
 COLORS = {"flask": "#1f77b4", "fastapi": "#2ca02c"}
@@ -28,7 +27,8 @@ def file_label(row: dict[str, Any], swept: bool) -> str:
 
 
 def estimates_chart(path: Path, env: dict[str, Any], data: dict[str, Any], swept: bool) -> None:
-    """Every headline ratio with its 95% confidence interval, against 1 and ±5%."""
+    """Every headline ratio with its 95% confidence interval, against 1 and each figure's
+    margin where it is one of the ratio (the idle cost's is of the difference)."""
     names = env["names"]
     rows = [
         (setting_label(row, swept), figure)
@@ -37,9 +37,19 @@ def estimates_chart(path: Path, env: dict[str, Any], data: dict[str, Any], swept
     ]
     fig = Figure(figsize=(8, 0.45 * len(rows) + 1.4))
     ax = fig.subplots()
-    ax.axvspan(1 - EQUIVALENCE, 1 + EQUIVALENCE, color="#eeeeee", label="±5%: equivalent")
     ax.axvline(1, color="grey", linewidth=0.8)
+    banded = False
     for y, (_, figure) in enumerate(rows):
+        margin = figure["margin"]
+        if margin["scale"] == "ratio":
+            ax.fill_betweenx(
+                [y - 0.4, y + 0.4],
+                1 - margin["size"],
+                1 + margin["size"],
+                color="#e4e4e4",
+                label=None if banded else "the figure's margin: equivalent inside",
+            )
+            banded = True
         ratio = figure["ratio"]
         if ratio is None:
             continue

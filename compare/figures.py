@@ -21,11 +21,10 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from pydantic import BaseModel
-from scipy import stats
 
 from compare.loadtools import LoadResult
 from compare.run import Level, Run, per_1k
-from compare.statistics import spread
+from compare.statistics import Margin, spread
 from compare.targets import APPS
 
 # The headline's figures, in the order the report gives them: (label, unit).
@@ -35,6 +34,37 @@ HEADLINE = {
     "capacity_rps": ("capacity (closed loop)", "req/s"),
     "p99_ms_at_half": ("p99 at 50% of capacity", "ms"),
     "pss_mb": ("PSS", "MiB"),
+}
+# How large a difference in each is worth naming: equivalence is shown inside it (TOST).
+MARGINS = {
+    "cpu_ms_per_request": Margin(
+        scale="ratio",
+        size=0.05,
+        reason="one core in twenty: less than any sizing of a deployment turns on",
+    ),
+    "idle_cpu_percent": Margin(
+        scale="difference",
+        size=0.1,
+        reason="0.1% of a core is under 1.5 minutes of CPU a day: a ratio would call a few"
+        " hundredths of a point large",
+    ),
+    "capacity_rps": Margin(
+        scale="ratio",
+        size=0.05,
+        reason="as CPU: one request in twenty",
+    ),
+    "p99_ms_at_half": Margin(
+        scale="ratio",
+        size=0.2,
+        reason="a tail read from seconds of load moves by more than this between launches"
+        " of one app, and a smaller change in it is none a user notices",
+    ),
+    "pss_mb": Margin(
+        scale="ratio",
+        size=0.02,
+        reason="about 1.2 MiB of 60: PSS moves by well under 1% between launches, so this"
+        " is clearly measured, and no deployment's memory turns on less",
+    ),
 }
 HALF = 0.5  # the share of capacity the headline's latency is read at
 # The latency percentiles reported at each fixed rate: (name, LoadResult field).
@@ -94,6 +124,8 @@ def cost_line(runs: list[Run]) -> CostLine | None:
     points = [(r.served_per_s, r.net_cores) for r in runs if r.level.kind in kinds]
     if len({x for x, _ in points}) < 2:
         return None
+    from scipy import stats  # imported where used: `--help` need not wait for scipy
+
     fit = stats.linregress([x for x, _ in points], [y for _, y in points])
     return CostLine(
         cpu_s_per_request=float(fit.slope),

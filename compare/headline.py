@@ -7,12 +7,19 @@ from __future__ import annotations
 from typing import Any
 
 from compare import whole_counts
-from compare.cells import app_cell, md_table, ratio_cell
+from compare.cells import app_cell, difference_cell, md_table, ratio_cell
 from compare.figures import HEADLINE, setting_label, workers_swept
 from compare.instructions import STYLES
 from compare.numbers import number
 from compare.plan import APP_NAMES, FRAMEWORKS
-from compare.sentences import database_said, repeats_sentence, style_sentence
+from compare.sentences import (
+    database_said,
+    margins_sentence,
+    multiplicity_sentence,
+    reading_sentence,
+    repeats_sentence,
+    style_sentence,
+)
 from compare.targets import APPS
 
 SERVER_NAMES = {"granian": "granian", "unit": "NGINX Unit"}
@@ -36,8 +43,21 @@ MEANINGS = {
 }
 
 
+def detail_header(names: dict[str, str]) -> list[str]:
+    return [
+        "scenario",
+        "figure",
+        names["flask"],
+        names["fastapi"],
+        "ratio [95% CI]",
+        "difference [95% CI]",
+        "reading",
+    ]
+
+
 def detail_rows(data: dict[str, Any], swept: bool) -> list[list[str]]:
-    """Per setting and headline figure: each app's mean [95% CI], the ratio, the words."""
+    """Per setting and headline figure: each app's mean [95% CI], the ratio and the
+    difference, the words."""
     rows = []
     for row in data["headline"]:
         for figure in row["figures"].values():
@@ -47,6 +67,7 @@ def detail_rows(data: dict[str, Any], swept: bool) -> list[list[str]]:
                     f"{figure['label']} ({figure['unit']})",
                     *(app_cell(figure, app) for app in APPS),
                     ratio_cell(figure),
+                    difference_cell(figure),
                     figure["words"],
                 ]
             )
@@ -70,23 +91,20 @@ def headline_section(env: dict[str, Any], data: dict[str, Any]) -> list[str]:
         repeats_sentence(env),
         "",
         *([f"Database: {database_said(env)}.", ""] if database_said(env) else []),
-        "Each cell says where the 95% confidence interval of the ratio"
-        f" {names['fastapi']}/{names['flask']} lies: a difference where it excludes 1,"
-        " equivalence where it lies wholly within ±5% (a smaller difference is no finding,"
-        " even where the interval shows one), and otherwise inconclusive, with about how many"
-        " more repeats would decide it.",
+        reading_sentence(names),
         "",
+        margins_sentence(data),
+        "",
+        *([multiplicity_sentence(data), ""] if multiplicity_sentence(data) else []),
         *instructions_section(env, data),
         "## Each app's figures",
         "",
-        "Geometric means across the repeats, each with its 95% confidence interval (a"
-        " t-interval on the logarithms); the ratio is the geometric mean of the per-repeat"
-        " ratios, paired by repeat, with its own.",
+        "Geometric means across the launches, each with its 95% confidence interval (a"
+        " t-interval on the logarithms); the ratio is the geometric mean of the per-launch"
+        " ratios, paired by launch, with its own, and the difference the mean of the"
+        " per-launch differences, with its own.",
         "",
-        *md_table(
-            ["scenario", "figure", names["flask"], names["fastapi"], "ratio [95% CI]", "reading"],
-            detail_rows(data, swept),
-        ),
+        *md_table(detail_header(names), detail_rows(data, swept)),
         "",
         *(f"- {HEADLINE[name][0]}: {meaning}." for name, meaning in MEANINGS.items()),
     ]

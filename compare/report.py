@@ -16,6 +16,7 @@ from compare import charts, instructions, whole_counts
 from compare.detail import capacity_section, cost_section, environment_section, latency_section
 from compare.figures import (
     HEADLINE,
+    MARGINS,
     Setting,
     capacity_rows,
     cost_lines,
@@ -24,12 +25,17 @@ from compare.figures import (
     workers_swept,
 )
 from compare.flag_values import Parser
-from compare.headline import detail_rows, headline_section, whole_table
+from compare.headline import detail_header, detail_rows, headline_section, whole_table
 from compare.loadtools import LoadResult
 from compare.plan import FRAMEWORKS
 from compare.run import Run
-from compare.sentences import database_said, repeats_sentence, style_sentence
-from compare.statistics import estimate
+from compare.sentences import (
+    database_said,
+    multiplicity_sentence,
+    repeats_sentence,
+    style_sentence,
+)
+from compare.statistics import ALPHA, DIFFERENCES, Estimate, estimate, holm
 
 
 def assemble(
@@ -43,32 +49,65 @@ def assemble(
     """report.json's figures from the runs: the headline estimates, then the detail
     (`instructions`: framework_counts' answer, the counts of the committed file; `whole`:
     whole_counts.for_report's, the whole request's)."""
+    headline, multiplicity = estimates(per_repeat(runs, scenarios), names)
     counts = app_counts(instructions)
-    headline = []
-    for setting, figures in per_repeat(runs, scenarios).items():
-        headline.append(
-            {
-                **setting._asdict(),
-                "figures": {
-                    name: {
-                        "label": HEADLINE[name][0],
-                        "unit": HEADLINE[name][1],
-                        **estimate(values, names).model_dump(),
-                    }
-                    for name, values in figures.items()
-                },
-                # This run's apps' own callables, per request, from docs/instructions.json.
-                "instructions_per_request": counts.get(setting.scenario),
-            }
-        )
+    for row in headline:
+        # This run's apps' own callables, per request, from docs/instructions.json.
+        row["instructions_per_request"] = counts.get(row["scenario"])
     return {
         "headline": headline,
+        "multiplicity": multiplicity,
         "whole_request": whole,
         "instructions": instructions,
         "cost_lines": cost_lines(runs, scenarios),
         "latency": latency_rows(runs, scenarios, floors),
         "capacity": capacity_rows(runs, scenarios),
     }
+
+
+def estimates(
+    figures: dict[Setting, dict[str, dict]],
+    names: dict[str, str],
+    batches: list[int] | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The headline's rows, each figure estimated with its margin (batches: each launch's
+    batch, where several are pooled), and how many tests the report makes: a figure that
+    several rows share (the idle run, in every scenario's row) is one test."""
+    found: dict[str, Estimate] = {}
+    rows = []
+    for setting, values in figures.items():
+        row = {}
+        for name, by_app in values.items():
+            key = json.dumps([name, by_app])
+            if key not in found:
+                unit = HEADLINE[name][1]
+                found[key] = estimate(by_app, names, MARGINS[name], unit, batches)
+            row[name] = key
+        rows.append((setting, row))
+    tests = holm(list(found.values()))
+    differences = [e for e in found.values() if e.decision in DIFFERENCES]
+    multiplicity = {
+        "tests": tests,
+        "alpha": ALPHA,
+        "expected_false": tests * ALPHA,
+        "differences": len(differences),
+        "after_holm": sum(bool(e.holm) for e in differences),
+    }
+    headline = [
+        {
+            **setting._asdict(),
+            "figures": {
+                name: {
+                    "label": HEADLINE[name][0],
+                    "unit": HEADLINE[name][1],
+                    **found[key].model_dump(),
+                }
+                for name, key in row.items()
+            },
+        }
+        for setting, row in rows
+    ]
+    return headline, multiplicity
 
 
 def app_counts(counted: dict[str, Any] | None) -> dict[str, dict[str, int]]:
@@ -116,8 +155,7 @@ def print_table(console: Console, env: dict[str, Any], data: dict[str, Any]) -> 
             whole.add_row(*row)
         console.print(whole)
     table = Table(title=f"{names['fastapi']} against {names['flask']}: geometric means [95% CI]")
-    header = ["scenario", "figure", names["flask"], names["fastapi"], "ratio [95% CI]", "reading"]
-    for name in header:
+    for name in detail_header(names):
         table.add_column(name, justify="right" if name in names.values() else "left")
     previous = None
     for values in detail_rows(data, swept):
@@ -127,6 +165,9 @@ def print_table(console: Console, env: dict[str, Any], data: dict[str, Any]) -> 
         table.add_row(*values)
     console.print(table)
     console.print(repeats_sentence(env))
+    said = multiplicity_sentence(data)
+    if said:
+        console.print(said)
     console.print(style_sentence(env))
     said = database_said(env)
     if said:
@@ -179,11 +220,15 @@ def write(out: Path, env: dict[str, Any], data: dict[str, Any], runs: list[Run])
 
 def rewrite(folder: Path) -> None:
     """report.md and report.json of `folder` written again from its report.json, with the
-    instruction counts committed now (docs/instructions.json, docs/whole-request.json):
-    the measurements stay as they were."""
+    estimates made anew from its runs and the instruction counts committed now
+    (docs/instructions.json, docs/whole-request.json): the measurements stay as they were."""
     document = json.loads((folder / "report.json").read_text())
     env, runs = document.pop("environment"), document.pop("runs")
     targets = env["settings"]["scenarios"]
+    measured = [Run.model_validate(run) for run in runs]
+    document["headline"], document["multiplicity"] = estimates(
+        per_repeat(measured, list(targets)), env["names"]
+    )
     served = {app: (env["apps"][app]["framework"], env["style"]) for app in FRAMEWORKS}
     document["instructions"] = framework_counts(instructions.committed(), targets, served)
     counts = {
@@ -197,7 +242,7 @@ def rewrite(folder: Path) -> None:
     (folder / "report.json").write_text(
         json.dumps({"environment": env, **document, "runs": runs}, indent=2) + "\n"
     )
-    pictures = sorted(folder.glob("*.png"))
+    pictures = charts.draw(folder, env, document, measured)
     (folder / "report.md").write_text(markdown(env, document, pictures))
 
 

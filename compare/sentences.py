@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from compare.numbers import number
+from compare.statistics import Margin
 from compare.targets import APPS
 
 
@@ -88,4 +90,52 @@ def observer_sentence(env: dict[str, Any]) -> str:
         " is subtracted from every run's CPU: it was"
         f" {observer['idle_median_share']:.0%} of an idle app's CPU (median), and at most"
         f" {observer['loaded_max_share']:.1%} of a loaded app's."
+    )
+
+
+def reading_sentence(names: dict[str, str]) -> str:
+    """How each cell's words are decided."""
+    return (
+        f"Each cell tests the per-launch pairs {names['fastapi']}/{names['flask']} of one figure"
+        " (the logarithm of their ratio; of the idle cost, their difference): a difference"
+        " where the 95% interval excludes no difference (a t-test at 5%), equivalence where the 90%"
+        " interval lies wholly inside the figure's margin (two one-sided tests at 5%, TOST),"
+        " both where a difference lies inside the margin, and otherwise inconclusive, with"
+        " the launches that would give 80% power to decide it, were the observed effect and"
+        " spread the truth: a batch of that size planned before it runs (and pooled with"
+        " --from), not launches added until an answer appears. Beside each ratio, the"
+        f" difference in the figure's unit (of a ratio: its change at {names['flask']}'s level)."
+    )
+
+
+def margins_sentence(data: dict[str, Any]) -> str:
+    """Each figure's margin, and why it is that size."""
+    seen: dict[str, str] = {}
+    for row in data["headline"]:
+        for figure in row["figures"].values():
+            margin = Margin.model_validate(figure["margin"])
+            seen.setdefault(
+                figure["label"],
+                f"{figure['label']} {margin.said(figure['unit'])} ({margin.reason})",
+            )
+    return "Margins: " + "; ".join(seen.values()) + "."
+
+
+def multiplicity_sentence(data: dict[str, Any]) -> str:
+    """How many tests the report makes, and what that means for the differences it names."""
+    found = data.get("multiplicity")
+    if not found or not found["tests"]:
+        return ""
+    tests, differences, held = found["tests"], found["differences"], found["after_holm"]
+    named = (
+        "It names no difference."
+        if not differences
+        else f"It names {differences}; {held} of them"
+        f" {'survives' if held == 1 else 'survive'} Holm's correction across the {tests}"
+        f" (a rate of {found['alpha']:.0%} for the whole report)."
+    )
+    return (
+        f"This report makes {tests} tests of a difference (a figure that several rows share,"
+        f" once); were the apps alike in all, about {number(found['expected_false'])} of them"
+        f" would name one by chance at {found['alpha']:.0%} each. {named}"
     )

@@ -1,35 +1,70 @@
-"""Estimates across repeats: each app's mean with its 95% confidence interval, and the ratio
-of the two apps (FastAPI/Flask) with its own, paired by repeat, in words a reader can cite.
+"""Estimates across launches, tested as a statistician would: each app's figure with its 95%
+confidence interval, the two apps' ratio (FastAPI/Flask) and difference with theirs, paired
+by launch, and in words a reader can cite.
 
-The ratio's interval is a t-interval on the logarithms of the per-repeat ratios: each
-repeat (a launch of both apps of its own, with --launch) gives one ratio, and what varies
-from launch to launch varies for both apps alike, so pairing removes it. The words:
+Each launch of both apps gives one paired value: the logarithm of the two apps' ratio, or
+their difference (what varies from launch to launch varies for both apps alike, so pairing
+removes it). A figure's Margin says on which of the two it is tested, and how large a
+difference is worth naming. Then:
 
-- "FastAPI 12% lower (95% CI 8-16%)" where the interval excludes 1;
-- "equivalent within ±5%" where the whole interval lies inside 0.95-1.05 (this comes
-  first: a difference smaller than that, even one the interval shows, is no finding);
-- otherwise "inconclusive", with about how many more repeats would decide it, were the
-  ratio and its spread what they were.
+- a difference where the 95% interval excludes no change (a two-sided t-test at 5%);
+- equivalence where the 90% interval lies wholly inside the margin (two one-sided tests at
+  5%, TOST); a difference inside the margin is said as both;
+- otherwise inconclusive, with the launches that would give 80% power to decide it, were
+  the observed effect and spread the truth (none said above MOST_LAUNCHES).
+
+Launches of several batches (several runs of the tool, hours apart) are pooled with the
+batch as a random effect: a one-way random-effects model whose between-batch variance is
+estimated by the method of moments, the mean weighted by each batch's variance and its
+degrees of freedom by Satterthwaite's approximation. With one batch that is the plain
+t-interval; with batches that disagree it widens towards a t-interval on the batches'
+means (k - 1 degrees of freedom), as it must: the batches are then the units.
+
+A report tests several figures at once; holm() says which of its differences survive
+Holm's correction across them.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
+from collections import defaultdict
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel
-from scipy import stats
 
-from compare.numbers import DASH, change, percent
+from compare.numbers import DASH, change, number, percent
 
-CONFIDENCE = 0.95
-EQUIVALENCE = 0.05  # a ratio within 1 ± this is no difference worth naming
-MOST_MORE = 100  # "more than 100 more repeats": the projection says no more than that
+CONFIDENCE = 0.95  # the interval that names a difference: a two-sided test at 5%
+EQUIVALENCE_CONFIDENCE = 0.90  # the interval that names equivalence: TOST at 5%
+ALPHA = 1 - CONFIDENCE  # each test's false-difference rate, and the family's under Holm
+POWER = 0.80
+MOST_LAUNCHES = 200  # "about N launches for 80% power" is said only up to this
+
+
+class Margin(BaseModel):
+    """How large a difference between the apps is worth naming, on which scale, and why."""
+
+    scale: Literal["ratio", "difference"]  # tested on log ratios, or on differences
+    size: float  # ratio: a share (0.05: within 0.95-1.05); difference: in the figure's unit
+    reason: str
+
+    def bounds(self) -> tuple[float, float]:
+        """The margin on the tested scale: of log ratios, or of differences."""
+        if self.scale == "ratio":
+            return math.log(1 - self.size), math.log(1 + self.size)
+        return -self.size, self.size
+
+    def said(self, unit: str) -> str:
+        """±5%, or ±0.1% of a core."""
+        if self.scale == "ratio":
+            return f"±{self.size * 100:g}%"
+        return f"±{amount(self.size, unit)[1:]}"
 
 
 class Interval(BaseModel):
-    """A figure and its 95% confidence interval (None: one value, no interval)."""
+    """A figure and its confidence interval (None: one value, no interval)."""
 
     value: float
     low: float | None
@@ -37,131 +72,293 @@ class Interval(BaseModel):
     n: int
 
 
+class Pooled(BaseModel):
+    """The mean of per-launch values across one batch or several, as the random-effects
+    model gives it: its standard error and degrees of freedom (None: one value)."""
+
+    value: float
+    se: float | None
+    df: float | None
+    n: int  # launches
+    batches: int
+    between_sd: float | None  # the standard deviation between batches (None: one batch)
+
+    def interval(self, confidence: float) -> tuple[float, float] | None:
+        if self.se is None or self.df is None:
+            return None
+        if self.se == 0:
+            return self.value, self.value
+        from scipy import stats  # imported where used: `--help` need not wait for scipy
+
+        half = float(stats.t.ppf((1 + confidence) / 2, self.df)) * self.se
+        return self.value - half, self.value + half
+
+    def p_value(self) -> float | None:
+        """Two-sided, of no difference (a mean of 0)."""
+        if self.se is None or self.df is None:
+            return None
+        if self.se == 0:
+            return 0.0 if self.value != 0 else 1.0
+        from scipy import stats
+
+        return float(2 * stats.t.sf(abs(self.value) / self.se, self.df))
+
+
+def pooled(values: Sequence[float], batches: Sequence[int] | None = None) -> Pooled:
+    """The mean of values (at least one), each from the batch of the same index (all of one
+    batch without batches): the random-effects estimate the docstring at the top gives."""
+    groups: dict[int, list[float]] = defaultdict(list)
+    for value, batch in zip(values, batches or [0] * len(values), strict=True):
+        groups[batch].append(value)
+    n, k = len(values), len(groups)
+    if n == 1:
+        return Pooled(value=values[0], se=None, df=None, n=1, batches=1, between_sd=None)
+    if k == 1 or n == k:  # one batch, or one launch a batch: a t-interval on the values
+        spread = statistics.stdev(values)
+        return Pooled(
+            value=statistics.fmean(values),
+            se=spread / math.sqrt(n),
+            df=n - 1,
+            n=n,
+            batches=k,
+            between_sd=None if k == 1 else spread,
+        )
+    means = {batch: statistics.fmean(group) for batch, group in groups.items()}
+    sizes = {batch: len(group) for batch, group in groups.items()}
+    grand = statistics.fmean(values)
+    within = sum((v - means[b]) ** 2 for b, g in groups.items() for v in g) / (n - k)
+    between = sum(sizes[b] * (means[b] - grand) ** 2 for b in groups) / (k - 1)
+    n0 = (n - sum(size**2 for size in sizes.values()) / n) / (k - 1)
+    variance = max(0.0, (between - within) / n0)
+    if variance == within == 0:  # every value the same
+        return Pooled(value=grand, se=0.0, df=n - k, n=n, batches=k, between_sd=0.0)
+    weights = {b: 1 / (variance + within / sizes[b]) for b in groups}
+    value = sum(weights[b] * means[b] for b in groups) / sum(weights.values())
+    se = math.sqrt(1 / sum(weights.values()))
+    if variance == 0:
+        df = float(n - k)
+    else:  # Satterthwaite: variance/k + within/n as a sum of the two mean squares
+        a, b = 1 / (k * n0), 1 / n - 1 / (k * n0)
+        df = (a * between + b * within) ** 2 / (
+            (a * between) ** 2 / (k - 1) + (b * within) ** 2 / (n - k)
+        )
+    return Pooled(value=value, se=se, df=df, n=n, batches=k, between_sd=math.sqrt(variance))
+
+
+def interval(found: Pooled, confidence: float = CONFIDENCE, exp: bool = False) -> Interval:
+    """The Pooled mean and its interval, back-transformed with exp where it is of logs."""
+    bounds = found.interval(confidence)
+    low, high = bounds if bounds else (None, None)
+    if exp:
+        value = math.exp(found.value)
+        low, high = (None, None) if bounds is None else (math.exp(low), math.exp(high))
+        return Interval(value=value, low=low, high=high, n=found.n)
+    return Interval(value=found.value, low=low, high=high, n=found.n)
+
+
+def typical(values: list[float], batches: list[int] | None = None) -> Interval | None:
+    """Each app's figure across the launches: the geometric mean with the interval of the
+    logarithms, as the ratio's (so that the ratio of two apps' is their ratio's, and no
+    bound of a positive figure falls below 0); the plain mean where a value is 0 or less."""
+    if not values:
+        return None
+    if min(values) <= 0:
+        return interval(pooled(values, batches))
+    return interval(pooled([math.log(value) for value in values], batches), exp=True)
+
+
 Decision = Literal["lower", "higher", "equivalent", "inconclusive", "no interval", "no data"]
+DIFFERENCES = ("lower", "higher")
 
 
 class Estimate(BaseModel):
-    """One figure of both apps across the repeats, and their ratio in words."""
+    """One figure of both apps across the launches, their ratio and difference, tested."""
 
-    apps: dict[str, Interval | None]  # each app's geometric mean over the repeats
-    per_repeat: dict[str, list[float | None]]  # each app's value in each repeat
-    ratio: Interval | None  # second app over first: geometric mean of the per-repeat ratios
+    apps: dict[str, Interval | None]  # each app's geometric mean over the launches
+    per_repeat: dict[str, list[float | None]]  # each app's value in each launch
+    batches: list[int] | None = None  # each launch's batch, where several were pooled
+    ratio: Interval | None  # second app over first: geometric mean of the paired ratios, 95%
+    # The second app less the first, in the figure's unit, 95%: where the margin is of the
+    # ratio, the ratio's change at the first app's geometric mean (so that the two agree in
+    # sign); where of the difference, the mean of the per-launch differences.
+    difference: Interval | None
+    margin: Margin
+    tested: Interval | None = None  # the 90% interval the equivalence test reads
+    p_value: float | None = None  # the difference test's, two-sided
+    between_batches: float | None = None  # the SD between batches, on the tested scale
     decision: Decision
+    within_margin: bool | None = None  # the 90% interval inside the margin (TOST)
     words: str
-    more_repeats: int | None  # with "inconclusive": about how many more would decide it
+    more_launches: int | None = None  # inconclusive: launches for 80% power, if so few
+    holm: bool | None = None  # a difference that survives Holm's correction (holm())
 
 
-def mean_interval(values: list[float]) -> Interval | None:
-    """The mean of values with its t-interval; no interval from one value."""
-    if not values:
+def amount(value: float, unit: str) -> str:
+    """A signed amount in a unit: +2.6 MiB, -0.021 ms, +0.073% of a core."""
+    sign = "+" if value >= 0 else "-"
+    return f"{sign}{number(abs(value))}{'' if unit.startswith('%') or not unit else ' '}{unit}"
+
+
+def paired(
+    first: list[float | None], second: list[float | None], batches: list[int] | None
+) -> tuple[list[tuple[float, float]], list[int] | None]:
+    """Each launch's pair where both are known, and those launches' batches."""
+    keep = [i for i, (a, b) in enumerate(zip(first, second, strict=True)) if None not in (a, b)]
+    pairs = [(first[i], second[i]) for i in keep]
+    return pairs, None if batches is None else [batches[i] for i in keep]  # type: ignore[misc]
+
+
+def launches_for_power(mean: float, sd: float, bounds: tuple[float, float]) -> int | None:
+    """The fewest launches (2 to MOST_LAUNCHES) whose test would decide, with POWER, were
+    the mean and the per-launch standard deviation the truth: the difference test where
+    the mean lies outside the margin, TOST (Schuirmann's approximation) inside it."""
+    if sd == 0:
         return None
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return Interval(value=mean, low=None, high=None, n=1)
-    if math.isclose(max(values), min(values), rel_tol=1e-12, abs_tol=1e-300):
-        return Interval(value=mean, low=mean, high=mean, n=len(values))
-    ci = stats.ttest_1samp(values, 0.0).confidence_interval(CONFIDENCE)
-    return Interval(value=mean, low=float(ci.low), high=float(ci.high), n=len(values))
+    import numpy as np
+    from scipy import stats
 
-
-def typical(values: list[float]) -> Interval | None:
-    """Each app's figure across the repeats: the geometric mean with the t-interval of the
-    logarithms, as the ratio's (so that the ratio of two apps' is their ratio's, and no
-    bound of a positive figure falls below 0); the plain mean where a value is 0 or less."""
-    if not values or min(values) <= 0:
-        return mean_interval(values)
-    return ratio_interval([math.log(value) for value in values])
-
-
-def log_ratios(first: list[float | None], second: list[float | None]) -> list[float] | None:
-    """log(second/first) of each repeat where both are known; None if any is 0 or less."""
-    pairs = [(a, b) for a, b in zip(first, second, strict=True) if a is not None and b is not None]
-    if any(a <= 0 or b <= 0 for a, b in pairs):
-        return None
-    return [math.log(b / a) for a, b in pairs]
-
-
-def ratio_interval(logs: list[float]) -> Interval:
-    """exp of the mean of logarithms and of its t-interval."""
-    mean = mean_interval(logs)
-    assert mean is not None
-    low = None if mean.low is None else math.exp(mean.low)
-    high = None if mean.high is None else math.exp(mean.high)
-    return Interval(value=math.exp(mean.value), low=low, high=high, n=mean.n)
-
-
-def decided(mean: float, spread: float, n: int, t: float | None = None) -> bool:
-    """Whether a t-interval of n log ratios of this mean and standard deviation would
-    exclude 0 or lie inside ±EQUIVALENCE (t: its critical value, if known)."""
-    t = stats.t.ppf((1 + CONFIDENCE) / 2, n - 1) if t is None else t
-    half = t * spread / math.sqrt(n)
-    inside = mean - half >= math.log(1 - EQUIVALENCE) and mean + half <= math.log(1 + EQUIVALENCE)
-    return inside or abs(mean) > half
-
-
-def more_repeats(logs: list[float]) -> int | None:
-    """About how many more repeats would decide an inconclusive ratio, were its mean and
-    spread what they are; None if more than MOST_MORE."""
-    mean, spread = statistics.fmean(logs), statistics.stdev(logs)
-    totals = range(len(logs) + 1, len(logs) + MOST_MORE + 1)
-    critical = stats.t.ppf((1 + CONFIDENCE) / 2, [n - 1 for n in totals])
-    for n, t in zip(totals, critical, strict=True):
-        if decided(mean, spread, n, float(t)):
-            return n - len(logs)
-    return None
-
-
-def words_for(name: str, ratio: Interval, more: int | None) -> tuple[Decision, str]:
-    """The decision and its words for the second app's ratio to the first."""
-    value, low, high = ratio.value, ratio.low, ratio.high
-    if low is None or high is None:
-        return "no interval", f"{name} {change(value)} (one repeat: no interval)"
-    ci = f"95% CI {change(low)} to {change(high)}"
-    if low >= 1 - EQUIVALENCE and high <= 1 + EQUIVALENCE:
-        return "equivalent", f"equivalent within ±{EQUIVALENCE:.0%} ({name} {change(value)}, {ci})"
-    if high < 1:
-        span = f"{percent(1 - high)}{DASH}{percent(1 - low)}%"
-        return "lower", f"{name} {percent(1 - value)}% lower (95% CI {span})"
-    if low > 1:
-        span = f"{percent(low - 1)}{DASH}{percent(high - 1)}%"
-        return "higher", f"{name} {percent(value - 1)}% higher (95% CI {span})"
-    needed = (
-        f"more than {MOST_MORE} more repeats"
-        if more is None
-        else f"about {more} more repeat{'s' if more > 1 else ''}"
-    )
-    return "inconclusive", f"inconclusive ({ci}): {needed} would decide it"
-
-
-def estimate(per_repeat: dict[str, list[float | None]], names: dict[str, str]) -> Estimate:
-    """The Estimate of one figure from each app's values by repeat (keys: the two ports'
-    apps, first the one the ratio divides by); names says what to call them."""
-    first, second = per_repeat
-    apps = {
-        app: typical([v for v in values if v is not None]) for app, values in per_repeat.items()
-    }
-    logs = log_ratios(per_repeat[first], per_repeat[second])
-    if not logs:
-        said = "no data" if logs is not None else "no ratio: a value at or below 0"
-        return Estimate(
-            apps=apps,
-            per_repeat=per_repeat,
-            ratio=None,
-            decision="no data",
-            words=said,
-            more_repeats=None,
+    low, high = bounds
+    n = np.arange(2, MOST_LAUNCHES + 1)
+    df, se = n - 1, sd / np.sqrt(n)
+    if low < mean < high:
+        critical = stats.t.ppf(1 - ALPHA, df)
+        power = (
+            stats.nct.sf(critical, df, (mean - low) / se)
+            + stats.nct.sf(critical, df, (high - mean) / se)
+            - 1
         )
-    ratio = ratio_interval(logs)
-    more = more_repeats(logs) if len(logs) >= 2 else None
-    decision, words = words_for(names[second], ratio, more)
-    return Estimate(
+    else:
+        critical = stats.t.ppf(1 - ALPHA / 2, df)
+        power = stats.nct.sf(critical, df, mean / se) + stats.nct.cdf(-critical, df, mean / se)
+    enough = np.flatnonzero(power >= POWER)
+    return int(n[enough[0]]) if enough.size else None
+
+
+def inside_margin(tested: Interval, margin: Margin) -> bool:
+    """Whether the 90% interval (of the ratio, or of the difference) lies inside the margin."""
+    low, high = margin.bounds()
+    assert tested.low is not None and tested.high is not None
+    if margin.scale == "ratio":
+        return math.log(tested.low) >= low and math.log(tested.high) <= high
+    return tested.low >= low and tested.high <= high
+
+
+def words_for(
+    name: str, unit: str, estimate: Estimate, pooled_tested: Pooled
+) -> tuple[Decision, str, int | None]:
+    """The decision, its words and the launches for power (inconclusive only)."""
+    ratio, difference, margin = estimate.ratio, estimate.difference, estimate.margin
+    tested, inside = estimate.tested, estimate.within_margin
+    assert ratio is not None and difference is not None and tested is not None
+    absolute = amount(difference.value, unit)
+    if ratio.low is None or tested.low is None or tested.high is None:
+        said = f"{name} {change(ratio.value)}, {absolute} (one launch: no interval)"
+        return "no interval", said, None
+    wide = pooled_tested.interval(CONFIDENCE)
+    assert wide is not None
+    within = f", within the {margin.said(unit)} margin" if inside else ""
+    if wide[0] > 0 or wide[1] < 0:
+        direction: Decision = "higher" if wide[0] > 0 else "lower"
+        if margin.scale == "ratio":
+            ends = sorted(abs(r - 1) for r in (ratio.low, ratio.high))  # type: ignore[operator]
+            size = percent(abs(ratio.value - 1))
+            ci = f"95% CI {percent(ends[0])}{DASH}{percent(ends[1])}%"
+            return direction, f"{name} {size}% {direction}, {absolute} ({ci}){within}", None
+        ends = sorted(abs(d) for d in (difference.low, difference.high))  # type: ignore[arg-type]
+        ci = f"95% CI {number(ends[0])}{DASH}{number(ends[1])}"
+        size = amount(abs(difference.value), unit)[1:]
+        said = f"{name} {direction} by {size} ({change(ratio.value)}; {ci}){within}"
+        return direction, said, None
+    if margin.scale == "ratio":
+        observed = f"{name} {change(ratio.value)}, {absolute}"
+        ci90 = f"90% CI {change(tested.low)} to {change(tested.high)}"
+    else:
+        observed = f"{name} {absolute} ({change(ratio.value)})"
+        ci90 = f"90% CI {amount(tested.low, '')} to {amount(tested.high, '')}"
+    if inside:
+        return "equivalent", f"equivalent within {margin.said(unit)} ({observed}; {ci90})", None
+    assert pooled_tested.se is not None
+    bounds = margin.bounds()
+    more = launches_for_power(
+        pooled_tested.value, pooled_tested.se * math.sqrt(pooled_tested.n), bounds
+    )
+    said = f"inconclusive ({observed}; {ci90}, beyond {margin.said(unit)})"
+    if more is not None:
+        show = "equivalent" if bounds[0] < pooled_tested.value < bounds[1] else "different"
+        said += f": about {more} launches would show them {show} with 80% power"
+    return "inconclusive", said, more
+
+
+def estimate(
+    per_repeat: dict[str, list[float | None]],
+    names: dict[str, str],
+    margin: Margin,
+    unit: str = "",
+    batches: list[int] | None = None,
+) -> Estimate:
+    """The Estimate of one figure from each app's values by launch (keys: the two ports'
+    apps, first the one the ratio divides by); names says what to call them, unit what
+    the figure is in, batches each launch's batch where several are pooled."""
+    first, second = per_repeat
+    apps = {}
+    for app, values in per_repeat.items():
+        known = [i for i, v in enumerate(values) if v is not None]
+        apps[app] = typical(
+            [values[i] for i in known],  # type: ignore[misc]
+            None if batches is None else [batches[i] for i in known],
+        )
+    pairs, kept = paired(per_repeat[first], per_repeat[second], batches)
+    found = Estimate(
         apps=apps,
         per_repeat=per_repeat,
-        ratio=ratio,
-        decision=decision,
-        words=words,
-        more_repeats=more if decision == "inconclusive" else None,
+        batches=batches,
+        ratio=None,
+        difference=None,
+        margin=margin,
+        decision="no data",
+        words="no data",
     )
+    if not pairs:
+        return found
+    if any(a <= 0 or b <= 0 for a, b in pairs):
+        found.words = "no ratio: a value at or below 0"
+        return found
+    logs = pooled([math.log(b / a) for a, b in pairs], kept)
+    differences = pooled([b - a for a, b in pairs], kept)
+    found.ratio = interval(logs, exp=True)
+    found.difference = interval(differences)
+    base = apps[first]
+    if margin.scale == "ratio" and base is not None:  # the ratio's, at the first app's level
+        ratio = found.ratio
+        found.difference = Interval(
+            value=base.value * (ratio.value - 1),
+            low=None if ratio.low is None else base.value * (ratio.low - 1),
+            high=None if ratio.high is None else base.value * (ratio.high - 1),
+            n=ratio.n,
+        )
+    tested = logs if margin.scale == "ratio" else differences
+    found.tested = interval(tested, EQUIVALENCE_CONFIDENCE, exp=margin.scale == "ratio")
+    found.p_value = tested.p_value()
+    found.between_batches = tested.between_sd
+    if found.tested.low is not None:
+        found.within_margin = inside_margin(found.tested, margin)
+    found.decision, found.words, found.more_launches = words_for(names[second], unit, found, tested)
+    return found
+
+
+def holm(estimates: list[Estimate]) -> int:
+    """Marks each difference that survives Holm's correction across the estimates' tests
+    (at a family-wise rate of ALPHA), and says in the words of each that does not; the
+    number of tests. Pass each test once (a figure shared by rows, once)."""
+    tested = sorted((e for e in estimates if e.p_value is not None), key=lambda e: e.p_value)
+    holding = True
+    for index, found in enumerate(tested):
+        holding = holding and found.p_value <= ALPHA / (len(tested) - index)  # type: ignore[operator]
+        if found.decision in DIFFERENCES:
+            found.holm = holding
+            if not holding:
+                found.words += f" (not after Holm's correction across {len(tested)} tests)"
+    return len(tested)
 
 
 class Spread(BaseModel):
