@@ -26,6 +26,7 @@ Holm's correction across them.
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from collections import defaultdict
@@ -72,6 +73,14 @@ class Interval(BaseModel):
     n: int
 
 
+@functools.cache
+def t_quantile(q: float, df: float) -> float:
+    """Student's t's q-quantile (cached: a few degrees of freedom recur in every report)."""
+    from scipy import stats  # imported where used: `--help` need not wait for scipy
+
+    return float(stats.t.ppf(q, df))
+
+
 class Pooled(BaseModel):
     """The mean of per-launch values across one batch or several, as the random-effects
     model gives it: its standard error and degrees of freedom (None: one value)."""
@@ -88,9 +97,7 @@ class Pooled(BaseModel):
             return None
         if self.se == 0:
             return self.value, self.value
-        from scipy import stats  # imported where used: `--help` need not wait for scipy
-
-        half = float(stats.t.ppf((1 + confidence) / 2, self.df)) * self.se
+        half = t_quantile((1 + confidence) / 2, self.df) * self.se
         return self.value - half, self.value + half
 
     def p_value(self) -> float | None:
@@ -99,9 +106,9 @@ class Pooled(BaseModel):
             return None
         if self.se == 0:
             return 0.0 if self.value != 0 else 1.0
-        from scipy import stats
+        from scipy import special  # stats.t.sf's function, without its checks' milliseconds
 
-        return float(2 * stats.t.sf(abs(self.value) / self.se, self.df))
+        return float(2 * special.stdtr(self.df, -abs(self.value) / self.se))
 
 
 def pooled(values: Sequence[float], batches: Sequence[int] | None = None) -> Pooled:
@@ -114,9 +121,11 @@ def pooled(values: Sequence[float], batches: Sequence[int] | None = None) -> Poo
     if n == 1:
         return Pooled(value=values[0], se=None, df=None, n=1, batches=1, between_sd=None)
     if k == 1 or n == k:  # one batch, or one launch a batch: a t-interval on the values
-        spread = statistics.stdev(values)
+        mean = statistics.fmean(values)
+        # statistics.stdev's exact fractions take milliseconds; A/A draws make thousands.
+        spread = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
         return Pooled(
-            value=statistics.fmean(values),
+            value=mean,
             se=spread / math.sqrt(n),
             df=n - 1,
             n=n,
@@ -244,7 +253,7 @@ def inside_margin(tested: Interval, margin: Margin) -> bool:
 
 
 def words_for(
-    name: str, unit: str, estimate: Estimate, pooled_tested: Pooled
+    name: str, unit: str, estimate: Estimate, pooled_tested: Pooled, sized: bool = True
 ) -> tuple[Decision, str, int | None]:
     """The decision, its words and the launches for power (inconclusive only)."""
     ratio, difference, margin = estimate.ratio, estimate.difference, estimate.margin
@@ -279,9 +288,8 @@ def words_for(
         return "equivalent", f"equivalent within {margin.said(unit)} ({observed}; {ci90})", None
     assert pooled_tested.se is not None
     bounds = margin.bounds()
-    more = launches_for_power(
-        pooled_tested.value, pooled_tested.se * math.sqrt(pooled_tested.n), bounds
-    )
+    sd = pooled_tested.se * math.sqrt(pooled_tested.n)
+    more = launches_for_power(pooled_tested.value, sd, bounds) if sized else None
     said = f"inconclusive ({observed}; {ci90}, beyond {margin.said(unit)})"
     if more is not None:
         show = "equivalent" if bounds[0] < pooled_tested.value < bounds[1] else "different"
@@ -295,10 +303,12 @@ def estimate(
     margin: Margin,
     unit: str = "",
     batches: list[int] | None = None,
+    sized: bool = True,
 ) -> Estimate:
     """The Estimate of one figure from each app's values by launch (keys: the two ports'
     apps, first the one the ratio divides by); names says what to call them, unit what
-    the figure is in, batches each launch's batch where several are pooled."""
+    the figure is in, batches each launch's batch where several are pooled; sized, whether
+    an inconclusive one names the launches for 80% power."""
     first, second = per_repeat
     apps = {}
     for app, values in per_repeat.items():
@@ -342,7 +352,9 @@ def estimate(
     found.between_batches = tested.between_sd
     if found.tested.low is not None:
         found.within_margin = inside_margin(found.tested, margin)
-    found.decision, found.words, found.more_launches = words_for(names[second], unit, found, tested)
+    found.decision, found.words, found.more_launches = words_for(
+        names[second], unit, found, tested, sized
+    )
     return found
 
 
