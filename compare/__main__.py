@@ -41,7 +41,7 @@ import psutil
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from compare import cli, instructions, loadtools, pinning, whole_counts
+from compare import cli, instructions, loadtools, pinning, pool, whole_counts
 from compare.exits import EXIT_DONE, EXIT_ERRORS, EXIT_LOAD_TOOL, EXIT_SIGNAL_BASE, EXIT_TARGET
 from compare.numbers import number
 from compare.plan import DATABASE_SCENARIOS, Plan
@@ -355,6 +355,10 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(width=None if sys.stdout.isatty() else 160)
     # Failures go to stderr, as the flags' errors do: a pipe or a log keeps them apart.
     errors = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+    if plan.sources:  # checked by cli.parse: alike, and readable
+        paths = pool.pool(plan.sources, plan.out, console)
+        console.print(f"\nreport: {', '.join(str(p) for p in paths)}")
+        return EXIT_DONE
     try:
         return compare(plan, console)
     except (TargetError, LaunchError) as error:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import database
 import workloads
-from compare import loadtools
+from compare import loadtools, pool
 from compare.exits import EXIT_ERRORS, EXIT_TARGET, exit_codes
 from compare.flag_values import (
     Parser,
@@ -235,7 +235,31 @@ def parse(argv: list[str] | None = None) -> Plan:
         "--no-pin", dest="pin", action="store_false", help="the load tool and apps share cores"
     )
     add("--out", metavar="DIR", type=Path, help="report directory (default: results/<timestamp>)")
+    add(
+        "--from",
+        dest="sources",
+        metavar="REPORT",
+        type=Path,
+        nargs="+",
+        help="run nothing: pool the reports of earlier --launch runs (batches: their folders"
+        " or report.json files, two or more) into one estimate per figure, the batch a random"
+        " effect, with the spread between batches; only --out goes with it",
+    )
     args = parser.parse_args(argv)
+    if args.sources:
+        defaults = vars(parser.parse_args([]))
+        given = [
+            action.option_strings[0]
+            for action in parser._actions
+            if action.dest not in ("sources", "out", "help")
+            and getattr(args, action.dest) != defaults[action.dest]
+        ]
+        if given:
+            parser.error(f"--from runs nothing: {', '.join(given)} would do nothing with it")
+        try:
+            pool.read_batches(args.sources)
+        except ValueError as error:
+            parser.error(str(error))
     if args.warmup < 0:
         parser.error("--warmup must be 0 or more seconds")
     if not 0.2 <= args.poll <= 60:
@@ -299,4 +323,5 @@ def parse(argv: list[str] | None = None) -> Plan:
         max_error_rate=args.max_error_rate,
         pin=args.pin,
         out=args.out or ROOT / "results" / datetime.now().strftime("%Y%m%d-%H%M%S"),
+        sources=args.sources,
     )

@@ -53,6 +53,7 @@ class Plan(BaseModel):
     max_error_rate: float
     pin: bool | None  # None: pin where there are cores enough
     out: Path
+    sources: list[Path] | None = None  # --from: batches' reports to pool; nothing is run
 
     def path(self, scenario: str) -> str:
         return {

@@ -218,6 +218,18 @@ def write(out: Path, env: dict[str, Any], data: dict[str, Any], runs: list[Run])
     return [out / "report.json", out / "report.md", *pictures]
 
 
+def counted_now(
+    env: dict[str, Any], targets: dict[str, str]
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The instruction counts committed now at a report's targets: the frameworks' own
+    (docs/instructions.json) and the whole request's (docs/whole-request.json)."""
+    served = {app: (env["apps"][app]["framework"], env["style"]) for app in FRAMEWORKS}
+    return (
+        framework_counts(instructions.committed(), targets, served),
+        whole_counts.for_report(whole_counts.committed(), targets, env["style"]),
+    )
+
+
 def rewrite(folder: Path) -> None:
     """report.md and report.json of `folder` written again from its report.json, with the
     estimates made anew from its runs and the instruction counts committed now
@@ -229,16 +241,10 @@ def rewrite(folder: Path) -> None:
     document["headline"], document["multiplicity"] = estimates(
         per_repeat(measured, list(targets)), env["names"]
     )
-    served = {app: (env["apps"][app]["framework"], env["style"]) for app in FRAMEWORKS}
-    document["instructions"] = framework_counts(instructions.committed(), targets, served)
-    counts = {
-        row["scenario"]: row["apps"] for row in (document["instructions"] or {}).get("rows", [])
-    }
+    document["instructions"], document["whole_request"] = counted_now(env, targets)
+    counts = app_counts(document["instructions"])
     for row in document["headline"]:
         row["instructions_per_request"] = counts.get(row["scenario"])
-    document["whole_request"] = whole_counts.for_report(
-        whole_counts.committed(), targets, env["style"]
-    )
     (folder / "report.json").write_text(
         json.dumps({"environment": env, **document, "runs": runs}, indent=2) + "\n"
     )

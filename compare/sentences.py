@@ -13,6 +13,15 @@ from compare.targets import APPS
 def repeats_sentence(env: dict[str, Any]) -> str:
     """What the intervals cover: independent launches, or rounds within one."""
     count = env["repeats"]["count"]
+    batches = env.get("batches")
+    if batches:
+        dates = ", ".join(batch["date"] for batch in batches)
+        return (
+            f"The {count} launches come from {len(batches)} batches (runs of compare at"
+            f" {dates}), each launch of both apps of its own; each interval pools them with the"
+            " batch as a random effect (a batch's launches share its afternoon): it widens"
+            " where the batches disagree by more than their launches do."
+        )
     if env["repeats"]["launches"] and count == 1:
         return (
             "The one repeat was a launch of both apps of its own: one launch gives no"
