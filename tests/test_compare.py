@@ -148,7 +148,15 @@ def test_launch_repeats_independent_launches_and_writes_estimates_with_intervals
         cpu = row["figures"]["cpu_ms_per_request"]
         assert cpu["ratio"]["n"] == 2 and cpu["ratio"]["low"] < cpu["ratio"]["high"]
         assert all(v > 0 for app in APPS for v in cpu["per_repeat"][app])
-        assert cpu["decision"] in ("lower", "higher", "equivalent", "inconclusive")
+        # The reading follows its intervals: a difference where the 95% one excludes 1,
+        # equivalence where the 90% one lies within ±5%, else inconclusive.
+        (low, high), tested = (cpu["ratio"]["low"], cpu["ratio"]["high"]), cpu["tested"]
+        within = tested["low"] >= 0.95 and tested["high"] <= 1.05
+        reading = "higher" if low > 1 else "lower" if high < 1 else None
+        assert cpu["decision"] == reading or (
+            reading is None and cpu["decision"] == ("equivalent" if within else "inconclusive")
+        )
+        assert cpu["within_margin"] == within
         assert all(row["figures"]["capacity_rps"]["per_repeat"][app] for app in APPS)
     for row in report["latency"]:
         assert row["floor"]["p50"] > 0  # openloop's own, against the trivial server
@@ -191,12 +199,17 @@ def test_same_app_launches_one_app_on_both_ports_an_a_a_comparison(tmp_path):
     counted = subprocess.run([*argv, "--draws=3"], capture_output=True, text=True, timeout=60)
     assert counted.returncode == 0, counted.stderr
     lines = counted.stdout.splitlines()
-    assert lines[0] == "A/A: Flask B against Flask A: 2 launches; 3 draws of 2"
-    rows = {line[:34].strip(): line[34:].split() for line in lines if line[:34].strip()}
-    assert rows["CPU per request at equal rates"][0] == "3"
-    assert rows["PSS"][:2] == ["3", "0"]  # one app's PSS is the same in both places
-    assert any(line.startswith("  places, over all 2 launches: hello pss_mb") for line in lines)
-    assert lines[-1].startswith("target: at most 5%: ")
+    server = env["apps"]["flask"]["server"]
+    assert lines[0] == (
+        f"A/A: Flask B against Flask A under {server} ({env['date']}): 2 launches; 3 draws of 2"
+    )
+    rows = {line[:32].strip(): line[32:].split() for line in lines if line[:32].strip()}
+    assert rows["CPU per request at equal rates"][0] == "3"  # one row, three draws
+    assert "PSS: left out: two instances of one app cannot differ in PSS by design" in lines
+    # Each figure, the second place against the first, over all launches.
+    assert any(
+        line.startswith("  places, over all 2 launches: hello w=1 pss_mb: ") for line in lines
+    )
     refused = subprocess.run([*argv, "--size=3"], capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2
     assert "fewer launches than --size 3" in refused.stderr.splitlines()[-1]

@@ -1,6 +1,8 @@
 """compare.figures: each repeat's cost line, capacity, latency at half and PSS, from runs made
 to measure."""
 
+from itertools import cycle
+
 import pytest
 from made_runs import WINDOW_S, comparison, level, make_run
 
@@ -89,9 +91,18 @@ def test_whole_app_pss_is_taken_where_every_run_gives_it():
         idle_percent={"flask": 1.0, "fastapi": 1.0},
         capacities={"flask": [1000.0], "fastapi": [1000.0]},
     )
-    whole = [run.model_copy(update={"app_pss_mb_peak": 50.0 + i}) for i, run in enumerate(runs)]
+    # Each app's loaded runs in turn at these MiB, its idle run at 99 (no scenario's): the
+    # figure is the highest of the scenario's runs.
+    given = {"flask": cycle([50.0, 61.5, 58.0]), "fastapi": cycle([64.0, 60.0, 63.0])}
+    whole = [
+        run.model_copy(
+            update={"app_pss_mb_peak": 99.0 if run.level.kind == "idle" else next(given[run.app])}
+        )
+        for run in runs
+    ]
+    assert sum(r.app == "flask" and r.level.kind != "idle" for r in whole) >= 3
     pss = per_repeat(whole, ["hello"])[HELLO]["pss_mb"]
-    assert pss["fastapi"] == [max(r.app_pss_mb_peak for r in whole if r.app == "fastapi")]
+    assert pss == {"flask": [61.5], "fastapi": [64.0]}
 
 
 def test_a_missed_rate_is_flagged_and_its_latency_stays_in_the_figures():
@@ -109,14 +120,16 @@ def test_a_missed_rate_is_flagged_and_its_latency_stays_in_the_figures():
 
 
 def test_at_saturation_cpu_per_request_follows_from_the_throughput():
-    runs = [make_run("flask", level("closed"), 5000.0, 1.0)]
+    runs = [make_run("flask", level("closed"), 4000.0, 0.8)]
     (row,) = capacity_rows(runs, ["hello"])
     figures = row["apps"]["flask"]
-    # One core for 5,000 req/s: 0.2 ms each, both ways; 32 connections: p50 about 6.4 ms.
+    # 0.8 of a core for 10 s is 8 CPU-s over 40,000 requests: 0.2 ms each, as 80% busy at
+    # 4,000 req/s gives too; 32 connections at 4,000 req/s: p50 about 32/4000 s = 8 ms.
     assert figures["cpu_ms_per_request"]["median"] == pytest.approx(0.2)
     assert figures["cpu_ms_per_request_from_throughput"]["median"] == pytest.approx(0.2)
-    assert figures["busy_percent"]["median"] == pytest.approx(100.0)
-    assert figures["p50_ms_from_throughput"]["median"] == pytest.approx(6.4)
+    assert figures["busy_percent"]["median"] == pytest.approx(80.0)
+    assert figures["requests_per_s"]["median"] == pytest.approx(4000.0)
+    assert figures["p50_ms_from_throughput"]["median"] == pytest.approx(8.0)
 
 
 def test_cpu_seconds_per_thousand_requests():

@@ -90,7 +90,7 @@ def test_serves_is_said_once_both_apps_answer():
 
 @pytest.mark.parametrize("variable", ["FLASK_PORT", "FASTAPI_PORT"])
 @pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])
-def test_a_port_in_use_is_one_line_naming_it_within_2_s(variable, host):
+def test_a_port_in_use_is_one_line_naming_it_before_anything_starts(variable, host):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))  # for HOST=0.0.0.0: held on another address than asked
         taken.listen()
@@ -99,7 +99,9 @@ def test_a_port_in_use_is_one_line_naming_it_within_2_s(variable, host):
         result = run_up(HOST=host, **{variable: str(port)})
         elapsed = time.monotonic() - started
     assert_one_line(result, 1, f"port {port} ({variable}) is already in use on {host}")
-    assert elapsed < 2
+    # Refused before any server starts (in about 0.3 s quiet), not after READY_WITHIN_S's
+    # wait: a bound with a loaded machine's headroom.
+    assert elapsed < 10
 
 
 def test_free_ports_are_different_and_each_free_to_listen_on():
