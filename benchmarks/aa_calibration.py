@@ -287,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     for figure, total in pooled.items():
+        if not total["rows"]:  # every comparison without an interval (values at 0, or none)
+            print(template.format(HEADLINE[figure][0][:32], 0, "-", "-", "-", "no estimate"))
+            continue
         rate = total["named"] / total["rows"]
         half = 1.96 * math.sqrt(total["variance"]) / total["rows"]
         units, named = total["sets"]

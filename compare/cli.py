@@ -27,15 +27,16 @@ from compare.plan import APP_NAMES, BASELINE_SCENARIOS, DATABASE_SCENARIOS, SCEN
 from serve.settings import DATABASE_POOL_SIZE, WORKERS
 
 ROOT = Path(__file__).resolve().parent.parent
-# What the default run covers, to stay within about 10 minutes on 2 cores: five launches of
-# about 100 s each. Five, because a t-interval needs several (its critical value is 12.7
-# at 2, 2.78 at 5): at the launch-to-launch spread of the CPU-per-request ratio measured
-# on a busy, shared 2-core machine (0.09-0.14 on a log scale) five give about ±11-17%,
-# enough to name the 11-24% differences earlier reports found; a quiet machine does
-# better. --scenarios, --fractions and --repeats ask for more.
+# What the default run covers, to stay within about 12 minutes on 2 cores: six launches of
+# about 100 s each. Several, because a t-interval needs them (its critical value is 12.7 at
+# 2, 2.57 at 6); an even number, so that the apps' two places (ports, which server starts
+# first), swapped every second launch, balance 3:3 (with five they split 3:2 and a place's
+# effect stays in the ratio). At the launch-to-launch spread of the CPU-per-request ratio
+# measured on a busy, shared 2-core machine (0.09-0.14 on a log scale) six give about
+# ±10-16%; a quiet machine does better. --scenarios, --fractions and --repeats ask for more.
 DEFAULT_SCENARIOS = ("hello", "json")
 DEFAULT_FRACTIONS = "0.1,0.25,0.5,0.75"
-DEFAULT_REPEATS = 5
+DEFAULT_REPEATS = 6
 
 
 def parse(argv: list[str] | None = None) -> Plan:

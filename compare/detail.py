@@ -8,7 +8,7 @@ from typing import Any
 
 from compare.cells import md_table, spread_cell
 from compare.figures import setting_label, workers_swept
-from compare.numbers import number
+from compare.numbers import interval, number
 from compare.sentences import database_said, observer_sentence
 from compare.targets import APPS
 
@@ -80,13 +80,16 @@ def cost_section(env: dict[str, Any], data: dict[str, Any], pictures: list[Path]
 
 def latency_section(env: dict[str, Any], data: dict[str, Any], pictures: list[Path]) -> list[str]:
     names, swept = env["names"], workers_swept(data)
-    header = ["scenario", "rate/s"]
+    header = ["scenario", "of capacity", "rate/s"]
     for app in APPS:
         header += [f"{names[app]} p50", "p99", "p99.9", "missed"]
     header += ["floor p50", "p99", "p99.9"]
     rows = []
     for row in data["latency"]:
-        cells = [setting_label(row, swept), number(row["rate"])]
+        rates = row.get("rates") or [row["rate"]]
+        rate = interval(row["rate"], min(rates), max(rates)) if len(rates) > 1 else number(rates[0])
+        share = f"{row['fraction']:.0%}" if row.get("fraction") is not None else "-"
+        cells = [setting_label(row, swept), share, rate]
         for app in APPS:
             figures = row["apps"][app]
             cells += [spread_cell(figures[p]) for p in ("p50", "p99", "p99.9")]
@@ -101,8 +104,10 @@ def latency_section(env: dict[str, Any], data: dict[str, Any], pictures: list[Pa
         "Milliseconds, the median across repeats [min-max], each request timed from its due"
         ' time; a request without an answer counts as its timeout. "missed" counts the runs'
         " in which the app answered under 98% of the scheduled rate: their figures are in the"
-        " table, never left out. The floor is openloop's own latency at that rate against a"
-        " trivial server on the apps' cores: no app can show less.",
+        " table, never left out. Each launch sets its rates from its own capacity, so a row is"
+        " a share of capacity, its rate the median of the launches' [least-most]. The floor is"
+        " openloop's own latency at the first launch's rate against a trivial server on the"
+        " apps' cores: no app can show less.",
         "",
         *md_table(header, rows),
         "",

@@ -147,19 +147,36 @@ def capacity(runs: list[Run]) -> float | None:
     return max(closed) if closed else None
 
 
-def open_levels(runs: Iterable[Run], setting: Setting) -> list[Level]:
-    """The fixed-rate levels of a setting, lowest rate first."""
-    found = {r.level for r in runs if r.level.kind == "open" and in_setting(r, setting)}
-    return sorted(found, key=lambda level: level.rate or 0)
+def point(level: Level) -> float:
+    """Where a fixed-rate run stands among a setting's: its share of its repeat's capacity
+    where the rates were set so (each repeat sets its own), else its rate (--rate)."""
+    return level.fraction if level.fraction is not None else level.rate or 0.0
 
 
-def half_level(runs: list[Run], setting: Setting) -> Level | None:
-    """The level the headline reads latency at: the one set at HALF of capacity, else the
-    rate nearest HALF of the lower capacity (the median over repeats)."""
-    levels = open_levels(runs, setting)
-    exact = [level for level in levels if level.fraction == HALF]
-    if exact or not levels:
-        return exact[0] if exact else None
+def open_points(runs: Iterable[Run], setting: Setting) -> list[float]:
+    """The fixed-rate points of a setting, lowest first: fractions, or rates."""
+    found = {point(r.level) for r in runs if r.level.kind == "open" and in_setting(r, setting)}
+    return sorted(found)
+
+
+def at_point(runs: Iterable[Run], setting: Setting, where: float | None) -> list[Run]:
+    """The fixed-rate runs of a setting at one point, every repeat's."""
+    return [
+        r
+        for r in runs
+        if r.level.kind == "open" and in_setting(r, setting) and point(r.level) == where
+    ]
+
+
+def half_point(runs: list[Run], setting: Setting) -> float | None:
+    """The point the headline reads latency at: HALF of each repeat's capacity, else the
+    fraction nearest it where the rates were set by fractions, else (--rate) the rate
+    nearest HALF of the lower capacity (the median over repeats)."""
+    points = open_points(runs, setting)
+    if not points:
+        return None
+    if any(r.level.fraction is not None for r in at_point(runs, setting, points[0])):
+        return min(points, key=lambda fraction: abs(fraction - HALF))
     lowest = []
     for repeat in {r.repeat for r in runs}:
         capacities = [capacity(of(runs, setting, app, repeat)) for app in APPS]
@@ -168,7 +185,7 @@ def half_level(runs: list[Run], setting: Setting) -> Level | None:
     if not lowest:
         return None
     target = HALF * statistics.median(lowest)
-    return min(levels, key=lambda level: abs((level.rate or 0) - target))
+    return min(points, key=lambda rate: abs(rate - target))
 
 
 def of(runs: Iterable[Run], setting: Setting, app: str, repeat: int) -> list[Run]:
@@ -186,10 +203,10 @@ def pss_mb(runs: list[Run]) -> float | None:
     return max(workers) if workers else None
 
 
-def repeat_figures(runs: list[Run], half: Level | None) -> dict[str, float | None]:
+def repeat_figures(runs: list[Run], half: float | None) -> dict[str, float | None]:
     """The headline figures of one app in one repeat, from its runs of one setting."""
     line = cost_line(runs)
-    at_half = [r for r in runs if r.level == half]
+    at_half = [r for r in runs if r.level.kind == "open" and point(r.level) == half]
     return {
         "cpu_ms_per_request": line.cpu_s_per_request * 1000 if line else None,
         "idle_cpu_percent": idle_percent(runs),
@@ -205,7 +222,7 @@ def per_repeat(runs: list[Run], scenarios: list[str]) -> dict[Setting, dict[str,
     repeats = sorted({r.repeat for r in runs})
     figures: dict[Setting, dict[str, dict]] = {}
     for setting in settings(runs, scenarios):
-        half = half_level(runs, setting)
+        half = half_point(runs, setting)
         values = {
             app: [repeat_figures(of(runs, setting, app, repeat), half) for repeat in repeats]
             for app in APPS
@@ -265,14 +282,17 @@ def latency_rows(
     floor at that rate."""
     rows = []
     for setting in settings(runs, scenarios):
-        for level in open_levels(runs, setting):
-            at = [r for r in runs if r.level == level]
-            floor = floors.get(setting, {}).get(level.rate or 0.0)
+        for where in open_points(runs, setting):
+            at = at_point(runs, setting, where)
+            measured = floors.get(setting, {})
+            floor = next((measured[r.level.rate] for r in at if r.level.rate in measured), None)
             rows.append(
                 {
                     **setting._asdict(),
-                    "rate": level.rate,
-                    "fraction": level.fraction,
+                    # Each repeat's rate at this fraction: the median of them, and all.
+                    "rate": statistics.median(r.level.rate or 0.0 for r in at),
+                    "rates": sorted({r.level.rate for r in at}),
+                    "fraction": at[0].level.fraction,
                     "apps": {app: at_rate([r for r in at if r.app == app]) for app in APPS},
                     "floor": None
                     if floor is None

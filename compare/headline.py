@@ -30,9 +30,11 @@ MEANINGS = {
     " where it runs beside them, less the observer's own) against the requests it served,"
     " fitted over its open-loop runs at the same fixed rates for both apps: what one more"
     " request costs",
-    "idle_cpu_percent": "the app's CPU with no request at all (its sampler, event loop and"
-    " server; the observer's own subtracted), in % of one core: its idle run, one per repeat,"
-    " so the same in every scenario's row",
+    "idle_cpu_percent": "the app's CPU with no request at all (its event loop, threads and"
+    " server), in % of one core: its idle run, one per launch (so the same in every"
+    " scenario's row), which nothing watches: no /status poll in it, its CPU read from outside"
+    " the apps by the kernel's CPU clock of each process, the sampler's own work subtracted;"
+    " tested on the difference, as a ratio of two near-zero figures says little",
     "capacity_rps": "the most requests per second of its closed-loop saturation runs (each"
     " connection sends its next request when answered)",
     "p99_ms_at_half": "the 99th percentile latency at the fixed rate nearest half of the lower"

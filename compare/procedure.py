@@ -8,10 +8,13 @@ round against the same launch) runs, at each --workers level:
    run per --connections level (capacity), then an open-loop run at each fixed rate,
    lowest first.
 
-The rates are set once, in the first repeat, from its capacities: --fractions of the
-lower of the two apps' capacity, rounded to three figures (or --rate as given), the same
-for both apps and for every later repeat. openloop's own floor is measured at each of
-them then, against a trivial server on the apps' cores.
+Each repeat sets its own rates from its own capacities: --fractions of the lower of the
+two apps' capacity in that repeat, rounded to three figures (or --rate as given, the same
+in every repeat), the same for both apps. Capacity moves by up to 60% from one launch to
+the next, so rates set once would land at saturation in a slow launch and at a third of
+it in a fast one; set per launch, each fraction means the same load in every launch.
+openloop's own floor is measured at the first repeat's rates, against a trivial server on
+the apps' cores.
 
 The two apps take turns in ABBA order: within a repeat the pairs of runs alternate
 Flask-FastAPI, FastAPI-Flask, FastAPI-Flask, Flask-FastAPI..., and each repeat starts one
@@ -33,7 +36,7 @@ import httpx2
 from compare import loadtools
 from compare.figures import Setting, capacity, of
 from compare.floor import measure_floor
-from compare.measure import load_argv, measure, run_load
+from compare.measure import SETTLE_S, load_argv, measure, run_load
 from compare.numbers import number
 from compare.plan import Plan
 from compare.run import Level, Run
@@ -68,6 +71,7 @@ def planned_seconds(plan: Plan) -> tuple[float, float]:
     load_s = levels * (plan.repeats * per_repeat + floors)
     runs = levels * plan.repeats * 2 * (1 + len(plan.scenarios) * (len(plan.connections) + rates))
     rest_s = runs * RUN_OVERHEAD_S + len(plan.scenarios) * rates * FLOOR_OVERHEAD_S * levels
+    rest_s += levels * plan.repeats * 2 * 2 * SETTLE_S  # each idle run's, either side
     if plan.launch:
         rest_s += levels * plan.repeats * LAUNCH_S
     return load_s, rest_s
@@ -79,7 +83,8 @@ class Procedure:
     def __init__(self, plan: Plan, origin: float, advance: Callable[[float, str], None]):
         self.plan, self.origin, self.advance = plan, origin, advance
         self.runs: list[Run] = []
-        self.rates: dict[Setting, list[tuple[float, float | None]]] = {}  # (rate, fraction)
+        # Per setting and repeat: (rate, fraction).
+        self.rates: dict[tuple[Setting, int], list[tuple[float, float | None]]] = {}
         self.floors: dict[Setting, dict[float, loadtools.LoadResult]] = {}
         self.notes: list[str] = []
         self.seed = plan.seed if plan.seed is not None else random.SystemRandom().randrange(2**32)
@@ -117,10 +122,10 @@ class Procedure:
                     pool_size=pool_size,
                 )
                 self.pair(pair, repeat, level, client, urls, tool_cores)
-            if setting not in self.rates:
-                self.rates[setting] = self.set_rates(setting, repeat)
-                self.floors[setting] = self.measure_floors(setting, app_cores, tool_cores)
-            for rate, fraction in self.rates[setting]:
+            rates = self.rates[setting, repeat] = self.set_rates(setting, repeat)
+            if setting not in self.floors:
+                self.floors[setting] = self.measure_floors(rates, setting, app_cores, tool_cores)
+            for rate, fraction in rates:
                 level = Level(
                     kind="open",
                     scenario=scenario,
@@ -197,6 +202,8 @@ class Procedure:
         plan = self.plan
         if plan.rates:
             wanted: list[tuple[float, float | None]] = [(rate, None) for rate in plan.rates]
+            if repeat > 1:
+                return self.rates[setting, 1]
         else:
             capacities = [capacity(of(self.runs, setting, app, repeat)) for app in APPS]
             lower = min(c or 0.0 for c in capacities)
@@ -225,11 +232,15 @@ class Procedure:
         return rates
 
     def measure_floors(
-        self, setting: Setting, app_cores: list[int] | None, tool_cores: list[int]
+        self,
+        rates: list[tuple[float, float | None]],
+        setting: Setting,
+        app_cores: list[int] | None,
+        tool_cores: list[int],
     ) -> dict[float, loadtools.LoadResult]:
         """openloop's latency against a trivial server at each of a setting's rates."""
         floors = {}
-        for rate, _ in self.rates[setting]:
+        for rate, _ in rates:
             self.advance(0.0, f"{setting.scenario}: openloop's own floor at {number(rate)}/s")
             floors[rate] = measure_floor(
                 rate,

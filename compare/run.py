@@ -68,6 +68,13 @@ class Run(BaseModel):
     database_rss_mb_peak: float | None = None
     database_pss_mb_peak: float | None = None
     observer_cpu_s: float | None  # what /status and the sampler spent in the workers
+    # Where the CPU figures were read: "status", the apps' own /status at the window's
+    # edges; "outside", the idle run's, the kernel's CPU clock of each of the apps'
+    # processes read by the runner, with no request to them during the window.
+    cpu_read: Literal["status", "outside"] = "status"
+    # The machine's steal time in the window, as a share of all its cores' time: the
+    # hypervisor running others on these cores (None where the kernel does not say).
+    steal_share: float | None = None
     cpu_percent_avg: float  # cpu_s over the window: exact
     total_cpu_percent_avg: float
     cpu_percent_peak: float | None  # highest over one poll gap

@@ -25,7 +25,7 @@ def repeats_sentence(env: dict[str, Any]) -> str:
     if env["repeats"]["launches"] and count == 1:
         return (
             "The one repeat was a launch of both apps of its own: one launch gives no"
-            " interval, so no difference is named; --repeats 5 gives intervals across five."
+            " interval, so no difference is named; --repeats 6 gives intervals across six."
         )
     if env["repeats"]["launches"]:
         return (
@@ -91,14 +91,18 @@ def observer_sentence(env: dict[str, Any]) -> str:
     if observer["loaded_max_share"] is None:
         return (
             "These apps do not report the CPU their own /status polls and sampler take: it is"
-            f" in every figure (one poll every {env['settings']['poll_s']:g} s adds to the idle"
-            " cost, not to the CPU per request)."
+            f" in every loaded figure (one poll every {env['settings']['poll_s']:g} s adds to"
+            " a run's CPU, not to the CPU per request); the idle runs have no poll."
         )
+    idle = observer["idle_median_share"]
     return (
         "The observer's own CPU (the /status polls and the sampler, as the apps report it)"
-        " is subtracted from every run's CPU: it was"
-        f" {observer['idle_median_share']:.0%} of an idle app's CPU (median), and at most"
-        f" {observer['loaded_max_share']:.1%} of a loaded app's."
+        " is subtracted from every run's CPU: it was at most"
+        f" {observer['loaded_max_share']:.1%} of a loaded app's"
+        + (f", and {idle:.0%} of an idle app's (median: its sampler)." if idle is not None else ".")
+        + " The idle runs have no poll: their CPU is read from outside the apps (the kernel's"
+        " CPU clock of each of their processes) between two /status a settle apart, and only"
+        " the sampler's own work in the window is subtracted."
     )
 
 

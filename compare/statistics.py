@@ -258,17 +258,20 @@ def words_for(
     """The decision, its words and the launches for power (inconclusive only)."""
     ratio, difference, margin = estimate.ratio, estimate.difference, estimate.margin
     tested, inside = estimate.tested, estimate.within_margin
-    assert ratio is not None and difference is not None and tested is not None
+    assert difference is not None and tested is not None
+    assert ratio is not None or margin.scale == "difference"
     absolute = amount(difference.value, unit)
-    if ratio.low is None or tested.low is None or tested.high is None:
-        said = f"{name} {change(ratio.value)}, {absolute} (one launch: no interval)"
+    # The ratio beside a difference, where there is one (none where a value is 0).
+    relative = "" if ratio is None else f"{change(ratio.value)}; "
+    if tested.low is None or tested.high is None:
+        said = f"{name} {relative.replace(';', ',')}{absolute} (one launch: no interval)"
         return "no interval", said, None
     wide = pooled_tested.interval(CONFIDENCE)
     assert wide is not None
     within = f", within the {margin.said(unit)} margin" if inside else ""
     if wide[0] > 0 or wide[1] < 0:
         direction: Decision = "higher" if wide[0] > 0 else "lower"
-        if margin.scale == "ratio":
+        if ratio is not None and margin.scale == "ratio":
             ends = sorted(abs(r - 1) for r in (ratio.low, ratio.high))  # type: ignore[operator]
             size = percent(abs(ratio.value - 1))
             ci = f"95% CI {percent(ends[0])}{DASH}{percent(ends[1])}%"
@@ -276,13 +279,13 @@ def words_for(
         ends = sorted(abs(d) for d in (difference.low, difference.high))  # type: ignore[arg-type]
         ci = f"95% CI {number(ends[0])}{DASH}{number(ends[1])}"
         size = amount(abs(difference.value), unit)[1:]
-        said = f"{name} {direction} by {size} ({change(ratio.value)}; {ci}){within}"
+        said = f"{name} {direction} by {size} ({relative}{ci}){within}"
         return direction, said, None
-    if margin.scale == "ratio":
+    if ratio is not None and margin.scale == "ratio":
         observed = f"{name} {change(ratio.value)}, {absolute}"
         ci90 = f"90% CI {change(tested.low)} to {change(tested.high)}"
     else:
-        observed = f"{name} {absolute} ({change(ratio.value)})"
+        observed = f"{name} {absolute}" + ("" if ratio is None else f" ({change(ratio.value)})")
         ci90 = f"90% CI {amount(tested.low, '')} to {amount(tested.high, '')}"
     if inside:
         return "equivalent", f"equivalent within {margin.said(unit)} ({observed}; {ci90})", None
@@ -330,23 +333,27 @@ def estimate(
     )
     if not pairs:
         return found
-    if any(a <= 0 or b <= 0 for a, b in pairs):
+    positive = all(a > 0 and b > 0 for a, b in pairs)
+    if not positive and margin.scale == "ratio":
         found.words = "no ratio: a value at or below 0"
         return found
-    logs = pooled([math.log(b / a) for a, b in pairs], kept)
+    # A figure tested on its differences needs no ratio: an idle app read from outside
+    # may spend no CPU at all in a window.
+    logs = pooled([math.log(b / a) for a, b in pairs], kept) if positive else None
     differences = pooled([b - a for a, b in pairs], kept)
-    found.ratio = interval(logs, exp=True)
+    found.ratio = interval(logs, exp=True) if logs else None
     found.difference = interval(differences)
     base = apps[first]
-    if margin.scale == "ratio" and base is not None:  # the ratio's, at the first app's level
+    if logs and margin.scale == "ratio" and base is not None:  # the ratio's, at the first's level
         ratio = found.ratio
+        assert ratio is not None
         found.difference = Interval(
             value=base.value * (ratio.value - 1),
             low=None if ratio.low is None else base.value * (ratio.low - 1),
             high=None if ratio.high is None else base.value * (ratio.high - 1),
             n=ratio.n,
         )
-    tested = logs if margin.scale == "ratio" else differences
+    tested = logs if logs and margin.scale == "ratio" else differences
     found.tested = interval(tested, EQUIVALENCE_CONFIDENCE, exp=margin.scale == "ratio")
     found.p_value = tested.p_value()
     found.between_batches = tested.between_sd

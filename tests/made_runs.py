@@ -92,13 +92,13 @@ def comparison(
 ) -> list[Run]:
     """Every run of a comparison whose apps lie exactly on their cost lines: in repeat i, app
     a costs slopes_ms[a][i] ms per request over idle_percent[a] % of a core, and saturates
-    at capacities[a][i] req/s. The rates are the fractions of the lower capacity of repeat 1.
+    at capacities[a][i] req/s. The rates are the fractions of each repeat's lower capacity.
     Without `idle`, no idle runs: those of another scenario's comparison serve."""
     runs = []
-    lower = min(values[0] for values in capacities.values())
-    rates = [share * lower for share in fractions]
     for index in range(len(next(iter(slopes_ms.values())))):
         repeat = index + 1
+        lower = min(values[index] for values in capacities.values())
+        rates = [share * lower for share in fractions]
         for app, slopes in slopes_ms.items():
             cores_idle = idle_percent[app] / 100
             if idle:

@@ -105,8 +105,22 @@ def test_launch_repeats_independent_launches_and_writes_estimates_with_intervals
             assert "--arrivals=poisson" in a["command"]
         ports = {url.rsplit(":", 1)[1].split("/")[0] for url in a["command"] if "127.0.0.1:" in url}
         assert not ports or ports <= (first if a["repeat"] == 1 else second)
-    rates = {r["level"]["rate"] for r in runs if r["level"]["kind"] == "open"}
-    assert len(rates) == 4  # two per scenario, the same in both repeats
+    # Each launch sets its rates from its own capacities: the two fractions of the lower
+    # app's closed-loop req/s in that launch, to three figures.
+    opened = [r for r in runs if r["level"]["kind"] == "open"]
+    assert {(r["level"]["scenario"], r["level"]["fraction"]) for r in opened} == {
+        (scenario, fraction) for scenario in ("hello", "json") for fraction in (0.1, 0.6)
+    }
+    for run in opened:
+        level = run["level"]
+        capacity = min(
+            r["load"]["requests_per_s"]
+            for r in runs
+            if r["repeat"] == run["repeat"]
+            and r["level"]["kind"] == "closed"
+            and r["level"]["scenario"] == level["scenario"]
+        )
+        assert level["rate"] == float(f"{level['fraction'] * capacity:.3g}"), run
     env = report["environment"]
     for run in runs:
         assert run["cpu_s"] > 0 and run["window_s"] > 0

@@ -10,7 +10,7 @@ from compare.figures import (
     Setting,
     capacity_rows,
     cost_line,
-    half_level,
+    half_point,
     idle_percent,
     latency_rows,
     per_repeat,
@@ -74,15 +74,17 @@ def test_per_repeat_keeps_each_repeat_apart_for_the_pairing():
     assert slopes["fastapi"] == pytest.approx([0.18, 0.27, 0.22])
 
 
-def test_latency_at_half_is_read_at_the_rate_set_at_half_or_else_the_nearest():
+def test_latency_at_half_is_read_at_the_fraction_set_at_half_or_else_the_nearest():
     runs = comparison(
         slopes_ms={"flask": [0.2], "fastapi": [0.2]},
         idle_percent={"flask": 1.0, "fastapi": 1.0},
         capacities={"flask": [1000.0], "fastapi": [2000.0]},
         fractions=(0.2, 0.45, 0.8),
     )
-    # No rate was set at 0.5: the nearest to half of 1,000 is 450.
-    assert half_level(runs, HELLO).rate == pytest.approx(450.0)
+    # No rate was set at 0.5 of the capacity: 0.45 is the nearest, 450 req/s of 1,000.
+    assert half_point(runs, HELLO) == 0.45
+    figures = per_repeat(runs, ["hello"])[HELLO]
+    assert figures["p99_ms_at_half"] == {"flask": [4.5], "fastapi": [4.5]}  # 0.45 x 10 ms
 
 
 def test_whole_app_pss_is_taken_where_every_run_gives_it():
@@ -190,3 +192,24 @@ def test_each_pool_size_is_a_setting_of_its_own_with_its_own_idle_run():
     assert found[Setting("db", 1, 8)]["idle_cpu_percent"]["flask"] == [pytest.approx(1.0)]
     assert setting_label(Setting("db", 1, 8)._asdict(), workers_swept=False) == "db pool=8"
     assert setting_label(Setting("db", 2, None)._asdict(), workers_swept=True) == "db w=2"
+
+
+def test_each_repeat_sets_its_own_rates_and_the_rows_follow_the_fraction():
+    # Capacity doubles from the first launch to the second: the lower is 1,000 then 2,000
+    # req/s, so the rates at 25%, 50% and 75% are 250, 500, 750 and then 500, 1,000, 1,500.
+    runs = comparison(
+        slopes_ms={"flask": [0.2, 0.2], "fastapi": [0.15, 0.15]},
+        idle_percent={"flask": 1.0, "fastapi": 1.0},
+        capacities={"flask": [1000.0, 2000.0], "fastapi": [1200.0, 2400.0]},
+    )
+    rows = latency_rows(runs, ["hello"], {})
+    assert [(r["fraction"], r["rates"], r["rate"]) for r in rows] == [
+        (0.25, [250.0, 500.0], 375.0),
+        (0.5, [500.0, 1000.0], 750.0),
+        (0.75, [750.0, 1500.0], 1125.0),
+    ]
+    assert all(row["apps"]["flask"]["p99"]["n"] == 2 for row in rows)
+    figures = per_repeat(runs, ["hello"])[HELLO]
+    # Each launch's p99 at its own half: 0.5 x 10 ms in both.
+    assert figures["p99_ms_at_half"] == {"flask": [5.0, 5.0], "fastapi": [5.0, 5.0]}
+    assert figures["cpu_ms_per_request"]["fastapi"] == [pytest.approx(0.15)] * 2

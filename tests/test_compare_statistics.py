@@ -161,6 +161,13 @@ def test_a_figure_with_a_margin_of_the_difference_is_tested_on_the_differences()
         {"flask": [0.1, 0.1, 0.1], "fastapi": [0.15, 0.16, 0.17]}, NAMES, IDLE, "% of a core"
     )
     assert (small.decision, small.within_margin) == ("higher", True)
+    # An idle app read from outside may spend nothing in a window: no ratio, but the
+    # differences 0.1, 0.1, 0.1 still test. (Their spread is 0: the interval is the value.)
+    idle = estimate(
+        {"flask": [0.0, 0.05, 0.0], "fastapi": [0.1, 0.15, 0.1]}, NAMES, IDLE, "% of a core"
+    )
+    assert idle.ratio is None and idle.difference.value == pytest.approx(0.1)
+    assert idle.words == "FastAPI higher by 0.1% of a core (95% CI 0.1\u20130.1)"
 
 
 def test_inconclusive_names_the_launches_that_give_80_percent_power_and_they_do():
