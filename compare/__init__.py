@@ -19,7 +19,9 @@ poller     the readings of /status during a run
 run        what a counted run records: its Level, its Polls, the Run and its derived figures
 procedure  what each repeat runs, in which order, and the rates it sets
 figures    each repeat's figures per app: the cost line, capacity, latency at load, PSS
-statistics estimates across the repeats: means, ratios, 95% intervals and their words
+statistics estimates across the launches: intervals, tests against each figure's margin,
+           power, Holm's correction, batches pooled as a random effect, and their words
+pool       compare --from: several batches' reports pooled into one
 numbers    numbers written for people
 report     the table, report.json and report.md; charts draws the PNGs
 headline   report.md's answer: a row per scenario, the instruction counts, the estimates
