@@ -82,6 +82,13 @@ def test_launch_repeats_independent_launches_and_writes_estimates_with_intervals
     assert result.returncode == 0, result.stdout + result.stderr
     assert "FastAPI against Flask" in result.stdout
     assert "Each of the 2 repeats was a launch of both apps of its own" in result.stdout
+    # In a pipe no bar is drawn: a line for each step, with how far along the load is.
+    steps = re.findall(
+        r"^compare: +(\d+)% (repeat .*) \(about \d+ min left\)$", result.stdout, flags=re.MULTILINE
+    )
+    assert ("0", "repeat 1/2: launching both apps") in steps
+    assert any(step.startswith("repeat 2/2 w=1 json") for _, step in steps)
+    assert [int(done) for done, _ in steps] == sorted(int(done) for done, _ in steps)
     names = {path.name for path in out.iterdir()}
     assert {"report.json", "report.md", "estimates.png", "timeline.png", "launches"} <= names
     assert {"latency_hello.png", "cpu_hello.png", "latency_json.png", "cpu_json.png"} <= names
