@@ -13,6 +13,7 @@ past which that stops falling much is long enough: the spread from launch to lau
 not the runs' length, then limits the estimate.
 """
 
+import argparse
 import json
 import statistics
 import subprocess
@@ -39,6 +40,10 @@ def flags() -> Parser:
     return parser
 
 
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    return flags().parse_args(argv)
+
+
 def slopes(report: dict) -> list[tuple[float, float]]:
     """Each app's cost line in each launch: (relative standard error of its slope, r²)."""
     from scipy import stats
@@ -60,7 +65,7 @@ def slopes(report: dict) -> list[tuple[float, float]]:
 
 
 def main() -> int:
-    args = flags().parse_args()
+    args = parse()
     print(f"{args.scenario}: {args.repeats} launches at each duration; compare's four rates")
     print(f"{'seconds':>7} {'lines':>5} {'slope s.e.':>10} {'r²':>6} {'minutes':>7}")
     for duration in args.durations:

@@ -17,7 +17,7 @@ from compare.plan import Plan
 from compare.poller import Poller
 from compare.run import Level, Run
 from compare.targets import status
-from metrics.cpu import cpu_clock_id
+from metrics.clock import cpu_clock_id
 from metrics.schema import Snapshot, cpu_percent
 from metrics.summary import summarize
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import psutil
 
+from metrics.clock import cpu_clock_id
 from metrics.processes import Roles, forget_roles
 
 
@@ -48,12 +49,6 @@ def _system_cpu_s() -> tuple[float, float]:
     total -= getattr(times, "guest", 0.0) + getattr(times, "guest_nice", 0.0)
     idle = times.idle + getattr(times, "iowait", 0.0)
     return total - idle, total
-
-
-def cpu_clock_id(pid: int) -> int:
-    """The id of Linux's CPU clock of a whole process: MAKE_PROCESS_CPUCLOCK(pid,
-    CPUCLOCK_SCHED), the scheduler's runtime of its whole thread group."""
-    return ((~pid) << 3) | 2
 
 
 def process_cpu_s(process: psutil.Process) -> float:

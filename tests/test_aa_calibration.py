@@ -92,11 +92,11 @@ def test_it_reads_its_own_json_back_and_prints_a_rate_per_figure(tmp_path):
     assert f" {tally['rows']} " in cpu and f" {rate:.1%} " in cpu
     half = 1.96 * math.sqrt(aa_calibration.jackknife_variance(tally["left_out"]))
     assert cpu.endswith(aa_calibration.verdict(rate, rate - half))
+    assert f" {tally['sets'][1]}/8 (" in cpu  # 4 rows x 2 disjoint sets of 6
+    assert "PSS: left out: two instances of one app cannot differ in PSS by design" in lines
 
 
 def test_the_verdict_is_met_within_its_noise_or_over():
     assert aa_calibration.verdict(0.04, 0.0) == "met"
     assert aa_calibration.verdict(0.06, 0.01) == "within its noise"
     assert aa_calibration.verdict(0.12, 0.07) == "NOT met: over the target"
-    assert f" {tally['sets'][1]}/8 (" in cpu  # 4 rows x 2 disjoint sets of 6
-    assert "PSS: left out: two instances of one app cannot differ in PSS by design" in lines
