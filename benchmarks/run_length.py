@@ -11,6 +11,21 @@ prints per duration the median relative standard error of the slope (the noise o
 launch's figure keeps from the runs' length) and the median r². The shortest duration
 past which that stops falling much is long enough: the spread from launch to launch,
 not the runs' length, then limits the estimate.
+
+On the project's 2-core machine, quiet, on 2026-12-08 (granian; stopped before 16 s):
+
+    $ APP_USER=root SERVER=granian .venv/bin/python benchmarks/run_length.py
+    hello: 2 launches at each duration; compare's four rates
+    seconds lines slope s.e.     r² minutes
+          1     4       9.6%  0.981     1.1
+          2     4       8.5%  0.985     1.5
+          4     4      10.4%  0.979     2.5
+          8     4      10.2%  0.978     4.3
+
+The slope's error does not fall with the runs' length: the CPU is read to the
+nanosecond (metrics/cpu.py), so even a 1 s run counts it well, and what is left is the
+line's own curvature (r² 0.98: at low rates each request pays a wake-up). compare's
+4 s stays: longer runs buy no precision, only fewer launches in the same time.
 """
 
 import argparse
